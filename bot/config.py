@@ -1,0 +1,141 @@
+"""Settings, read once at start from the environment and a `.env` file.
+
+Every bad value produces one `ConfigError` that names the setting and how to fix it, so
+the command line can print a single line and exit 2 instead of a traceback. The token is
+never part of any message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+DEFAULT_SQLITE_PATH = Path("data") / "kinfolk.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        super().__init__(f"{setting} {problem}: {fix}")
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. `token` is excluded from repr so it can never be logged by accident."""
+
+    token: str | None = field(repr=False)
+    database_url: str
+    log_level: str = "INFO"
+    dev_guild_id: int | None = None
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+    def require_token(self) -> str:
+        if not self.token:
+            raise ConfigError(
+                "DISCORD_TOKEN",
+                "is not set",
+                "put your bot token in .env (copy .env.example) or in the environment",
+            )
+        return self.token
+
+    @property
+    def database_backend(self) -> str:
+        """'sqlite' or 'postgresql', for display."""
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
+
+
+def read_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
+    """Merge `.env` (if present) under the real environment; the environment wins."""
+    merged: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Validate `env` into `Settings`; raises `ConfigError` on the first bad value."""
+    token = _blank_to_none(env.get("DISCORD_TOKEN"))
+    if token is not None and (any(ch.isspace() for ch in token) or token.count(".") != 2):
+        raise ConfigError(
+            "DISCORD_TOKEN",
+            "does not look like a bot token",
+            "copy it again from the Developer Portal (Bot → Reset Token); "
+            "it has three parts separated by dots and no spaces",
+        )
+    return Settings(
+        token=token,
+        database_url=_database_url(env.get("DATABASE_URL")),
+        log_level=_log_level(env.get("LOG_LEVEL")),
+        dev_guild_id=_snowflake("DEV_GUILD_ID", env.get("DEV_GUILD_ID")),
+        api_base=_http_url("DISCORD_API_BASE", env.get("DISCORD_API_BASE"), ("http", "https")),
+        gateway_url=_http_url("DISCORD_GATEWAY_URL", env.get("DISCORD_GATEWAY_URL"), ("ws", "wss")),
+    )
+
+
+def default_database_url(base_dir: Path | None = None) -> str:
+    path = (base_dir or Path.cwd()) / DEFAULT_SQLITE_PATH
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _database_url(raw: str | None) -> str:
+    value = _blank_to_none(raw)
+    if value is None:
+        return default_database_url()
+    fix = (
+        "use sqlite+aiosqlite:///path/to/kinfolk.db or "
+        "postgresql+asyncpg://user:password@host:5432/dbname"
+    )
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL", f"uses the synchronous driver '{scheme}'", fix)
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ConfigError("DATABASE_URL", "is not a supported database URL", fix)
+    return value
+
+
+def _log_level(raw: str | None) -> str:
+    value = (_blank_to_none(raw) or "INFO").upper()
+    if value not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"is '{raw}'", f"use one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _snowflake(name: str, raw: str | None) -> int | None:
+    value = _blank_to_none(raw)
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 2**64:
+        raise ConfigError(
+            name,
+            f"is '{value}', not a Discord id",
+            "turn on Developer Mode in Discord, right-click the server and Copy Server ID",
+        )
+    return int(value)
+
+
+def _http_url(name: str, raw: str | None, schemes: tuple[str, ...]) -> str | None:
+    value = _blank_to_none(raw)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ConfigError(
+            name, f"is '{value}'", f"give a full URL starting with {' or '.join(schemes)}://"
+        )
+    return value.rstrip("/")
