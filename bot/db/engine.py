@@ -1,0 +1,128 @@
+"""The database handle: engine set-up per backend and one session per unit of work.
+
+SQLite is tuned for a bot that writes from many coroutines at once: WAL (readers never
+block the writer), foreign keys on, a long busy timeout, and every transaction opened with
+`BEGIN IMMEDIATE`. A deferred transaction that reads and then writes can fail at once with
+"database is locked" when another writer got in between (the busy timeout does not apply to
+that upgrade); taking the write lock up front makes writers queue instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+class DatabaseClosing(RuntimeError):
+    """Raised when new work is asked of a database that is shutting down."""
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when the database could not be reached (down, restarting, timed out), as opposed
+    to a bug: the member is asked to try again rather than shown an error id."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | ConnectionError | TimeoutError)
+
+
+def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args or {})
+
+
+def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself, instead of the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """Owns the engine; hands out one transaction-scoped session per unit of work.
+
+    It counts the units of work in flight so that `close()` can let them finish before the
+    engine is disposed (graceful shutdown), and refuses new ones once closing has begun.
+    """
+
+    def __init__(self, url: str, *, connect_args: dict[str, Any] | None = None) -> None:
+        self.url = url
+        self.connect_args = connect_args or {}
+        self.engine = create_engine(url, self.connect_args)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+
+    @property
+    def backend(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back if it raises."""
+        if self._closing:
+            raise DatabaseClosing("Kinfolk is shutting down")
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop taking work, wait (up to `grace` seconds) for work in flight, then dispose."""
+        self._closing = True
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("%d database unit(s) of work still running at shutdown", self._in_flight)
+        await self.engine.dispose()

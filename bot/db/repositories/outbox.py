@@ -1,0 +1,154 @@
+"""The outbox table: enqueue in the caller's transaction, claim with a lease, mark the end.
+
+Claiming selects due rows `FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent dispatchers
+each get different rows; SQLite ignores that clause but every transaction there starts with
+`BEGIN IMMEDIATE`, so claims are serialised by the write lock. A row stuck in `sending`
+whose lease has run out (its dispatcher died) is claimable again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import OutboxMessage
+from bot.db.upsert import insert_ignoring_conflicts
+
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    key: str,
+    kind: str,
+    target_type: str,
+    target_id: int,
+    payload: dict[str, Any],
+    due_at: datetime,
+    now: datetime,
+    guild_id: int | None = None,
+) -> int | None:
+    """Queue a message unless one with the same key exists. Returns the new id, or None."""
+    if target_type not in ("channel", "user"):
+        raise ValueError(f"target_type must be 'channel' or 'user', not {target_type!r}")
+    statement = insert_ignoring_conflicts(
+        session,
+        OutboxMessage,
+        [OutboxMessage.idempotency_key],
+        idempotency_key=key,
+        guild_id=guild_id,
+        kind=kind,
+        target_type=target_type,
+        target_id=target_id,
+        payload=payload,
+        status=PENDING,
+        due_at=due_at,
+        attempts=0,
+        created_at=now,
+    ).returning(OutboxMessage.id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, owner: str, lease: timedelta, limit: int
+) -> list[OutboxMessage]:
+    """Lease up to `limit` due messages to `owner`, oldest first."""
+    claimable = or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.leased_until < now),
+    )
+    ids = (
+        await session.scalars(
+            select(OutboxMessage.id)
+            .where(claimable)
+            .order_by(OutboxMessage.due_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not ids:
+        return []
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            status=SENDING,
+            lease_owner=owner,
+            leased_until=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = await session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
+
+
+async def mark_sent(session: AsyncSession, message_id: int, *, owner: str, now: datetime) -> bool:
+    """Record a send. False if the lease was lost to another dispatcher meanwhile."""
+    return await _finish(session, message_id, owner, status=SENT, sent_at=now, last_error=None)
+
+
+async def mark_failed(
+    session: AsyncSession,
+    message_id: int,
+    *,
+    owner: str,
+    reason: str,
+    retry_at: datetime | None = None,
+) -> bool:
+    """Record a failure: retried at `retry_at`, or given up for good when it is None."""
+    if retry_at is None:
+        return await _finish(session, message_id, owner, status=FAILED, last_error=reason)
+    return await _finish(
+        session, message_id, owner, status=PENDING, due_at=retry_at, last_error=reason
+    )
+
+
+async def cancel(session: AsyncSession, key: str) -> bool:
+    """Cancel a message that has not been claimed yet (e.g. a re-ping made moot by a claim)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.idempotency_key == key, OutboxMessage.status == PENDING)
+        .values(status=CANCELLED)
+    )
+    return result.rowcount == 1
+
+
+async def get_by_key(session: AsyncSession, key: str) -> OutboxMessage | None:
+    return await session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    return {status: count for status, count in rows.tuples()}
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest pending message falls due, so a dispatcher can sleep until then."""
+    return await session.scalar(
+        select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == PENDING)
+    )
+
+
+async def _finish(session: AsyncSession, message_id: int, owner: str, **values: Any) -> bool:
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == SENDING,
+            OutboxMessage.lease_owner == owner,
+        )
+        .values(leased_until=None, lease_owner=None, **values)
+    )
+    return result.rowcount == 1
