@@ -1,0 +1,37 @@
+"""What `/about` reports about a server: which features are set up there.
+
+Each feature adds a `FeatureStatus` provider to `FEATURE_STATUS`; the foundation reports the
+server's basic settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.db.engine import Database
+from bot.services.guild_config import get_config
+
+
+@dataclass(frozen=True)
+class FeatureStatus:
+    name: str
+    configured: bool
+    detail: str
+
+
+StatusProvider = Callable[[Database, int], Awaitable[FeatureStatus]]
+
+
+async def _server_settings(db: Database, guild_id: int) -> FeatureStatus:
+    config = await get_config(db, guild_id)
+    if config.customised:
+        return FeatureStatus("Server settings", True, f"timezone {config.timezone}")
+    return FeatureStatus("Server settings", False, "defaults (timezone UTC)")
+
+
+FEATURE_STATUS: list[StatusProvider] = [_server_settings]
+
+
+async def feature_statuses(db: Database, guild_id: int) -> list[FeatureStatus]:
+    return [await provider(db, guild_id) for provider in FEATURE_STATUS]
