@@ -1,0 +1,114 @@
+"""The `commands.Bot` subclass: intents, mentions, cog loading, errors and command sync."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.db.engine import Database
+from bot.services import command_sync
+from bot.ui import errors
+
+log = logging.getLogger("kinfolk")
+
+
+def discover_extensions(package: str = "cogs") -> list[str]:
+    """Every feature package under `cogs/` (names starting with `_` are private)."""
+    module = importlib.import_module(package)
+    return sorted(
+        f"{package}.{info.name}"
+        for info in pkgutil.iter_modules(module.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+def intents() -> discord.Intents:
+    """Default intents: none of the privileged ones (members, presences, message content)."""
+    chosen = discord.Intents.default()
+    chosen.members = False
+    chosen.presences = False
+    chosen.message_content = False
+    return chosen
+
+
+def apply_endpoint_overrides(settings: Settings) -> None:
+    """Point discord.py at another REST/gateway endpoint (tests, compatible servers).
+
+    discord.py has no option for this; its class attributes are the only switch. Webhook and
+    interaction routes are built from `Route.BASE` too.
+    """
+    if settings.api_base:
+        discord.http.Route.BASE = settings.api_base
+        log.warning("DISCORD_API_BASE is set: talking to %s, not to Discord", settings.api_base)
+    if settings.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+        log.warning(
+            "DISCORD_GATEWAY_URL is set: connecting to %s, not to Discord", settings.gateway_url
+        )
+
+
+class KinfolkBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        extensions: Sequence[str] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.started_at = clock.now()
+        self._extension_names = list(extensions) if extensions is not None else None
+        self.tree.on_error = self.on_app_command_error
+
+    async def setup_hook(self) -> None:
+        names = self._extension_names
+        for name in names if names is not None else discover_extensions():
+            await self.load_extension(name)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> bool:
+        """Sync slash commands; returns whether a sync request was made."""
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the development server", len(synced))
+            return True
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        tree_hash = command_sync.fingerprint([{"application_id": self.application_id}, *payload])
+        if not await command_sync.needs_sync(self.db, tree_hash):
+            log.info("commands unchanged since the last sync; not syncing")
+            return False
+        synced = await self.tree.sync()
+        await command_sync.record_sync(self.db, self.clock, tree_hash)
+        log.info("synced %d global commands", len(synced))
+        return True
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await errors.report(interaction, error)
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s to %d server(s)", self.user, len(self.guilds))

@@ -1,0 +1,70 @@
+"""Running the bot: migrate, connect, serve, and shut down gracefully on SIGTERM/SIGINT.
+
+Shutdown order matters: the database stops accepting new units of work and waits for the
+ones in flight (so no check-in or request is half-written), then the Discord connection
+closes, then the engine is disposed. Interactions arriving during the drain get a kind
+"restarting, try again in a minute" answer instead of silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import discord
+
+from bot.client import KinfolkBot, apply_endpoint_overrides
+from bot.clock import SystemClock
+from bot.config import ConfigError, Settings
+from bot.db import migrate
+from bot.db.engine import Database
+
+log = logging.getLogger("kinfolk")
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+async def serve(settings: Settings) -> int:
+    token = settings.require_token()
+    apply_endpoint_overrides(settings)
+    database = Database(settings.database_url)
+    try:
+        await migrate.upgrade(database)
+        bot = KinfolkBot(settings=settings, db=database, clock=SystemClock())
+        return await _run_until_signalled(bot, database, token)
+    finally:
+        await database.close()
+
+
+async def _run_until_signalled(bot: KinfolkBot, database: Database, token: str) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with bot:
+            running = asyncio.create_task(bot.start(token), name="discord")
+            stopping = asyncio.create_task(stop.wait(), name="signal")
+            done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if running in done:
+                stopping.cancel()
+                running.result()  # raises what stopped the bot
+                return 0
+            log.info("shutting down: finishing work in flight")
+            await database.close(SHUTDOWN_GRACE_SECONDS)
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            log.info("stopped cleanly")
+            return 0
+    except discord.LoginFailure as error:
+        raise ConfigError(
+            "DISCORD_TOKEN",
+            "was rejected by Discord",
+            "reset the token in the Developer Portal (Bot → Reset Token) and update .env",
+        ) from error
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,1 @@
+"""discord helpers shared by several cogs."""

@@ -1,0 +1,70 @@
+"""Turning any failure inside an interaction into a short, kind, private answer.
+
+The member sees a plain sentence and, for unexpected errors, an error id; the log gets
+the full traceback under the same id, so a moderator's report can be matched to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import discord
+from discord import app_commands
+
+from bot.db.engine import DatabaseClosing, is_unreachable
+from bot.ui.replies import send_ephemeral
+
+log = logging.getLogger("kinfolk.errors")
+
+TRY_AGAIN = (
+    "I couldn't reach my database just now, so nothing was changed. Please try again in a moment."
+)
+RESTARTING = "Kinfolk is restarting. Please try again in a minute; nothing was changed."
+
+
+class Refusal(app_commands.CheckFailure):
+    """A check that failed for a reason the member should read (e.g. missing permission)."""
+
+
+def explain(error: BaseException) -> tuple[str, str | None]:
+    """The sentence for the member, and an error id when the failure was unexpected."""
+    original = getattr(error, "original", None) or error.__cause__ or error
+    if isinstance(error, Refusal):
+        return str(error), None
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command only works inside a server.", None
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Let's take a breath: try again in {error.retry_after:.0f} seconds.", None
+    if isinstance(original, DatabaseClosing):
+        return RESTARTING, None
+    if is_unreachable(original):
+        return TRY_AGAIN, None
+    error_id = uuid.uuid4().hex[:8]
+    return (
+        "Sorry, something went wrong on my side. It has been logged with error id "
+        f"`{error_id}`; if it keeps happening, a moderator can look it up.",
+        error_id,
+    )
+
+
+async def report(interaction: discord.Interaction, error: BaseException) -> None:
+    message, error_id = explain(error)
+    command = interaction.command.qualified_name if interaction.command else "component"
+    if error_id is not None:
+        log.error("error %s in %s", error_id, command, exc_info=error)
+    else:
+        log.info("answered %s with: %s (%s)", command, message, type(error).__name__)
+    try:
+        await send_ephemeral(interaction, message)
+    except discord.HTTPException:
+        log.warning("could not tell the member about error %s in %s", error_id, command)
+
+
+class KinfolkView(discord.ui.View):
+    """Base view: errors in a button or select get the same kind answer as commands."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
+    ) -> None:
+        await report(interaction, error)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.timezones import search_timezones
+from bot.services.about import feature_statuses
+from bot.services.guild_config import InvalidSetting, set_timezone
+from bot.ui.permissions import SetupGroup
+from bot.ui.replies import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+
+async def timezone_autocomplete(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=name, value=name) for name in search_timezones(current)]
+
+
+class Setup(commands.Cog):
+    group = SetupGroup(
+        name="setup",
+        description="Kinfolk's settings for this server (Manage Server only)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+
+    @group.command(name="show", description="Show how Kinfolk is set up in this server")
+    async def show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        statuses = await feature_statuses(self.bot.db, interaction.guild_id)
+        embed = discord.Embed(title="Kinfolk settings", colour=discord.Colour.teal())
+        for status in statuses:
+            mark = "✅ set up" if status.configured else "▫️ not set up"
+            embed.add_field(name=f"{status.name} ({mark})", value=status.detail, inline=False)
+        await send_ephemeral(interaction, embed=embed)
+
+    @group.command(name="timezone", description="The server's timezone, for shared schedules")
+    @app_commands.describe(timezone="An IANA timezone such as Europe/Berlin; start typing a city")
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:
+        assert interaction.guild_id is not None  # guild_only
+        try:
+            config = await set_timezone(self.bot.db, self.bot.clock, interaction.guild_id, timezone)
+        except InvalidSetting as error:
+            await send_ephemeral(interaction, str(error))
+            return
+        await send_ephemeral(
+            interaction, f"Done: this server's schedules now follow **{config.timezone}**."
+        )
