@@ -54,10 +54,13 @@ async def test_fifty_concurrent_writers_never_hit_a_lock(db: Database, clock: Fr
 
 
 async def test_a_failed_unit_of_work_rolls_back(db: Database, clock: FrozenClock) -> None:
-    with pytest.raises(RuntimeError):
+    async def failing_unit() -> None:
         async with db.session() as session:
             await guild_settings.update(session, 1, now=clock.now(), timezone="Europe/Berlin")
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await failing_unit()
     async with db.session() as session:
         assert await guild_settings.get(session, 1) is None
 

@@ -131,7 +131,7 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(
         select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
     )
-    return {status: count for status, count in rows.tuples()}
+    return {status: count for status, count in rows.all()}
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:
