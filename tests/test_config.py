@@ -1,0 +1,106 @@
+"""Settings validation: every bad value is one clear line, and the token never shows."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings, read_environment
+from bot.logs import HIDDEN, RedactingFormatter
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+def test_defaults_use_sqlite_under_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'data' / 'kinfolk.db'}"
+    assert settings.database_backend == "sqlite"
+    assert settings.log_level == "INFO"
+    assert settings.token is None
+    assert settings.dev_guild_id is None
+
+
+def test_all_settings_are_read() -> None:
+    settings = load_settings(
+        {
+            "DISCORD_TOKEN": TOKEN,
+            "DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/kinfolk",
+            "LOG_LEVEL": "debug",
+            "DEV_GUILD_ID": "123456789012345678",
+            "DISCORD_API_BASE": "http://127.0.0.1:8000/api/v10/",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8000/",
+        }
+    )
+    assert settings.require_token() == TOKEN
+    assert settings.database_backend == "postgresql"
+    assert settings.log_level == "DEBUG"
+    assert settings.dev_guild_id == 123456789012345678
+    assert settings.api_base == "http://127.0.0.1:8000/api/v10"
+    assert settings.gateway_url == "ws://127.0.0.1:8000"
+    assert TOKEN not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///k.db"}, "DATABASE_URL"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"DEV_GUILD_ID": "my-server"}, "DEV_GUILD_ID"),
+        ({"DISCORD_API_BASE": "localhost:8000"}, "DISCORD_API_BASE"),
+        ({"DISCORD_GATEWAY_URL": "http://127.0.0.1"}, "DISCORD_GATEWAY_URL"),
+        ({"DISCORD_TOKEN": "not a token"}, "DISCORD_TOKEN"),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert caught.value.setting == setting
+    assert str(caught.value).startswith(setting)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_token_is_not_echoed() -> None:
+    bad = TOKEN.replace(".", " ", 1)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DISCORD_TOKEN": bad})
+    assert bad not in str(caught.value)
+    assert "GhIjKl" not in str(caught.value)
+
+
+def test_missing_token_is_only_required_to_run() -> None:
+    settings = load_settings({})
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN is not set"):
+        settings.require_token()
+
+
+def test_environment_wins_over_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("LOG_LEVEL=WARNING\nDEV_GUILD_ID=42\n")
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    monkeypatch.delenv("DEV_GUILD_ID", raising=False)
+    merged = read_environment(env_file)
+    assert merged["LOG_LEVEL"] == "ERROR"
+    assert merged["DEV_GUILD_ID"] == "42"
+
+
+def test_log_lines_and_tracebacks_never_show_the_token() -> None:
+    formatter = RedactingFormatter([TOKEN])
+    try:
+        raise RuntimeError(f"login with {TOKEN} failed")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "x",
+            logging.ERROR,
+            __file__,
+            1,
+            "token=%s",
+            (TOKEN,),
+            exc_info=__import__("sys").exc_info(),
+        )
+    text = formatter.format(record)
+    assert TOKEN not in text
+    assert text.count(HIDDEN) == 2
