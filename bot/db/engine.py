@@ -5,14 +5,21 @@ block the writer), foreign keys on, a long busy timeout, and every transaction o
 `BEGIN IMMEDIATE`. A deferred transaction that reads and then writes can fail at once with
 "database is locked" when another writer got in between (the busy timeout does not apply to
 that upgrade); taking the write lock up front makes writers queue instead.
+
+Within one process, SQLite units of work also queue on an asyncio lock before BEGIN: SQLite
+admits one writer at a time anyway, and waiting on the lock costs nothing, whereas waiting
+inside SQLite's busy handler sleeps in growing steps (measured: p99 1.4 s at 50 writers
+without the lock). The busy timeout still covers other processes sharing the file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,10 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 class DatabaseClosing(RuntimeError):
     """Raised when new work is asked of a database that is shutting down."""
+
+
+# Set while a unit of work is open in this task, to catch nesting (a deadlock on SQLite).
+_in_unit_of_work: ContextVar[bool] = ContextVar("kinfolk_in_unit_of_work", default=False)
 
 
 def is_unreachable(error: BaseException) -> bool:
@@ -92,6 +103,7 @@ class Database:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._sqlite_writer = asyncio.Lock() if self.backend == "sqlite" else None
 
     @property
     def backend(self) -> str:
@@ -107,12 +119,20 @@ class Database:
         """One unit of work: commits when the block ends, rolls back if it raises."""
         if self._closing:
             raise DatabaseClosing("Kinfolk is shutting down")
+        if _in_unit_of_work.get():
+            raise RuntimeError("a unit of work was opened inside another; pass the session down")
         self._in_flight += 1
         self._idle.clear()
+        marker = _in_unit_of_work.set(True)
         try:
-            async with self._sessions() as session, session.begin():
+            async with (
+                self._sqlite_writer or contextlib.nullcontext(),
+                self._sessions() as session,
+                session.begin(),
+            ):
                 yield session
         finally:
+            _in_unit_of_work.reset(marker)
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
