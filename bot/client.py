@@ -21,6 +21,10 @@ from bot.ui import errors
 
 log = logging.getLogger("kinfolk")
 
+# Kinfolk never joins voice: don't greet every start with warnings about voice libraries.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 
 def discover_extensions(package: str = "cogs") -> list[str]:
     """Every feature package under `cogs/` (names starting with `_` are private)."""

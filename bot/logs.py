@@ -1,7 +1,9 @@
-"""Logging set-up: one format, the token scrubbed from every line, `discord.http` kept quiet.
+"""Logging set-up: one format, the token scrubbed from every line, noisy loggers kept quiet.
 
-At DEBUG, `discord.http` logs request bodies, which include interaction tokens and members'
-private notes, so it is never allowed below INFO whatever LOG_LEVEL says.
+Some libraries log private data at DEBUG, so they never go below INFO whatever LOG_LEVEL says:
+`discord.http` and `discord.webhook.async_` log request bodies and interaction tokens,
+`discord.gateway` logs every event payload (including text members type into modals), and
+`aiosqlite` logs every statement with its parameters.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 
 FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 HIDDEN = "[token hidden]"
+SENSITIVE_LOGGERS = ("discord.http", "discord.webhook.async_", "discord.gateway", "aiosqlite")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -34,6 +37,6 @@ def configure_logging(level: str, secrets: list[str] | None = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    http_level = max(logging.INFO, logging.getLevelName(level))
-    logging.getLogger("discord.http").setLevel(http_level)
-    logging.getLogger("discord.webhook.async_").setLevel(http_level)
+    floor = max(logging.INFO, logging.getLevelName(level))
+    for name in SENSITIVE_LOGGERS:
+        logging.getLogger(name).setLevel(floor)

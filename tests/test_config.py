@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings, read_environment
-from bot.logs import HIDDEN, RedactingFormatter
+from bot.logs import HIDDEN, SENSITIVE_LOGGERS, RedactingFormatter, configure_logging
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
 
@@ -104,3 +104,20 @@ def test_log_lines_and_tracebacks_never_show_the_token() -> None:
     text = formatter.format(record)
     assert TOKEN not in text
     assert text.count(HIDDEN) == 2
+
+
+def test_debug_logging_keeps_private_payload_loggers_at_info() -> None:
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    try:
+        configure_logging("DEBUG", [TOKEN])
+        assert root.level == logging.DEBUG
+        for name in SENSITIVE_LOGGERS:
+            assert logging.getLogger(name).getEffectiveLevel() == logging.INFO, name
+        configure_logging("ERROR")
+        assert logging.getLogger("discord.gateway").getEffectiveLevel() == logging.ERROR
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name in SENSITIVE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)

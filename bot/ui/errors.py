@@ -27,9 +27,14 @@ class Refusal(app_commands.CheckFailure):
     """A check that failed for a reason the member should read (e.g. missing permission)."""
 
 
+def unwrap(error: BaseException) -> BaseException:
+    """The exception a command raised, out of discord.py's CommandInvokeError wrapper."""
+    return getattr(error, "original", None) or error.__cause__ or error
+
+
 def explain(error: BaseException) -> tuple[str, str | None]:
     """The sentence for the member, and an error id when the failure was unexpected."""
-    original = getattr(error, "original", None) or error.__cause__ or error
+    original = unwrap(error)
     if isinstance(error, Refusal):
         return str(error), None
     if isinstance(error, app_commands.NoPrivateMessage):
@@ -52,7 +57,7 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
     message, error_id = explain(error)
     command = interaction.command.qualified_name if interaction.command else "component"
     if error_id is not None:
-        log.error("error %s in %s", error_id, command, exc_info=error)
+        log.error("error %s in %s", error_id, command, exc_info=unwrap(error))
     else:
         log.info("answered %s with: %s (%s)", command, message, type(error).__name__)
     try:

@@ -8,6 +8,7 @@ post messages) and then read what the bot did (messages, threads, requests, ping
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import secrets
 import time
@@ -44,7 +45,9 @@ class FakeDiscord:
     ) -> None:
         validation.warm_up()
         self.world = world
-        self.token: str = "fake." + secrets.token_urlsafe(24)
+        # Shaped like a real bot token: base64 of the bot's id, a timestamp part, an HMAC part.
+        bot_id = base64.b64encode(str(world.bot_user.id).encode()).decode().rstrip("=")
+        self.token: str = f"{bot_id}.{secrets.token_urlsafe(4)}.{secrets.token_urlsafe(27)}"
         self.fail_on_violations = fail_on_violations
         # Seconds allowed between dispatch and the first callback (Discord: 3).
         self.response_deadline: float = validation.FIRST_RESPONSE_DEADLINE

@@ -1,0 +1,62 @@
+"""`kinfolk run` as a real process against the stand-in: serve, then stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+from bot.db import migrate
+from tests.e2e.conftest import Haven
+from tests.fakediscord import FakeDiscord
+from tests.test_cli import KINFOLK, ROOT
+
+
+async def test_run_serves_and_stops_cleanly_on_sigterm(
+    fake: FakeDiscord, haven: Haven, tmp_path: Path
+) -> None:
+    database = tmp_path / "kinfolk.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
+    env.update(
+        DISCORD_TOKEN=fake.token,
+        DISCORD_API_BASE=fake.api_base,
+        DISCORD_GATEWAY_URL=fake.gateway_url,
+        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        LOG_LEVEL="DEBUG",
+        PYTHONPATH=str(ROOT),
+    )
+    process = await asyncio.create_subprocess_exec(
+        KINFOLK,
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        await fake.wait_ready(timeout=30)
+        await fake.wait_commands_synced(timeout=30)
+        handle = await fake.invoke(haven.guild_id, haven.general_id, haven.member.id, "about")
+        assert (await handle.original_message()).embeds[0]["title"] == "Kinfolk"
+        process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stdout is not None
+    output = (await process.stdout.read()).decode()
+    assert returncode == 0, output
+    assert "DISCORD_API_BASE is set" in output
+    assert "DISCORD_GATEWAY_URL is set" in output
+    assert "stopped cleanly" in output
+    assert "Traceback" not in output
+    assert fake.token not in output
+    # At DEBUG, the payload loggers stay at INFO: no event bodies, no SQL parameters.
+    assert "WebSocket Event" not in output
+    assert "aiosqlite: executing" not in output
+    with sqlite3.connect(database) as connection:
+        [(revision,)] = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert revision == migrate.head_revision()
