@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from sqlalchemy.engine import make_url
 
 from bot import __version__
-from bot.config import ConfigError, Settings, load_settings, read_environment
+from bot.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    read_environment,
+    unusable_database,
+)
 from bot.db import migrate
 from bot.db.engine import Database
 from bot.invite import PERMISSIONS, application_id_from_token, invite_url
@@ -69,7 +75,7 @@ async def _upgrade(settings: Settings) -> int:
         await migrate.upgrade(database)
         print(f"Database is at revision {await migrate.current_revision(database)}.")
     except Exception as error:
-        raise _unreachable(settings, error) from error
+        raise unusable_database(settings.database_url, error) from error
     finally:
         await database.close()
     return 0
@@ -82,7 +88,7 @@ async def _check(settings: Settings) -> int:
     try:
         current = await migrate.current_revision(database)
     except Exception as error:
-        raise _unreachable(settings, error) from error
+        raise unusable_database(settings.database_url, error) from error
     finally:
         await database.close()
     head = migrate.head_revision()
@@ -92,16 +98,6 @@ async def _check(settings: Settings) -> int:
         return 0
     print(f"Schema: at revision {current or 'none'}, newest is {head}: run `kinfolk db upgrade`.")
     return 1
-
-
-def _unreachable(settings: Settings, error: Exception) -> ConfigError:
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return ConfigError(
-        "DATABASE_URL",
-        f"could not be used ({reason[:200]})",
-        f"check that the database at {describe_database(settings.database_url)} is running "
-        "and reachable",
-    )
 
 
 def _invite(settings: Settings, client_id: int | None) -> int:

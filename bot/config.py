@@ -82,6 +82,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     )
 
 
+def unusable_database(url: str, error: BaseException) -> ConfigError:
+    """One line for a database that could not be reached or migrated, password hidden."""
+    from sqlalchemy.engine import make_url
+
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    where = make_url(url).render_as_string(hide_password=True)
+    return ConfigError(
+        "DATABASE_URL",
+        f"could not be used ({reason[:200]})",
+        f"check that the database at {where} is running and reachable",
+    )
+
+
 def default_database_url(base_dir: Path | None = None) -> str:
     path = (base_dir or Path.cwd()) / DEFAULT_SQLITE_PATH
     return f"sqlite+aiosqlite:///{path}"

@@ -17,7 +17,7 @@ import discord
 
 from bot.client import KinfolkBot, apply_endpoint_overrides
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, unusable_database
 from bot.db import migrate
 from bot.db.engine import Database
 
@@ -31,7 +31,10 @@ async def serve(settings: Settings) -> int:
     apply_endpoint_overrides(settings)
     database = Database(settings.database_url)
     try:
-        await migrate.upgrade(database)
+        try:
+            await migrate.upgrade(database)
+        except Exception as error:
+            raise unusable_database(settings.database_url, error) from error
         bot = KinfolkBot(settings=settings, db=database, clock=SystemClock())
         return await _run_until_signalled(bot, database, token)
     finally:

@@ -79,11 +79,14 @@ def test_db_upgrade_then_check(tmp_path: Path) -> None:
     assert TOKEN not in after.stdout + after.stderr + upgrade.stdout + upgrade.stderr
 
 
-def test_unreachable_database_is_one_line_without_password(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("run",), ("check",)])
+def test_unreachable_database_is_one_line_without_password(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     result = kinfolk(
-        "db",
-        "upgrade",
+        *command,
         cwd=tmp_path,
+        DISCORD_TOKEN=TOKEN,
         DATABASE_URL="postgresql+asyncpg://kinfolk:s3cret@127.0.0.1:1/nowhere",
     )
     assert result.returncode == 2
