@@ -22,6 +22,7 @@ from bot.config import (
     unusable_database,
 )
 from bot.db import migrate
+from bot.db.crypto import generate_key
 from bot.db.engine import Database
 from bot.invite import PERMISSIONS, application_id_from_token, invite_url
 from bot.logs import configure_logging
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply database migrations only")
     commands.add_parser("check", help="validate settings and database without connecting")
+    commands.add_parser("keygen", help="print a new ENCRYPTION_KEY")
     invite = commands.add_parser("invite-url", help="print the URL that adds the bot to a server")
     invite.add_argument("--client-id", type=int, help="application id (default: from the token)")
     return parser
@@ -46,9 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "keygen":
+        print(generate_key())
+        return 0
     try:
         settings = load_settings(read_environment(args.env_file))
-        configure_logging(settings.log_level, [settings.token or ""])
+        configure_logging(settings.log_level, settings.secrets)
         if args.command == "run":
             from bot.runner import serve
 
@@ -83,6 +88,7 @@ async def _upgrade(settings: Settings) -> int:
 
 async def _check(settings: Settings) -> int:
     settings.require_token()
+    settings.require_encryption_keys()
     print(f"Settings: OK (log level {settings.log_level}).")
     database = Database(settings.database_url)
     try:

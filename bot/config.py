@@ -37,6 +37,7 @@ class Settings:
     dev_guild_id: int | None = None
     api_base: str | None = None
     gateway_url: str | None = None
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
 
     def require_token(self) -> str:
         if not self.token:
@@ -46,6 +47,20 @@ class Settings:
                 "put your bot token in .env (copy .env.example) or in the environment",
             )
         return self.token
+
+    def require_encryption_keys(self) -> tuple[str, ...]:
+        if not self.encryption_keys:
+            raise ConfigError(
+                "ENCRYPTION_KEY",
+                "is not set",
+                "run `kinfolk keygen` and put the key it prints in .env as ENCRYPTION_KEY=…",
+            )
+        return self.encryption_keys
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        return [s for s in (self.token, *self.encryption_keys) if s]
 
     @property
     def database_backend(self) -> str:
@@ -79,6 +94,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         dev_guild_id=_snowflake("DEV_GUILD_ID", env.get("DEV_GUILD_ID")),
         api_base=_http_url("DISCORD_API_BASE", env.get("DISCORD_API_BASE"), ("http", "https")),
         gateway_url=_http_url("DISCORD_GATEWAY_URL", env.get("DISCORD_GATEWAY_URL"), ("ws", "wss")),
+        encryption_keys=_encryption_keys(env.get("ENCRYPTION_KEY")),
     )
 
 
@@ -120,6 +136,23 @@ def _database_url(raw: str | None) -> str:
     if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise ConfigError("DATABASE_URL", "is not a supported database URL", fix)
     return value
+
+
+def _encryption_keys(raw: str | None) -> tuple[str, ...]:
+    value = _blank_to_none(raw)
+    if value is None:
+        return ()
+    from bot.db.crypto import is_valid_key
+
+    keys = tuple(part.strip() for part in value.split(",") if part.strip())
+    for position, key in enumerate(keys, start=1):
+        if not is_valid_key(key):
+            raise ConfigError(
+                "ENCRYPTION_KEY",
+                f"has an invalid key (number {position} in the list)",
+                "each key must be one printed by `kinfolk keygen`; separate several with commas",
+            )
+    return keys
 
 
 def _log_level(raw: str | None) -> str:

@@ -19,6 +19,7 @@ from bot.client import KinfolkBot, apply_endpoint_overrides
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings, unusable_database
 from bot.db import migrate
+from bot.db.crypto import configure_keys
 from bot.db.engine import Database
 
 log = logging.getLogger("kinfolk")
@@ -28,6 +29,7 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 
 async def serve(settings: Settings) -> int:
     token = settings.require_token()
+    configure_keys(settings.require_encryption_keys())
     apply_endpoint_overrides(settings)
     database = Database(settings.database_url)
     try:

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.db.crypto import generate_key, is_valid_key
 from tests.test_config import TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 # The console script installed beside this interpreter, exactly as an operator runs it.
 KINFOLK = str(Path(sys.executable).parent / "kinfolk")
+KEY = generate_key()
 
 
 def kinfolk(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -65,8 +67,25 @@ def test_bad_setting_in_dotenv_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.startswith("kinfolk: LOG_LEVEL is 'loud'")
 
 
+def test_run_without_an_encryption_key_says_so_in_one_line(tmp_path: Path) -> None:
+    result = kinfolk("run", cwd=tmp_path, DISCORD_TOKEN=TOKEN)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "kinfolk: ENCRYPTION_KEY is not set: run `kinfolk keygen` and put the key it prints "
+        "in .env as ENCRYPTION_KEY=…"
+    ]
+
+
+def test_keygen_prints_a_fresh_valid_key(tmp_path: Path) -> None:
+    first = kinfolk("keygen", cwd=tmp_path).stdout.strip()
+    second = kinfolk("keygen", cwd=tmp_path).stdout.strip()
+    assert is_valid_key(first)
+    assert is_valid_key(second)
+    assert first != second
+
+
 def test_db_upgrade_then_check(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text(f"DISCORD_TOKEN={TOKEN}\n")
+    (tmp_path / ".env").write_text(f"DISCORD_TOKEN={TOKEN}\nENCRYPTION_KEY={KEY}\n")
     before = kinfolk("check", cwd=tmp_path)
     assert before.returncode == 1
     assert "run `kinfolk db upgrade`" in before.stdout
@@ -77,6 +96,7 @@ def test_db_upgrade_then_check(tmp_path: Path) -> None:
     assert after.returncode == 0, after.stderr
     assert "Schema: up to date" in after.stdout
     assert TOKEN not in after.stdout + after.stderr + upgrade.stdout + upgrade.stderr
+    assert KEY not in after.stdout + after.stderr
 
 
 @pytest.mark.parametrize("command", [("db", "upgrade"), ("run",), ("check",)])
@@ -87,6 +107,7 @@ def test_unreachable_database_is_one_line_without_password(
         *command,
         cwd=tmp_path,
         DISCORD_TOKEN=TOKEN,
+        ENCRYPTION_KEY=KEY,
         DATABASE_URL="postgresql+asyncpg://kinfolk:s3cret@127.0.0.1:1/nowhere",
     )
     assert result.returncode == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings, read_environment
+from bot.db.crypto import generate_key
 from bot.logs import HIDDEN, SENSITIVE_LOGGERS, RedactingFormatter, configure_logging
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
@@ -53,6 +54,7 @@ def test_all_settings_are_read() -> None:
         ({"DISCORD_API_BASE": "localhost:8000"}, "DISCORD_API_BASE"),
         ({"DISCORD_GATEWAY_URL": "http://127.0.0.1"}, "DISCORD_GATEWAY_URL"),
         ({"DISCORD_TOKEN": "not a token"}, "DISCORD_TOKEN"),
+        ({"ENCRYPTION_KEY": "hunter2"}, "ENCRYPTION_KEY"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], setting: str) -> None:
@@ -121,3 +123,13 @@ def test_debug_logging_keeps_private_payload_loggers_at_info() -> None:
         root.handlers[:] = saved[1]
         for name in SENSITIVE_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_encryption_keys_newest_first() -> None:
+    new, old = generate_key(), generate_key()
+    settings = load_settings({"ENCRYPTION_KEY": f" {new} , {old} "})
+    assert settings.require_encryption_keys() == (new, old)
+    assert new not in repr(settings)
+    assert set(settings.secrets) == {new, old}
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEY is not set"):
+        load_settings({}).require_encryption_keys()

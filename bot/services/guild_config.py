@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.db.engine import Database
-from bot.db.repositories import guild_settings
+from bot.db.repositories import audit, guild_settings
 from bot.domain.timezones import is_valid_timezone
 
 DEFAULT_TIMEZONE = "UTC"
@@ -31,7 +31,9 @@ async def get_config(db: Database, guild_id: int) -> GuildConfig:
     return GuildConfig(guild_id=guild_id, timezone=row.timezone, customised=True)
 
 
-async def set_timezone(db: Database, clock: Clock, guild_id: int, timezone: str) -> GuildConfig:
+async def set_timezone(
+    db: Database, clock: Clock, guild_id: int, timezone: str, *, actor_id: int
+) -> GuildConfig:
     name = timezone.strip()
     if not is_valid_timezone(name):
         raise InvalidSetting(
@@ -40,4 +42,12 @@ async def set_timezone(db: Database, clock: Clock, guild_id: int, timezone: str)
         )
     async with db.session() as session:
         await guild_settings.update(session, guild_id, now=clock.now(), timezone=name)
+        await audit.append(
+            session,
+            guild_id=guild_id,
+            actor_id=actor_id,
+            action="settings.timezone",
+            now=clock.now(),
+            detail={"timezone": name},
+        )
     return GuildConfig(guild_id=guild_id, timezone=name, customised=True)

@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.domain.timezones import search_timezones
 from bot.services.about import feature_statuses
 from bot.services.guild_config import InvalidSetting, set_timezone
-from bot.ui.permissions import SetupGroup
+from bot.ui import setup_group
 from bot.ui.replies import send_ephemeral
 
 if TYPE_CHECKING:
@@ -23,17 +23,27 @@ async def timezone_autocomplete(
 
 
 class Setup(commands.Cog):
-    group = SetupGroup(
-        name="setup",
-        description="Kinfolk's settings for this server (Manage Server only)",
-        guild_only=True,
-        default_permissions=discord.Permissions(manage_guild=True),
-    )
-
     def __init__(self, bot: KinfolkBot) -> None:
         self.bot = bot
+        self.commands = (
+            app_commands.Command(
+                name="show",
+                description="Show how Kinfolk is set up in this server",
+                callback=self.show,
+            ),
+            app_commands.Command(
+                name="timezone",
+                description="The server's timezone, for shared schedules",
+                callback=self.timezone,
+            ),
+        )
 
-    @group.command(name="show", description="Show how Kinfolk is set up in this server")
+    async def cog_load(self) -> None:
+        setup_group.attach(self.bot.tree, *self.commands)
+
+    async def cog_unload(self) -> None:
+        setup_group.detach(self.bot.tree, *self.commands)
+
     async def show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         statuses = await feature_statuses(self.bot.db, interaction.guild_id)
@@ -43,13 +53,18 @@ class Setup(commands.Cog):
             embed.add_field(name=f"{status.name} ({mark})", value=status.detail, inline=False)
         await send_ephemeral(interaction, embed=embed)
 
-    @group.command(name="timezone", description="The server's timezone, for shared schedules")
     @app_commands.describe(timezone="An IANA timezone such as Europe/Berlin; start typing a city")
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:
         assert interaction.guild_id is not None  # guild_only
         try:
-            config = await set_timezone(self.bot.db, self.bot.clock, interaction.guild_id, timezone)
+            config = await set_timezone(
+                self.bot.db,
+                self.bot.clock,
+                interaction.guild_id,
+                timezone,
+                actor_id=interaction.user.id,
+            )
         except InvalidSetting as error:
             await send_ephemeral(interaction, str(error))
             return

@@ -125,7 +125,7 @@ async def test_unexpected_error_is_kind_and_logged_with_an_id(
 async def test_database_outage_asks_to_try_again(
     fake: FakeDiscord, kinfolk: KinfolkBot, haven: Haven, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def unreachable(*_: object) -> None:
+    async def unreachable(*_: object, **__: object) -> None:
         raise ConnectionRefusedError("database restarting")
 
     monkeypatch.setattr(importlib.import_module("cogs.setup._cog"), "set_timezone", unreachable)

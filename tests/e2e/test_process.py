@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.db import migrate
 from tests.e2e.conftest import Haven
 from tests.fakediscord import FakeDiscord
-from tests.test_cli import KINFOLK, ROOT
+from tests.test_cli import KEY, KINFOLK, ROOT
 
 
 async def test_run_serves_and_stops_cleanly_on_sigterm(
@@ -25,6 +25,7 @@ async def test_run_serves_and_stops_cleanly_on_sigterm(
         DISCORD_GATEWAY_URL=fake.gateway_url,
         DATABASE_URL=f"sqlite+aiosqlite:///{database}",
         LOG_LEVEL="DEBUG",
+        ENCRYPTION_KEY=KEY,
         PYTHONPATH=str(ROOT),
     )
     process = await asyncio.create_subprocess_exec(
@@ -54,6 +55,7 @@ async def test_run_serves_and_stops_cleanly_on_sigterm(
     assert "stopped cleanly" in output
     assert "Traceback" not in output
     assert fake.token not in output
+    assert KEY not in output
     # At DEBUG, the payload loggers stay at INFO: no event bodies, no SQL parameters.
     assert "WebSocket Event" not in output
     assert "aiosqlite: executing" not in output

@@ -16,7 +16,7 @@ async def test_defaults_until_a_moderator_changes_something(
     assert (config.timezone, config.customised) == ("UTC", False)
     [status] = await feature_statuses(db, 99)
     assert not status.configured
-    await set_timezone(db, clock, 99, " Europe/Berlin ")
+    await set_timezone(db, clock, 99, " Europe/Berlin ", actor_id=1)
     config = await get_config(db, 99)
     assert (config.timezone, config.customised) == ("Europe/Berlin", True)
     [status] = await feature_statuses(db, 99)
@@ -25,9 +25,9 @@ async def test_defaults_until_a_moderator_changes_something(
 
 
 async def test_an_unknown_timezone_changes_nothing(db: Database, clock: FrozenClock) -> None:
-    await set_timezone(db, clock, 5, "Asia/Tokyo")
+    await set_timezone(db, clock, 5, "Asia/Tokyo", actor_id=1)
     with pytest.raises(InvalidSetting, match="isn't a timezone I know"):
-        await set_timezone(db, clock, 5, "Moon/Base")
+        await set_timezone(db, clock, 5, "Moon/Base", actor_id=1)
     assert (await get_config(db, 5)).timezone == "Asia/Tokyo"
 
 

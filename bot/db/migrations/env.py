@@ -9,6 +9,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from bot.db.crypto import EncryptedText
 from bot.db.models import Base
 from bot.db.types import UTCDateTime
 
@@ -19,6 +20,8 @@ def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
     """Write project column types as plain SQLAlchemy ones, so migrations never import them."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EncryptedText):
+        return "sa.Text()"  # ciphertext
     return False
 
 

@@ -113,6 +113,11 @@ async def mark_failed(
     )
 
 
+async def mark_skipped(session: AsyncSession, message_id: int, *, owner: str, reason: str) -> bool:
+    """Record that a claimed message no longer needed sending (its moment had passed)."""
+    return await _finish(session, message_id, owner, status=CANCELLED, last_error=reason)
+
+
 async def cancel(session: AsyncSession, key: str) -> bool:
     """Cancel a message that has not been claimed yet (e.g. a re-ping made moot by a claim)."""
     result = await session.execute(

@@ -1,0 +1,18 @@
+"""SQLAlchemy models, one module per area. Every table is also created by an Alembic
+migration; a test checks that the migrations produce exactly this schema."""
+
+from bot.db.models.audit import AuditEntry
+from bot.db.models.base import Base
+from bot.db.models.core import AppState, GuildSettings, OutboxMessage
+from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
+
+__all__ = [
+    "AppState",
+    "AuditEntry",
+    "Base",
+    "EscalationSettings",
+    "GuildSettings",
+    "ModeratorDuty",
+    "OutboxMessage",
+    "SupportRequest",
+]

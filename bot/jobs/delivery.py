@@ -1,0 +1,145 @@
+"""The vocabulary between the outbox dispatcher, the features that queue messages, and the
+discord adapter that sends them. Plain data: no discord here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """An outbox row as handed to a kind's handler."""
+
+    id: int
+    key: str
+    kind: str
+    guild_id: int | None
+    target_type: str
+    target_id: int
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What to send where. `target_type` is "channel", "user" (a DM) or "guild_owner"
+    (a DM to the owner of server `target_id`). Mentions ping only the ids listed."""
+
+    target_type: str
+    target_id: int
+    content: str | None = None
+    embeds: tuple[dict[str, Any], ...] = ()
+    ping_roles: tuple[int, ...] = ()
+    ping_users: tuple[int, ...] = ()
+    view: str | None = None
+    view_args: dict[str, Any] = field(default_factory=dict)
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    channel_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A passing failure (Discord 5xx, a timeout): try again later."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Undeliverable:
+    """Discord refused for a reason that will not pass by itself: DMs closed, channel gone,
+    permission missing. `code` is one of the PROBLEM_* names below."""
+
+    code: str
+    reason: str
+
+
+PROBLEM_DMS_CLOSED = "dms_closed"
+PROBLEM_NO_ACCESS = "no_access"
+PROBLEM_NO_PERMISSION = "no_permission"
+PROBLEM_UNKNOWN_TARGET = "unknown_target"
+PROBLEM_NOT_CONFIGURED = "not_configured"
+
+Outcome = Sent | Retry | Undeliverable
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Nothing to send any more (e.g. the request was claimed before its re-ping fell due)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """Cannot be sent yet (e.g. no alert channel is configured); look again after `after`."""
+
+    reason: str
+    after: timedelta
+
+
+Prepared = Delivery | Skip | NotYet
+
+
+class Sender(Protocol):
+    async def deliver(self, delivery: Delivery) -> Outcome: ...
+
+
+class KindHandler(Protocol):
+    """How one kind of outbox message is rendered, and what happens after sending it."""
+
+    # None: keep retrying passing failures for ever (escalation alerts must never give up).
+    max_attempts: int | None
+
+    async def prepare(self, message: QueuedMessage) -> Prepared: ...
+
+    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None: ...
+
+    async def on_undeliverable(
+        self, message: QueuedMessage, problem: Undeliverable
+    ) -> timedelta | None:
+        """Retry after this long, or None to give up on the message."""
+        ...
+
+
+class PlainMessage:
+    """A message whose payload is a ready `Delivery` (DMs, notices). Gives up when refused."""
+
+    max_attempts: int | None = 8
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        return Delivery(
+            target_type=message.target_type, target_id=message.target_id, **message.payload
+        )
+
+    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
+        return None
+
+    async def on_undeliverable(
+        self, message: QueuedMessage, problem: Undeliverable
+    ) -> timedelta | None:
+        return None
+
+
+def plain_payload(
+    content: str | None = None,
+    *,
+    embeds: list[dict[str, Any]] | None = None,
+    ping_users: list[int] | None = None,
+    view: str | None = None,
+    view_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON stored in an outbox row of kind "plain"."""
+    payload: dict[str, Any] = {"content": content, "embeds": embeds or []}
+    if ping_users:
+        payload["ping_users"] = ping_users
+    if view:
+        payload["view"] = view
+        payload["view_args"] = view_args or {}
+    return payload

@@ -1,0 +1,174 @@
+"""The outbox dispatcher: one loop that sends everything the bot says on its own initiative.
+
+It claims due rows with a lease (so a second process, or this one after a crash, never
+sends a row another is sending), asks the row's kind to render it from the current state,
+hands it to the `Sender`, and records the outcome. Sends are paced below Discord's global
+limit of 50 requests a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.db.engine import Database, DatabaseClosing
+from bot.db.models import OutboxMessage
+from bot.db.repositories import outbox
+from bot.jobs.delivery import (
+    KindHandler,
+    NotYet,
+    PlainMessage,
+    QueuedMessage,
+    Retry,
+    Sender,
+    Sent,
+    Skip,
+    Undeliverable,
+)
+
+log = logging.getLogger(__name__)
+
+PLAIN = PlainMessage()
+MAX_BACKOFF = timedelta(minutes=15)
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s, … capped at 15 minutes."""
+    return min(timedelta(seconds=5 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
+
+
+def _queued(row: OutboxMessage) -> QueuedMessage:
+    return QueuedMessage(
+        id=row.id,
+        key=row.idempotency_key,
+        kind=row.kind,
+        guild_id=row.guild_id,
+        target_type=row.target_type,
+        target_id=row.target_id,
+        payload=dict(row.payload),
+        attempts=row.attempts,
+    )
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        sender: Sender,
+        handlers: Mapping[str, KindHandler],
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        batch: int = 20,
+        poll_seconds: float = 5.0,
+        per_second: float = 25.0,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.sender = sender
+        self.handlers = dict(handlers)
+        self.owner = owner or f"kinfolk-{uuid.uuid4().hex[:12]}"
+        self.lease = lease
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self._interval = 1.0 / per_second
+        self._next_send = 0.0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due messages now (called after something was queued)."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except DatabaseClosing:
+                return
+            except Exception:
+                log.exception("outbox pass failed; retrying shortly")
+                handled = 0
+            if handled:
+                continue
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def run_once(self) -> int:
+        """Claim and process one batch of due messages; returns how many were handled."""
+        async with self.db.session() as session:
+            rows = await outbox.claim_due(
+                session, now=self.clock.now(), owner=self.owner, lease=self.lease, limit=self.batch
+            )
+        for row in rows:
+            await self._process(_queued(row))
+        return len(rows)
+
+    async def _process(self, message: QueuedMessage) -> None:
+        handler = self.handlers.get(message.kind, PLAIN)
+        try:
+            prepared = await handler.prepare(message)
+        except DatabaseClosing:
+            raise
+        except Exception:
+            log.exception("outbox %s (%s): could not be prepared", message.id, message.kind)
+            await self._retry(message, handler, "prepare failed")
+            return
+        if isinstance(prepared, Skip):
+            await self._finish_skipped(message, prepared.reason)
+            return
+        if isinstance(prepared, NotYet):
+            await self._fail(message, prepared.reason, self.clock.now() + prepared.after)
+            return
+        await self._pace()
+        try:
+            outcome = await self.sender.deliver(prepared)
+        except Exception as error:
+            log.warning("outbox %s (%s): send failed: %r", message.id, message.kind, error)
+            outcome = Retry(type(error).__name__)
+        if isinstance(outcome, Sent):
+            async with self.db.session() as session:
+                await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
+            await handler.on_sent(message, outcome)
+        elif isinstance(outcome, Undeliverable):
+            log.info("outbox %s (%s): undeliverable: %s", message.id, message.kind, outcome.reason)
+            after = await handler.on_undeliverable(message, outcome)
+            retry_at = None if after is None else self.clock.now() + after
+            await self._fail(message, f"{outcome.code}: {outcome.reason}", retry_at)
+        else:
+            await self._retry(message, handler, outcome.reason)
+
+    async def _retry(self, message: QueuedMessage, handler: KindHandler, reason: str) -> None:
+        limit = handler.max_attempts
+        if limit is not None and message.attempts >= limit:
+            log.warning(
+                "outbox %s (%s): giving up after %d attempts", message.id, message.kind, limit
+            )
+            await self._fail(message, f"gave up: {reason}", None)
+        else:
+            await self._fail(message, reason, self.clock.now() + backoff(message.attempts))
+
+    async def _fail(self, message: QueuedMessage, reason: str, retry_at: datetime | None) -> None:
+        async with self.db.session() as session:
+            await outbox.mark_failed(
+                session, message.id, owner=self.owner, reason=reason, retry_at=retry_at
+            )
+
+    async def _finish_skipped(self, message: QueuedMessage, reason: str) -> None:
+        async with self.db.session() as session:
+            await outbox.mark_skipped(session, message.id, owner=self.owner, reason=reason)
+
+    async def _pace(self) -> None:
+        now = time.monotonic()
+        if now < self._next_send:
+            await asyncio.sleep(self._next_send - now)
+        self._next_send = max(now, self._next_send) + self._interval

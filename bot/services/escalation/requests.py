@@ -1,0 +1,323 @@
+"""The life of a request: open, add context, cancel, claim, resolve, hand off.
+
+Each transition is one unit of work: the row change, the outbox rows it causes (alert,
+ladder steps) and the audit entry commit together or not at all. The request is saved
+before anything is sent to anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.models import SupportRequest
+from bot.db.repositories import audit, outbox
+from bot.db.repositories import escalation as repo
+from bot.domain.escalation import (
+    LadderStep,
+    Status,
+    TransitionRefused,
+    Urgency,
+    append_context,
+    check_claim,
+    check_hand_off,
+    check_member_change,
+    check_resolve,
+    clean_context,
+    cooldown_left,
+    queue_order,
+)
+from bot.services.escalation.config import Resources, member_resources
+from bot.services.escalation.info import EscalationConfig, RequestInfo, config_from, request_info
+
+SUBJECT = "support_request"
+KIND_ALERT = "talk.alert"
+KIND_STEP = {LadderStep.REPING: "talk.reping", LadderStep.ESCALATE: "talk.escalate"}
+KIND_MEMBER_UPDATE = "talk.member_update"
+
+
+@dataclass(frozen=True)
+class Opened:
+    request: RequestInfo
+    config: EscalationConfig
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class AlreadyOpen:
+    request: RequestInfo
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class CoolingDown:
+    left: timedelta
+    resources: Resources
+
+
+class NotYours(TransitionRefused):
+    """A member pressed a button on someone else's request."""
+
+
+async def open_request(
+    db: Database,
+    clock: Clock,
+    *,
+    guild_id: int,
+    member_id: int,
+    urgency: Urgency,
+    locale: str | None,
+    context: str | None = None,
+) -> Opened | AlreadyOpen | CoolingDown:
+    text = clean_context(context)
+    now = clock.now()
+    async with db.session() as session:
+        config = config_from(guild_id, await repo.get_settings(session, guild_id))
+        resources = member_resources(config, locale)
+        existing = await repo.active_request(session, guild_id, member_id, for_update=True)
+        if existing is not None:
+            return AlreadyOpen(request_info(existing), resources)
+        left = cooldown_left(await repo.last_request_at(session, guild_id, member_id), now)
+        if left is not None:
+            return CoolingDown(left, resources)
+        row = SupportRequest(
+            guild_id=guild_id,
+            member_id=member_id,
+            urgency=urgency.value,
+            status=Status.OPEN.value,
+            locale=locale,
+            context=text,
+            generation=0,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                await repo.add_request(session, row)
+        except IntegrityError:
+            # Another /talk from the same member won the race for the one active request.
+            existing = await repo.active_request(session, guild_id, member_id)
+            assert existing is not None
+            return AlreadyOpen(request_info(existing), resources)
+        await outbox.enqueue(
+            session,
+            key=f"talk:{row.id}:alert",
+            kind=KIND_ALERT,
+            target_type="channel",
+            target_id=config.alert_channel_id or 0,
+            payload={"request_id": row.id},
+            due_at=now,
+            now=now,
+            guild_id=guild_id,
+        )
+        await _schedule_ladder(session, row, config, start=now)
+        await _audit(session, row, member_id, "talk.opened", now, urgency=urgency.value)
+        return Opened(request_info(row), config, resources)
+
+
+async def add_context(
+    db: Database, clock: Clock, request_id: int, member_id: int, text: str
+) -> RequestInfo:
+    addition = clean_context(text)
+    if addition is None:
+        raise TransitionRefused("There was nothing to add. Nothing was changed.")
+    async with db.session() as session:
+        row = await _member_request(session, request_id, member_id)
+        row.context = append_context(row.context, addition, clock.now())
+        row.updated_at = clock.now()
+        await _audit(session, row, member_id, "talk.context_added", clock.now())
+        return request_info(row)
+
+
+async def cancel(db: Database, clock: Clock, request_id: int, member_id: int) -> RequestInfo:
+    """The member says "I'm OK now"."""
+    async with db.session() as session:
+        row = await _member_request(session, request_id, member_id)
+        await _close(session, row, Status.CANCELLED, member_id, clock.now())
+        await _audit(session, row, member_id, "talk.cancelled", clock.now())
+        return request_info(row)
+
+
+async def claim(db: Database, clock: Clock, request_id: int, moderator_id: int) -> RequestInfo:
+    async with db.session() as session:
+        row = await _request(session, request_id)
+        check_claim(Status(row.status))
+        if row.member_id == moderator_id:
+            raise TransitionRefused("You can't claim your own request; another moderator will.")
+        now = clock.now()
+        await _cancel_ladder(session, row)
+        row.status = Status.CLAIMED.value
+        row.claimed_by = moderator_id
+        row.claimed_at = now
+        row.updated_at = now
+        await _audit(session, row, moderator_id, "talk.claimed", now)
+        return request_info(row)
+
+
+async def resolve(db: Database, clock: Clock, request_id: int, moderator_id: int) -> RequestInfo:
+    async with db.session() as session:
+        row = await _request(session, request_id)
+        check_resolve(Status(row.status))
+        await _close(session, row, Status.RESOLVED, moderator_id, clock.now())
+        await _audit(session, row, moderator_id, "talk.resolved", clock.now())
+        return request_info(row)
+
+
+async def hand_off(db: Database, clock: Clock, request_id: int, moderator_id: int) -> RequestInfo:
+    """Free a claimed request for another moderator: ping again now, and restart the ladder."""
+    async with db.session() as session:
+        row = await _request(session, request_id)
+        check_hand_off(Status(row.status))
+        now = clock.now()
+        config = config_from(row.guild_id, await repo.get_settings(session, row.guild_id))
+        previous = row.claimed_by
+        row.status = Status.OPEN.value
+        row.claimed_by = None
+        row.claimed_at = None
+        row.generation += 1
+        row.updated_at = now
+        await outbox.enqueue(
+            session,
+            key=f"talk:{row.id}:g{row.generation}:handoff",
+            kind=KIND_STEP[LadderStep.REPING],
+            target_type="channel",
+            target_id=config.alert_channel_id or 0,
+            payload={"request_id": row.id, "generation": row.generation, "handoff": True},
+            due_at=now,
+            now=now,
+            guild_id=row.guild_id,
+        )
+        await _schedule_ladder(session, row, config, start=now)
+        await _audit(session, row, moderator_id, "talk.handed_off", now, previous=previous)
+        return request_info(row)
+
+
+async def record_thread(db: Database, request_id: int, thread_id: int) -> None:
+    async with db.session() as session:
+        row = await _request(session, request_id)
+        row.thread_id = thread_id
+
+
+async def record_alert(db: Database, request_id: int, channel_id: int, message_id: int) -> None:
+    async with db.session() as session:
+        row = await _request(session, request_id)
+        row.alert_channel_id = channel_id
+        row.alert_message_id = message_id
+
+
+async def read_context(
+    db: Database, clock: Clock, request_id: int, moderator_id: int
+) -> tuple[RequestInfo, str | None]:
+    """The member's words, for one moderator's eyes; each reading is audited."""
+    async with db.session() as session:
+        row = await _request(session, request_id)
+        await _audit(session, row, moderator_id, "talk.context_viewed", clock.now())
+        return request_info(row), row.context
+
+
+async def get_request(db: Database, request_id: int) -> RequestInfo:
+    async with db.session() as session:
+        return request_info(await _request(session, request_id, for_update=False))
+
+
+async def context_for_thread(db: Database, request_id: int) -> str | None:
+    """The context, to open the private thread that the member is part of."""
+    async with db.session() as session:
+        return (await _request(session, request_id, for_update=False)).context
+
+
+async def queue(db: Database, guild_id: int) -> list[RequestInfo]:
+    async with db.session() as session:
+        rows = await repo.active_requests(session, guild_id)
+        return queue_order(request_info(row) for row in rows)
+
+
+async def _schedule_ladder(
+    session: AsyncSession, row: SupportRequest, config: EscalationConfig, start: datetime
+) -> None:
+    urgency = Urgency(row.urgency)
+    payload = {"request_id": row.id, "generation": row.generation}
+    for step, due_at in config.ladder.steps(urgency, start):
+        await outbox.enqueue(
+            session,
+            key=f"talk:{row.id}:g{row.generation}:{step}",
+            kind=KIND_STEP[step],
+            target_type="channel",
+            target_id=config.alert_channel_id or 0,
+            payload=payload,
+            due_at=due_at,
+            now=start,
+            guild_id=row.guild_id,
+        )
+        if step is LadderStep.ESCALATE:
+            await outbox.enqueue(
+                session,
+                key=f"talk:{row.id}:g{row.generation}:member",
+                kind=KIND_MEMBER_UPDATE,
+                target_type="user",
+                target_id=row.member_id,
+                payload=payload,
+                due_at=due_at,
+                now=start,
+                guild_id=row.guild_id,
+            )
+
+
+async def _cancel_ladder(session: AsyncSession, row: SupportRequest) -> None:
+    """Tidy up steps that can no longer fire. (They would be skipped anyway: every step
+    checks the request's state when it falls due.)"""
+    prefix = f"talk:{row.id}:g{row.generation}"
+    for suffix in (*LadderStep, "member", "handoff"):
+        await outbox.cancel(session, f"{prefix}:{suffix}")
+
+
+async def _close(
+    session: AsyncSession, row: SupportRequest, status: Status, actor_id: int, now: datetime
+) -> None:
+    await _cancel_ladder(session, row)
+    row.status = status.value
+    row.closed_by = actor_id
+    row.closed_at = now
+    row.updated_at = now
+
+
+async def _request(
+    session: AsyncSession, request_id: int, *, for_update: bool = True
+) -> SupportRequest:
+    row = await repo.get_request(session, request_id, for_update=for_update)
+    if row is None:
+        raise TransitionRefused("I can't find that request any more.")
+    return row
+
+
+async def _member_request(session: AsyncSession, request_id: int, member_id: int) -> SupportRequest:
+    row = await _request(session, request_id)
+    if row.member_id != member_id:
+        raise NotYours("Only the member who asked can change this request.")
+    check_member_change(Status(row.status))
+    return row
+
+
+async def _audit(
+    session: AsyncSession,
+    row: SupportRequest,
+    actor_id: int,
+    action: str,
+    now: datetime,
+    **detail: object,
+) -> None:
+    await audit.append(
+        session,
+        guild_id=row.guild_id,
+        actor_id=actor_id,
+        action=action,
+        now=now,
+        subject_type=SUBJECT,
+        subject_id=row.id,
+        detail=dict(detail),
+    )

@@ -1,0 +1,92 @@
+"""Sends outbox deliveries through discord.py, and turns Discord's answers into outcomes.
+
+Nothing here decides *whether* to send: that was settled by the kind's handler. Mentions
+ping exactly the roles and users the delivery lists, never @everyone, whatever the text says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.jobs.delivery import (
+    PROBLEM_DMS_CLOSED,
+    PROBLEM_NO_ACCESS,
+    PROBLEM_NO_PERMISSION,
+    PROBLEM_UNKNOWN_TARGET,
+    Delivery,
+    Outcome,
+    Retry,
+    Sent,
+    Undeliverable,
+)
+
+log = logging.getLogger(__name__)
+
+ViewBuilder = Callable[[dict[str, Any]], discord.ui.View]
+
+CANNOT_DM = 50007
+MISSING_ACCESS = 50001
+
+
+def mentions(delivery: Delivery) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False,
+        users=[discord.Object(u) for u in delivery.ping_users] or False,
+        roles=[discord.Object(r) for r in delivery.ping_roles] or False,
+        replied_user=False,
+    )
+
+
+class DiscordSender:
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+        self.views: dict[str, ViewBuilder] = {}
+
+    async def deliver(self, delivery: Delivery) -> Outcome:
+        try:
+            channel = await self._channel(delivery)
+            if channel is None:
+                return Undeliverable(PROBLEM_UNKNOWN_TARGET, "no such server or channel")
+            message = await channel.send(**self._kwargs(delivery, channel.id))
+        except discord.Forbidden as error:
+            if error.code == CANNOT_DM:
+                return Undeliverable(PROBLEM_DMS_CLOSED, "the member's DMs are closed")
+            if error.code == MISSING_ACCESS:
+                return Undeliverable(PROBLEM_NO_ACCESS, error.text or "missing access")
+            return Undeliverable(PROBLEM_NO_PERMISSION, error.text or "missing permissions")
+        except discord.NotFound as error:
+            return Undeliverable(PROBLEM_UNKNOWN_TARGET, error.text or "not found")
+        except (TimeoutError, discord.DiscordServerError, aiohttp.ClientError) as error:
+            return Retry(f"{type(error).__name__}: {error}")
+        return Sent(channel_id=message.channel.id, message_id=message.id)
+
+    async def _channel(self, delivery: Delivery) -> discord.abc.Messageable | None:
+        if delivery.target_type == "channel":
+            return self.client.get_partial_messageable(delivery.target_id)
+        if delivery.target_type == "user":
+            return await self.client.create_dm(discord.Object(delivery.target_id))
+        if delivery.target_type == "guild_owner":
+            guild = self.client.get_guild(delivery.target_id)
+            if guild is None or guild.owner_id is None:
+                return None
+            return await self.client.create_dm(discord.Object(guild.owner_id))
+        raise ValueError(f"unknown target type {delivery.target_type!r}")
+
+    def _kwargs(self, delivery: Delivery, channel_id: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "content": delivery.content,
+            "embeds": [discord.Embed.from_dict(e) for e in delivery.embeds],
+            "allowed_mentions": mentions(delivery),
+        }
+        if delivery.view:
+            kwargs["view"] = self.views[delivery.view](delivery.view_args)
+        if delivery.reply_to:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=delivery.reply_to, channel_id=channel_id, fail_if_not_exists=False
+            )
+        return kwargs
