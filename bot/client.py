@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -16,8 +18,10 @@ from discord.ext import commands
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db.engine import Database
+from bot.jobs.outbox import OutboxDispatcher
 from bot.services import command_sync
 from bot.ui import errors
+from bot.ui.outbox_sender import DiscordSender
 
 log = logging.getLogger("kinfolk")
 
@@ -69,6 +73,7 @@ class KinfolkBot(commands.Bot):
         db: Database,
         clock: Clock,
         extensions: Sequence[str] | None = None,
+        outbox_poll_seconds: float = 5.0,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -84,12 +89,30 @@ class KinfolkBot(commands.Bot):
         self.started_at = clock.now()
         self._extension_names = list(extensions) if extensions is not None else None
         self.tree.on_error = self.on_app_command_error
+        # Everything the bot says on its own initiative goes through this one loop;
+        # features register how to render their kinds of message (and their views) on it.
+        self.sender = DiscordSender(self)
+        self.outbox = OutboxDispatcher(db, clock, self.sender, {}, poll_seconds=outbox_poll_seconds)
+        self._outbox_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         names = self._extension_names
         for name in names if names is not None else discover_extensions():
             await self.load_extension(name)
         await self.sync_commands()
+        self._outbox_task = asyncio.create_task(self._run_outbox(), name="outbox")
+
+    async def _run_outbox(self) -> None:
+        # DMs to server owners need the guild cache, so wait for READY.
+        await self.wait_until_ready()
+        await self.outbox.run_forever()
+
+    async def close(self) -> None:
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outbox_task
+        await super().close()
 
     async def sync_commands(self) -> bool:
         """Sync slash commands; returns whether a sync request was made."""

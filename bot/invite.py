@@ -1,7 +1,7 @@
 """What the bot asks for when it is added to a server, and the OAuth2 URL that asks for it.
 
 Each permission is here for a reason a server admin can read in the README; nothing more
-is requested (notably no Administrator, no Mention Everyone, no Manage Roles).
+is requested (notably no Administrator, no Mention Everyone, no Manage Server).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ PERMISSIONS: dict[int, tuple[str, str]] = {
     1 << 14: ("Embed Links", "show alerts and summaries as embeds"),
     1 << 15: ("Attach Files", "send mood charts, circle maps and privacy exports"),
     1 << 16: ("Read Message History", "edit and follow up on its own alerts"),
+    1 << 28: ("Manage Roles", "give and take the optional on-duty role (only roles below its own)"),
     1 << 34: ("Manage Threads", "close and archive private support and buddy threads"),
     1 << 36: ("Create Private Threads", "open private threads for buddies and support"),
     1 << 38: ("Send Messages in Threads", "speak in those private threads"),

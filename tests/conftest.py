@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.db.crypto import configure_keys, generate_key
 from bot.db.engine import Database
 from bot.db.models import Base
 from tests.helpers import FrozenClock
@@ -64,6 +65,14 @@ async def fresh_database(
                 await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
             finally:
                 await admin.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def encryption_key() -> str:
+    """One key for the run, as `kinfolk run` would configure from ENCRYPTION_KEY."""
+    key = generate_key()
+    configure_keys([key])
+    return key
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,27 +1,40 @@
-"""Every extension under cogs/ loads, and no two define the same command."""
+"""Every extension under cogs/ loads into the real bot class, and no two define the same
+command."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
-import discord
-from discord.ext import commands
-
-from bot.client import discover_extensions
+from bot.client import KinfolkBot, discover_extensions
+from bot.config import Settings
+from bot.db.engine import Database
+from tests.helpers import FrozenClock
 
 
 def test_discovers_every_feature_package() -> None:
     extensions = discover_extensions()
-    assert "cogs.about" in extensions
-    assert "cogs.setup" in extensions
+    assert {"cogs.about", "cogs.setup", "cogs.talk"} <= set(extensions)
     assert all(not name.split(".")[-1].startswith("_") for name in extensions)
 
 
-async def test_extensions_load_without_command_clashes() -> None:
-    bot = commands.Bot(command_prefix="!", intents=discord.Intents.none())
-    for name in discover_extensions():
-        await bot.load_extension(name)  # a duplicate top-level name raises here
-    names = Counter(command.qualified_name for command in bot.tree.walk_commands())
-    assert names["about"] == 1
-    assert names["setup show"] == 1
-    assert [name for name, count in names.items() if count > 1] == []
+async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    db = Database(url)
+    bot = KinfolkBot(settings=Settings(token=None, database_url=url), db=db, clock=FrozenClock())
+    try:
+        for name in discover_extensions():
+            await bot.load_extension(name)  # a duplicate top-level name raises here
+        names = Counter(command.qualified_name for command in bot.tree.walk_commands())
+        assert names["about"] == 1
+        assert names["setup show"] == 1
+        assert names["setup escalation"] == 1
+        assert names["support duty on"] == 1
+        assert [name for name, count in names.items() if count > 1] == []
+        # Unloading a feature takes its /setup subcommand away and leaves the others.
+        await bot.unload_extension("cogs.talk")
+        setup = bot.tree.get_command("setup")
+        assert setup is not None
+        assert {c.name for c in setup.commands} == {"show", "timezone"}  # type: ignore[union-attr]
+    finally:
+        await db.close()

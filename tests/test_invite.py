@@ -14,6 +14,7 @@ EXPECTED = {
     "embed_links",
     "attach_files",
     "read_message_history",
+    "manage_roles",
     "manage_threads",
     "create_private_threads",
     "send_messages_in_threads",
@@ -30,7 +31,8 @@ def test_never_asks_for_dangerous_permissions() -> None:
     permissions = discord.Permissions(permission_value())
     assert not permissions.administrator
     assert not permissions.mention_everyone
-    assert not permissions.manage_roles
+    assert not permissions.kick_members
+    assert not permissions.ban_members
     assert not permissions.manage_guild
 
 

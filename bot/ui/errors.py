@@ -73,3 +73,17 @@ class KinfolkView(discord.ui.View):
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
     ) -> None:
         await report(interaction, error)
+
+
+class ReportsErrors:
+    """Mixin for `DynamicItem`s: discord.py only logs their exceptions, leaving the member
+    with "This interaction failed". Subclasses implement `run`; failures get `report`."""
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.run(interaction)
+        except Exception as error:
+            await report(interaction, error)

@@ -183,3 +183,64 @@ def owner_notice(guild_name_hint: str, problem: str) -> dict[str, Any]:
         ),
         "embeds": [],
     }
+
+
+KIND_WORDS = {
+    Urgency.CHAT: (
+        "Thank you for reaching out. I've let the support team know you'd like someone "
+        "to talk with."
+    ),
+    Urgency.STRUGGLING: (
+        "I'm really glad you reached out. You don't have to carry this on your own, and "
+        "I've let the support team know."
+    ),
+    Urgency.CRISIS: (
+        "Thank you for telling us. I've alerted the support team that this is urgent. "
+        "Your safety matters most: if you might act on thoughts of hurting yourself, "
+        "please contact one of the services below now, as well."
+    ),
+}
+
+
+def member_answer_embed(urgency: Urgency, config: EscalationConfig) -> dict[str, Any]:
+    """The member's first answer: kind words and an honest account of what happens next."""
+    if config.configured:
+        timers = config.ladder.timers(urgency)
+        first = int(timers.first.total_seconds() // 60)
+        second = int(timers.second.total_seconds() // 60)
+        next_steps = (
+            "**What happens next:** a moderator will pick this up and open a private thread "
+            "with you here in the server; you'll get a notification. If nobody has picked it "
+            f"up within {first} minutes I'll ask again, and after {second} minutes I'll ask "
+            "more people and tell you by DM."
+        )
+    else:
+        next_steps = (
+            "This server hasn't finished setting up its support team in Kinfolk, so I can't "
+            "promise how soon someone will see this. Your request is saved and the server's "
+            "owner is being told. Please lean on the resources below meanwhile."
+        )
+    _, colour, _ = STYLE[urgency]
+    return {
+        "title": "I'm here, and the team has been told",
+        "description": f"{KIND_WORDS[urgency]}\n\n{next_steps}\n\n"
+        "If you start to feel better, press **I'm OK now**. You can add a few words for the "
+        "team at any time; only moderators will read them.",
+        "color": colour,
+    }
+
+
+def already_open_text(request: RequestInfo) -> str:
+    state = "someone is with you" if request.status is Status.CLAIMED else "the team has been told"
+    return (
+        f"You already have a request open (since {ts(request.created_at)}) and {state}. "
+        "Would you like to add something to it?"
+    )
+
+
+def cooling_down_text(seconds_left: int) -> str:
+    return (
+        "You asked just a moment ago, and I've kept that request. If you'd like to ask "
+        f"again, you can in {seconds_left} seconds. Meanwhile, here is support you can "
+        "reach right now:"
+    )

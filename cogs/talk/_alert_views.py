@@ -1,0 +1,239 @@
+"""The moderators' alert: its buttons (Claim, Resolve, Hand off, Show context) and its rendering.
+
+Buttons are dynamic items keyed by request id, so they keep working after a restart. Every
+button checks in code that the clicker is a moderator; a refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.domain.escalation import Status, TransitionRefused
+from bot.services.escalation import render, requests
+from bot.services.escalation.info import EscalationConfig, RequestInfo
+from bot.ui.errors import ReportsErrors
+from bot.ui.replies import send_ephemeral
+from cogs.talk._common import (
+    NO_PINGS,
+    embed,
+    kinfolk,
+    log,
+    require_moderator,
+    say_in_thread,
+    thread_of,
+)
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+ID = r"(?P<id>[0-9]{1,20})"
+
+
+def alert_view(request_id: int, status: Status) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    claim = ClaimButton(request_id)
+    claim.item.disabled = status is not Status.OPEN
+    resolve = ResolveButton(request_id)
+    resolve.item.disabled = not status.active
+    hand_off = HandOffButton(request_id)
+    hand_off.item.disabled = status is not Status.CLAIMED
+    for item in (claim, resolve, hand_off, ShowContextButton(request_id)):
+        view.add_item(item)
+    return view
+
+
+def alert_edit(request: RequestInfo) -> dict[str, Any]:
+    """Keyword arguments that bring an alert message up to date (edits never ping)."""
+    return {
+        "content": render.alert_content(request, None),
+        "embed": embed(render.alert_embed(request)),
+        "view": alert_view(request.request_id, request.status),
+        "allowed_mentions": NO_PINGS,
+    }
+
+
+async def update_alert(client: discord.Client, request: RequestInfo) -> None:
+    """Bring the alert up to date after a change made elsewhere (e.g. by the member)."""
+    if not (request.alert_channel_id and request.alert_message_id):
+        return
+    channel = client.get_partial_messageable(request.alert_channel_id)
+    try:
+        await channel.get_partial_message(request.alert_message_id).edit(**alert_edit(request))
+    except discord.HTTPException as error:
+        log.warning("could not update alert for request %s: %s", request.request_id, error)
+
+
+class _AlertButton(
+    ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"talk:alert:" + ID
+):
+    """Base: parse the id; subclasses set their own template, label and style."""
+
+    LABEL = ""
+    STYLE = discord.ButtonStyle.secondary
+    ACTION = ""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=self.LABEL, style=self.STYLE, custom_id=f"talk:{self.ACTION}:{request_id}"
+            )
+        )
+        self.request_id = request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> _AlertButton:
+        return cls(int(match["id"]))
+
+
+class ClaimButton(_AlertButton, template=r"talk:claim:" + ID):
+    LABEL, STYLE, ACTION = "Claim", discord.ButtonStyle.success, "claim"
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        config = await require_moderator(interaction)
+        bot = kinfolk(interaction)
+        try:
+            request = await requests.claim(bot.db, bot.clock, self.request_id, interaction.user.id)
+        except TransitionRefused as refusal:
+            await send_ephemeral(interaction, str(refusal))
+            return
+        await interaction.response.edit_message(**alert_edit(request))
+        thread, problem = await open_thread(interaction, request, config)
+        if thread is None:
+            await send_ephemeral(
+                interaction,
+                f"You've claimed it, but I couldn't open a private thread: {problem} "
+                f"Please reach out to <@{request.member_id}> directly.",
+            )
+            return
+        request = await requests.get_request(bot.db, request.request_id)
+        await interaction.edit_original_response(**alert_edit(request))
+        await send_ephemeral(
+            interaction, f"You've claimed it. The private thread: {thread.mention}"
+        )
+
+
+class ResolveButton(_AlertButton, template=r"talk:resolve:" + ID):
+    LABEL, STYLE, ACTION = "Resolve", discord.ButtonStyle.primary, "resolve"
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require_moderator(interaction)
+        bot = kinfolk(interaction)
+        try:
+            request = await requests.resolve(
+                bot.db, bot.clock, self.request_id, interaction.user.id
+            )
+        except TransitionRefused as refusal:
+            await send_ephemeral(interaction, str(refusal))
+            return
+        await interaction.response.edit_message(**alert_edit(request))
+        await say_in_thread(
+            bot,
+            request.thread_id,
+            f"<@{interaction.user.id}> has closed this conversation. Thank you both. "
+            "Whenever you need to talk again, **/talk** is there.",
+            close=True,
+        )
+
+
+class HandOffButton(_AlertButton, template=r"talk:handoff:" + ID):
+    LABEL, STYLE, ACTION = "Hand off", discord.ButtonStyle.secondary, "handoff"
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require_moderator(interaction)
+        bot = kinfolk(interaction)
+        try:
+            request = await requests.hand_off(
+                bot.db, bot.clock, self.request_id, interaction.user.id
+            )
+        except TransitionRefused as refusal:
+            await send_ephemeral(interaction, str(refusal))
+            return
+        await interaction.response.edit_message(**alert_edit(request))
+        bot.outbox.wake()
+        await say_in_thread(
+            bot,
+            request.thread_id,
+            f"<@{interaction.user.id}> has handed this conversation on; another moderator "
+            "will join you here soon.",
+        )
+        await send_ephemeral(interaction, "Handed off. I've asked the team for someone new.")
+
+
+class ShowContextButton(_AlertButton, template=r"talk:show:" + ID):
+    LABEL, STYLE, ACTION = "Show context", discord.ButtonStyle.secondary, "show"
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require_moderator(interaction)
+        bot = kinfolk(interaction)
+        _, context = await requests.read_context(
+            bot.db, bot.clock, self.request_id, interaction.user.id
+        )
+        if not context:
+            await send_ephemeral(interaction, "The member didn't add any words to this request.")
+            return
+        shown = discord.Embed(title="In the member's words", description=context)
+        shown.set_footer(text="Only you can see this. Please keep it between you and the member.")
+        await send_ephemeral(interaction, embed=shown)
+
+
+async def open_thread(
+    interaction: discord.Interaction, request: RequestInfo, config: EscalationConfig
+) -> tuple[discord.Thread | None, str]:
+    """Open (or rejoin) the private thread for a claimed request: the member and the moderator."""
+    bot = kinfolk(interaction)
+    moderator = interaction.user.id
+    try:
+        if request.thread_id:
+            thread = await _existing_thread(bot, request.thread_id)
+            if thread is not None:
+                await thread.add_user(discord.Object(moderator))
+                await thread.send(
+                    f"<@{moderator}> is here now.",
+                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(moderator)]),
+                )
+                return thread, ""
+        support = bot.get_channel(config.support_channel_id or 0)
+        if not isinstance(support, discord.TextChannel):
+            return None, "the support channel is missing."
+        thread = await support.create_thread(
+            name=f"support-{request.request_id}",
+            type=discord.ChannelType.private_thread,
+            invitable=False,
+            auto_archive_duration=10080,
+        )
+        for user in (request.member_id, moderator):
+            await thread.add_user(discord.Object(user))
+        context = await requests.context_for_thread(bot.db, request.request_id)
+        intro = (
+            f"Hi <@{request.member_id}>, <@{moderator}> is here for you. This thread is "
+            "private: only the two of you (and the moderators who look after these threads) "
+            "can see it. Take your time."
+        )
+        embeds = [discord.Embed(title="What you shared", description=context)] if context else []
+        await thread.send(
+            intro,
+            embeds=embeds,
+            allowed_mentions=discord.AllowedMentions(
+                users=[discord.Object(request.member_id), discord.Object(moderator)]
+            ),
+        )
+    except discord.Forbidden:
+        return (
+            None,
+            "I'm missing the Create Private Threads or Send Messages in Threads permission.",
+        )
+    except discord.HTTPException as error:
+        return None, f"Discord answered {error.status}."
+    await requests.record_thread(bot.db, request.request_id, thread.id)
+    return thread, ""
+
+
+async def _existing_thread(bot: KinfolkBot, thread_id: int) -> discord.Thread | None:
+    thread = await thread_of(bot, thread_id)
+    if thread is not None and thread.archived:
+        await thread.edit(archived=False)
+    return thread

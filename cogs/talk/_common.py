@@ -1,0 +1,81 @@
+"""Helpers shared by the member and moderator sides of "I need to talk"."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.domain.escalation import is_moderator
+from bot.services.escalation import render
+from bot.services.escalation.config import Resources, get_config
+from bot.services.escalation.info import EscalationConfig
+from bot.ui.errors import Refusal
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+log = logging.getLogger("kinfolk.talk")
+
+NO_PINGS = discord.AllowedMentions.none()
+MODERATORS_ONLY = (
+    "Only the server's moderators can do that. If you need to talk, use **/talk** and "
+    "someone will be with you."
+)
+
+
+def kinfolk(interaction: discord.Interaction) -> KinfolkBot:
+    return cast("KinfolkBot", interaction.client)
+
+
+def embed(data: dict[str, Any]) -> discord.Embed:
+    return discord.Embed.from_dict(data)
+
+
+def resources_embed(resources: Resources, *, urgent: bool = False) -> discord.Embed:
+    return embed(render.resources_embed(resources, urgent=urgent))
+
+
+async def require_moderator(interaction: discord.Interaction) -> EscalationConfig:
+    """The server's escalation settings, if the clicking member is a moderator; else refuse.
+
+    The settings are kept on the interaction, so a group check and its command read them once.
+    """
+    cached = interaction.extras.get("escalation_config")
+    if isinstance(cached, EscalationConfig):
+        return cached
+    assert interaction.guild_id is not None
+    config = await get_config(kinfolk(interaction).db, interaction.guild_id)
+    roles = [role.id for role in getattr(interaction.user, "roles", [])]
+    if not is_moderator(roles, interaction.permissions.manage_guild, config.moderator_roles):
+        raise Refusal(MODERATORS_ONLY)
+    interaction.extras["escalation_config"] = config
+    return config
+
+
+async def thread_of(bot: KinfolkBot, thread_id: int) -> discord.Thread | None:
+    channel = bot.get_channel(thread_id)
+    if channel is None:
+        try:
+            channel = await bot.fetch_channel(thread_id)
+        except discord.HTTPException:
+            return None
+    return channel if isinstance(channel, discord.Thread) else None
+
+
+async def say_in_thread(
+    bot: KinfolkBot, thread_id: int | None, content: str, *, close: bool = False
+) -> None:
+    """Post a note in a request's private thread, and optionally archive and lock it."""
+    if thread_id is None:
+        return
+    thread = await thread_of(bot, thread_id)
+    if thread is None:
+        return
+    try:
+        await thread.send(content, allowed_mentions=NO_PINGS)
+        if close:
+            await thread.edit(archived=True, locked=True)
+    except discord.HTTPException as error:
+        log.warning("could not update support thread %s: %s", thread_id, error)

@@ -1,0 +1,215 @@
+"""The member's side: choosing how they feel, adding words, and "I'm OK now"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.domain.escalation import CONTEXT_MAX_CHARS, TransitionRefused, Urgency
+from bot.services.escalation import render, requests
+from bot.services.escalation.requests import AlreadyOpen, CoolingDown
+from bot.ui.errors import ReportsErrors, report
+from bot.ui.replies import send_ephemeral
+from cogs.talk._alert_views import update_alert
+from cogs.talk._common import NO_PINGS, embed, kinfolk, resources_embed, say_in_thread
+
+ID = r"(?P<id>[0-9]{1,20})"
+URGENCY_STYLES = {
+    Urgency.CHAT: discord.ButtonStyle.secondary,
+    Urgency.STRUGGLING: discord.ButtonStyle.primary,
+    Urgency.CRISIS: discord.ButtonStyle.danger,
+}
+PICKER_TEXT = (
+    "I'm glad you're reaching out. How are you feeling right now? (Only you can see this.)"
+)
+
+
+def picker_view() -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for urgency in (Urgency.CHAT, Urgency.STRUGGLING, Urgency.CRISIS):
+        view.add_item(StartButton(urgency))
+    return view
+
+
+def member_request_view(request_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(AddContextButton(request_id))
+    view.add_item(CancelButton(request_id))
+    return view
+
+
+async def open_and_answer(interaction: discord.Interaction, urgency: Urgency) -> None:
+    """Save the request first, then answer the member privately, within Discord's 3 s."""
+    assert interaction.guild_id is not None
+    bot = kinfolk(interaction)
+    outcome = await requests.open_request(
+        bot.db,
+        bot.clock,
+        guild_id=interaction.guild_id,
+        member_id=interaction.user.id,
+        urgency=urgency,
+        locale=str(interaction.locale.value),
+    )
+    if isinstance(outcome, CoolingDown):
+        await send_ephemeral(
+            interaction,
+            render.cooling_down_text(int(outcome.left.total_seconds()) + 1),
+            embed=resources_embed(outcome.resources),
+        )
+        return
+    if isinstance(outcome, AlreadyOpen):
+        await send_ephemeral(
+            interaction,
+            render.already_open_text(outcome.request),
+            embed=resources_embed(outcome.resources),
+            view=member_request_view(outcome.request.request_id),
+        )
+        return
+    bot.outbox.wake()
+    answer = embed(render.member_answer_embed(urgency, outcome.config))
+    help_now = resources_embed(outcome.resources, urgent=urgency is Urgency.CRISIS)
+    embeds = [help_now, answer] if urgency is Urgency.CRISIS else [answer, help_now]
+    await interaction.response.send_message(
+        embeds=embeds,
+        view=member_request_view(outcome.request.request_id),
+        ephemeral=True,
+        allowed_mentions=NO_PINGS,
+    )
+
+
+class StartButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"talk:start:(?P<urgency>chat|struggling|crisis)",
+):
+    """One tap to ask for help. Other features can show these buttons too."""
+
+    def __init__(self, urgency: Urgency) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=urgency.label,
+                style=URGENCY_STYLES[urgency],
+                custom_id=f"talk:start:{urgency}",
+            )
+        )
+        self.urgency = urgency
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> StartButton:
+        return cls(Urgency(match["urgency"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is None:
+            await send_ephemeral(interaction, "Please use this inside your server.")
+            return
+        await open_and_answer(interaction, self.urgency)
+
+
+class AddContextButton(
+    ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"talk:context:" + ID
+):
+    def __init__(self, request_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Add a few words",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"talk:context:{request_id}",
+            )
+        )
+        self.request_id = request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> AddContextButton:
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        request = await requests.get_request(kinfolk(interaction).db, self.request_id)
+        if request.member_id != interaction.user.id:
+            await send_ephemeral(interaction, "Only the member who asked can add to this request.")
+            return
+        if not request.status.active:
+            await send_ephemeral(interaction, "That request has already been closed.")
+            return
+        await interaction.response.send_modal(ContextModal(self.request_id))
+
+
+class CancelButton(
+    ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"talk:cancel:" + ID
+):
+    def __init__(self, request_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="I'm OK now",
+                style=discord.ButtonStyle.success,
+                custom_id=f"talk:cancel:{request_id}",
+            )
+        )
+        self.request_id = request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> CancelButton:
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        try:
+            request = await requests.cancel(bot.db, bot.clock, self.request_id, interaction.user.id)
+        except TransitionRefused as refusal:
+            await send_ephemeral(interaction, str(refusal))
+            return
+        await interaction.response.edit_message(
+            content=(
+                "I've closed your request. I'm glad you're feeling OK. "
+                "**/talk** is here whenever you need it."
+            ),
+            embeds=[],
+            view=None,
+        )
+        await update_alert(bot, request)
+        await say_in_thread(
+            bot,
+            request.thread_id,
+            "The member has closed this request: they said they're OK now.",
+            close=True,
+        )
+
+
+class ContextModal(discord.ui.Modal, title="A few words for the team"):
+    words: discord.ui.TextInput[ContextModal] = discord.ui.TextInput(
+        label="What would you like the team to know?",
+        style=discord.TextStyle.paragraph,
+        max_length=CONTEXT_MAX_CHARS,
+        placeholder="Only moderators will read this. Share as much or as little as you like.",
+    )
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(custom_id=f"talk:context-modal:{request_id}")
+        self.request_id = request_id
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        try:
+            request = await requests.add_context(
+                bot.db, bot.clock, self.request_id, interaction.user.id, self.words.value
+            )
+        except (TransitionRefused, ValueError) as refusal:
+            await send_ephemeral(interaction, f"{refusal} Nothing was changed.")
+            return
+        where = "the moderator with you" if request.claimed_by else "the moderators"
+        await send_ephemeral(interaction, f"Thank you. I've added that for {where} to read.")
+        await update_alert(bot, request)
+        await say_in_thread(
+            bot,
+            request.thread_id,
+            f"The member added more to their request:\n>>> {self.words.value[:1900]}",
+        )
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report(interaction, error)
