@@ -36,6 +36,8 @@ class Delivery:
     view: str | None = None
     view_args: dict[str, Any] = field(default_factory=dict)
     reply_to: int | None = None
+    # Edit this earlier message of the bot's in the target channel, instead of sending anew.
+    edit_message_id: int | None = None
 
 
 @dataclass(frozen=True)

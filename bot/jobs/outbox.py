@@ -110,7 +110,16 @@ class OutboxDispatcher:
                 session, now=self.clock.now(), owner=self.owner, lease=self.lease, limit=self.batch
             )
         for row in rows:
-            await self._process(_queued(row))
+            message = _queued(row)
+            try:
+                await self._process(message)
+            except DatabaseClosing:
+                raise
+            except Exception:
+                # One bad message must not hold up the rest of the batch.
+                log.exception("outbox %s (%s): failed while processing", message.id, message.kind)
+                handler = self.handlers.get(message.kind, PLAIN)
+                await self._retry(message, handler, "internal error")
         return len(rows)
 
     async def _process(self, message: QueuedMessage) -> None:

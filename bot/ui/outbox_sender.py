@@ -52,7 +52,13 @@ class DiscordSender:
             channel = await self._channel(delivery)
             if channel is None:
                 return Undeliverable(PROBLEM_UNKNOWN_TARGET, "no such server or channel")
-            message = await channel.send(**self._kwargs(delivery, channel.id))
+            kwargs = self._kwargs(delivery, channel.id)
+            if delivery.edit_message_id:
+                kwargs.pop("reference", None)
+                partial = channel.get_partial_message(delivery.edit_message_id)  # type: ignore[attr-defined]
+                message = await partial.edit(**kwargs)
+            else:
+                message = await channel.send(**kwargs)
         except discord.Forbidden as error:
             if error.code == CANNOT_DM:
                 return Undeliverable(PROBLEM_DMS_CLOSED, "the member's DMs are closed")

@@ -19,7 +19,6 @@ from cogs.talk._common import (
     NO_PINGS,
     embed,
     kinfolk,
-    log,
     require_moderator,
     say_in_thread,
     thread_of,
@@ -52,17 +51,6 @@ def alert_edit(request: RequestInfo) -> dict[str, Any]:
         "view": alert_view(request.request_id, request.status),
         "allowed_mentions": NO_PINGS,
     }
-
-
-async def update_alert(client: discord.Client, request: RequestInfo) -> None:
-    """Bring the alert up to date after a change made elsewhere (e.g. by the member)."""
-    if not (request.alert_channel_id and request.alert_message_id):
-        return
-    channel = client.get_partial_messageable(request.alert_channel_id)
-    try:
-        await channel.get_partial_message(request.alert_message_id).edit(**alert_edit(request))
-    except discord.HTTPException as error:
-        log.warning("could not update alert for request %s: %s", request.request_id, error)
 
 
 class _AlertButton(

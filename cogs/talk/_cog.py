@@ -50,7 +50,7 @@ class Talk(commands.Cog):
         self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
         self.bot.outbox.handlers.update(ladder.handlers(self.bot.db, self.bot.clock))
         self.bot.sender.views[ALERT_VIEW] = lambda args: alert_view(
-            int(args["request_id"]), Status.OPEN
+            int(args["request_id"]), Status(args.get("status", Status.OPEN))
         )
 
     async def cog_unload(self) -> None:

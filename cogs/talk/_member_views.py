@@ -11,7 +11,6 @@ from bot.services.escalation import render, requests
 from bot.services.escalation.requests import AlreadyOpen, CoolingDown
 from bot.ui.errors import ReportsErrors, report
 from bot.ui.replies import send_ephemeral
-from cogs.talk._alert_views import update_alert
 from cogs.talk._common import NO_PINGS, embed, kinfolk, resources_embed, say_in_thread
 
 ID = r"(?P<id>[0-9]{1,20})"
@@ -172,7 +171,7 @@ class CancelButton(
             embeds=[],
             view=None,
         )
-        await update_alert(bot, request)
+        bot.outbox.wake()  # the alert is updated through the outbox
         await say_in_thread(
             bot,
             request.thread_id,
@@ -184,6 +183,7 @@ class CancelButton(
 class ContextModal(discord.ui.Modal, title="A few words for the team"):
     words: discord.ui.TextInput[ContextModal] = discord.ui.TextInput(
         label="What would you like the team to know?",
+        custom_id="talk-context",
         style=discord.TextStyle.paragraph,
         max_length=CONTEXT_MAX_CHARS,
         placeholder="Only moderators will read this. Share as much or as little as you like.",
@@ -204,7 +204,7 @@ class ContextModal(discord.ui.Modal, title="A few words for the team"):
             return
         where = "the moderator with you" if request.claimed_by else "the moderators"
         await send_ephemeral(interaction, f"Thank you. I've added that for {where} to read.")
-        await update_alert(bot, request)
+        bot.outbox.wake()  # the alert is updated through the outbox
         await say_in_thread(
             bot,
             request.thread_id,

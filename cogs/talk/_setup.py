@@ -182,6 +182,7 @@ class EscalationSetup(commands.Cog):
 class ResourcesModal(discord.ui.Modal, title="Your server's crisis resources"):
     lines: discord.ui.TextInput[ResourcesModal] = discord.ui.TextInput(
         label="One resource per line",
+        custom_id="resources-lines",
         style=discord.TextStyle.paragraph,
         max_length=MAX_SERVER_TEXT,
         placeholder="e.g. Our counsellor: counselling@example.org (weekdays 9–5)",

@@ -37,8 +37,9 @@ class OutboxMessage(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     guild_id: Mapped[int | None] = mapped_column(Snowflake)
     kind: Mapped[str] = mapped_column(String(50))
-    # "channel" (a channel or thread id) or "user" (a DM to that user).
-    target_type: Mapped[str] = mapped_column(String(10))
+    # "channel" (a channel or thread id), "user" (a DM) or "guild_owner" (a DM to the owner
+    # of the server `target_id`).
+    target_type: Mapped[str] = mapped_column(String(20))
     target_id: Mapped[int] = mapped_column(Snowflake)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="pending")

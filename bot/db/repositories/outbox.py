@@ -18,6 +18,8 @@ from bot.db.models import OutboxMessage
 from bot.db.upsert import insert_ignoring_conflicts
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+# A channel or thread id; a user id (a DM); a server id (a DM to that server's owner).
+TARGET_TYPES = ("channel", "user", "guild_owner")
 
 
 async def enqueue(
@@ -33,8 +35,8 @@ async def enqueue(
     guild_id: int | None = None,
 ) -> int | None:
     """Queue a message unless one with the same key exists. Returns the new id, or None."""
-    if target_type not in ("channel", "user"):
-        raise ValueError(f"target_type must be 'channel' or 'user', not {target_type!r}")
+    if target_type not in TARGET_TYPES:
+        raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {target_type!r}")
     statement = insert_ignoring_conflicts(
         session,
         OutboxMessage,

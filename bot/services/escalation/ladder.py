@@ -26,6 +26,7 @@ from bot.services.escalation.config import member_resources
 from bot.services.escalation.info import EscalationConfig, RequestInfo, config_from, request_info
 from bot.services.escalation.render import (
     alert_delivery,
+    alert_refresh,
     escalate_delivery,
     member_update_delivery,
     owner_notice,
@@ -35,6 +36,7 @@ from bot.services.escalation.render import (
 from bot.services.escalation.requests import (
     KIND_ALERT,
     KIND_MEMBER_UPDATE,
+    KIND_REFRESH,
     KIND_STEP,
     record_alert,
 )
@@ -95,9 +97,33 @@ class AlertHandler(_EscalationHandler):
 
     async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
         await record_alert(
-            self.db, int(message.payload["request_id"]), sent.channel_id, sent.message_id
+            self.db,
+            self.clock,
+            int(message.payload["request_id"]),
+            sent.channel_id,
+            sent.message_id,
         )
         await super().on_sent(message, sent)
+
+
+class RefreshHandler(_EscalationHandler):
+    """Edits the alert to match the request (after a change the alert's buttons didn't make)."""
+
+    max_attempts = 5
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        request, _, _ = await self._load(message)
+        if request is None or not (request.alert_channel_id and request.alert_message_id):
+            return Skip("no alert to update (it will be rendered fresh when posted)")
+        return alert_refresh(request)
+
+    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
+        return None
+
+    async def on_undeliverable(
+        self, message: QueuedMessage, problem: Undeliverable
+    ) -> timedelta | None:
+        return None  # the alert is gone or unreachable: nothing left to update
 
 
 class StepHandler(_EscalationHandler):
@@ -148,6 +174,7 @@ def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
         KIND_STEP[LadderStep.REPING]: StepHandler(db, clock, LadderStep.REPING),
         KIND_STEP[LadderStep.ESCALATE]: StepHandler(db, clock, LadderStep.ESCALATE),
         KIND_MEMBER_UPDATE: MemberUpdateHandler(db, clock),
+        KIND_REFRESH: RefreshHandler(db, clock),
     }
 
 

@@ -83,6 +83,21 @@ def alert_delivery(request: RequestInfo, config: EscalationConfig, role_id: int 
     )
 
 
+def alert_refresh(request: RequestInfo) -> Delivery:
+    """An edit that brings a posted alert up to date (edits never ping)."""
+    assert request.alert_channel_id
+    assert request.alert_message_id
+    return Delivery(
+        target_type="channel",
+        target_id=request.alert_channel_id,
+        edit_message_id=request.alert_message_id,
+        content=alert_content(request, None),
+        embeds=(alert_embed(request),),
+        view=ALERT_VIEW,
+        view_args={"request_id": request.request_id, "status": request.status.value},
+    )
+
+
 def reping_delivery(
     request: RequestInfo, config: EscalationConfig, role_id: int | None, *, handoff: bool
 ) -> Delivery:

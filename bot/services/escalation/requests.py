@@ -7,6 +7,7 @@ before anything is sent to anyone.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +40,7 @@ SUBJECT = "support_request"
 KIND_ALERT = "talk.alert"
 KIND_STEP = {LadderStep.REPING: "talk.reping", LadderStep.ESCALATE: "talk.escalate"}
 KIND_MEMBER_UPDATE = "talk.member_update"
+KIND_REFRESH = "talk.alert_refresh"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ async def add_context(
         row = await _member_request(session, request_id, member_id)
         row.context = append_context(row.context, addition, clock.now())
         row.updated_at = clock.now()
+        await _refresh_alert(session, row, clock.now())
         await _audit(session, row, member_id, "talk.context_added", clock.now())
         return request_info(row)
 
@@ -139,6 +142,7 @@ async def cancel(db: Database, clock: Clock, request_id: int, member_id: int) ->
     async with db.session() as session:
         row = await _member_request(session, request_id, member_id)
         await _close(session, row, Status.CANCELLED, member_id, clock.now())
+        await _refresh_alert(session, row, clock.now())
         await _audit(session, row, member_id, "talk.cancelled", clock.now())
         return request_info(row)
 
@@ -203,11 +207,17 @@ async def record_thread(db: Database, request_id: int, thread_id: int) -> None:
         row.thread_id = thread_id
 
 
-async def record_alert(db: Database, request_id: int, channel_id: int, message_id: int) -> None:
+async def record_alert(
+    db: Database, clock: Clock, request_id: int, channel_id: int, message_id: int
+) -> None:
+    """Remember where the alert is. If the request changed while the alert was on its way
+    (the member cancelled or added words in that instant), bring the alert up to date."""
     async with db.session() as session:
         row = await _request(session, request_id)
         row.alert_channel_id = channel_id
         row.alert_message_id = message_id
+        if row.updated_at > row.created_at:
+            await _refresh_alert(session, row, clock.now())
 
 
 async def read_context(
@@ -266,6 +276,21 @@ async def _schedule_ladder(
                 now=start,
                 guild_id=row.guild_id,
             )
+
+
+async def _refresh_alert(session: AsyncSession, row: SupportRequest, now: datetime) -> None:
+    """Queue an edit of the alert to show the request's state (sent once the alert exists)."""
+    await outbox.enqueue(
+        session,
+        key=f"talk:{row.id}:refresh:{uuid.uuid4().hex}",
+        kind=KIND_REFRESH,
+        target_type="channel",
+        target_id=row.alert_channel_id or 0,
+        payload={"request_id": row.id},
+        due_at=now,
+        now=now,
+        guild_id=row.guild_id,
+    )
 
 
 async def _cancel_ladder(session: AsyncSession, row: SupportRequest) -> None:
