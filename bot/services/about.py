@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.db.engine import Database
+from bot.services.escalation.config import get_config as escalation_config
 from bot.services.guild_config import get_config
 
 
@@ -30,7 +31,22 @@ async def _server_settings(db: Database, guild_id: int) -> FeatureStatus:
     return FeatureStatus("Server settings", False, "defaults (timezone UTC)")
 
 
-FEATURE_STATUS: list[StatusProvider] = [_server_settings]
+async def _escalation(db: Database, guild_id: int) -> FeatureStatus:
+    config = await escalation_config(db, guild_id)
+    name = "I need to talk"
+    if config.alert_problem:
+        return FeatureStatus(name, False, f"⚠️ {config.alert_problem}")
+    if not config.configured:
+        return FeatureStatus(name, False, "not set up: run `/setup escalation`")
+    detail = f"alerts in <#{config.alert_channel_id}> for <@&{config.moderator_role_id}>"
+    if config.on_duty_role_id:
+        detail += f", on duty <@&{config.on_duty_role_id}>"
+    if config.second_tier_role_id:
+        detail += f", second tier <@&{config.second_tier_role_id}>"
+    return FeatureStatus(name, True, detail)
+
+
+FEATURE_STATUS: list[StatusProvider] = [_server_settings, _escalation]
 
 
 async def feature_statuses(db: Database, guild_id: int) -> list[FeatureStatus]:

@@ -97,7 +97,13 @@ async def start_bot(
             **overrides,  # type: ignore[arg-type]
         )
         apply_endpoint_overrides(settings)
-        bot = KinfolkBot(settings=settings, db=database, clock=clock, guild_ready_timeout=0.1)
+        bot = KinfolkBot(
+            settings=settings,
+            db=database,
+            clock=clock,
+            guild_ready_timeout=0.1,
+            outbox_poll_seconds=0.05,
+        )
         ready = asyncio.Event()
         bot.add_listener(_set_event(ready), "on_ready")
         running.append((bot, asyncio.create_task(bot.start(fake.token))))
