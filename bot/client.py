@@ -107,11 +107,22 @@ class KinfolkBot(commands.Bot):
         await self.wait_until_ready()
         await self.outbox.run_forever()
 
+    async def stop_outbox(self, grace: float = 10.0) -> None:
+        """Let the dispatcher finish the message in hand and hand back the rest."""
+        task = self._outbox_task
+        if task is None or task.done():
+            return
+        self.outbox.stop()
+        try:
+            async with asyncio.timeout(grace):
+                await asyncio.shield(task)
+        except TimeoutError:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def close(self) -> None:
-        if self._outbox_task is not None:
-            self._outbox_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._outbox_task
+        await self.stop_outbox(grace=2.0)
         await super().close()
 
     async def sync_commands(self) -> bool:

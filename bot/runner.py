@@ -1,8 +1,9 @@
 """Running the bot: migrate, connect, serve, and shut down gracefully on SIGTERM/SIGINT.
 
-Shutdown order matters: the database stops accepting new units of work and waits for the
-ones in flight (so no check-in or request is half-written), then the Discord connection
-closes, then the engine is disposed. Interactions arriving during the drain get a kind
+Shutdown order matters: the outbox dispatcher finishes the message in hand and hands back
+the rest of its batch; the database stops accepting new units of work and waits for the ones
+in flight (so no check-in or request is half-written); then the Discord connection closes and
+the engine is disposed. Interactions arriving during the drain get a kind
 "restarting, try again in a minute" answer instead of silence.
 """
 
@@ -58,6 +59,7 @@ async def _run_until_signalled(bot: KinfolkBot, database: Database, token: str) 
                 running.result()  # raises what stopped the bot
                 return 0
             log.info("shutting down: finishing work in flight")
+            await bot.stop_outbox(SHUTDOWN_GRACE_SECONDS)
             await database.close(SHUTDOWN_GRACE_SECONDS)
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):

@@ -38,6 +38,9 @@ class Delivery:
     reply_to: int | None = None
     # Edit this earlier message of the bot's in the target channel, instead of sending anew.
     edit_message_id: int | None = None
+    # The same for every attempt at one outbox row: with it Discord drops a second copy of a
+    # message that was in fact sent just before a crash (`enforce_nonce`).
+    nonce: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ limit of 50 requests a second.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -80,13 +81,19 @@ class OutboxDispatcher:
         self._interval = 1.0 / per_second
         self._next_send = 0.0
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Look for due messages now (called after something was queued)."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the message in hand, hand back the rest of the batch, and leave the loop."""
+        self._stopping = True
+        self._wake.set()
+
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 handled = await self.run_once()
             except DatabaseClosing:
@@ -109,7 +116,10 @@ class OutboxDispatcher:
             rows = await outbox.claim_due(
                 session, now=self.clock.now(), owner=self.owner, lease=self.lease, limit=self.batch
             )
-        for row in rows:
+        for position, row in enumerate(rows):
+            if self._stopping:
+                await self._release([_queued(r) for r in rows[position:]])
+                break
             message = _queued(row)
             try:
                 await self._process(message)
@@ -138,6 +148,8 @@ class OutboxDispatcher:
         if isinstance(prepared, NotYet):
             await self._fail(message, prepared.reason, self.clock.now() + prepared.after)
             return
+        if prepared.edit_message_id is None:
+            prepared = dataclasses.replace(prepared, nonce=f"kinfolk-{message.id}")
         await self._pace()
         try:
             outcome = await self.sender.deliver(prepared)
@@ -171,6 +183,11 @@ class OutboxDispatcher:
             await outbox.mark_failed(
                 session, message.id, owner=self.owner, reason=reason, retry_at=retry_at
             )
+
+    async def _release(self, messages: list[QueuedMessage]) -> None:
+        """Give claimed messages back at once (shutting down), rather than after the lease."""
+        for message in messages:
+            await self._fail(message, "released at shutdown", self.clock.now())
 
     async def _finish_skipped(self, message: QueuedMessage, reason: str) -> None:
         async with self.db.session() as session:

@@ -58,7 +58,7 @@ class DiscordSender:
                 partial = channel.get_partial_message(delivery.edit_message_id)  # type: ignore[attr-defined]
                 message = await partial.edit(**kwargs)
             else:
-                message = await channel.send(**kwargs)
+                message = await channel.send(**kwargs, nonce=delivery.nonce)
         except discord.Forbidden as error:
             if error.code == CANNOT_DM:
                 return Undeliverable(PROBLEM_DMS_CLOSED, "the member's DMs are closed")
