@@ -86,6 +86,10 @@ async def open_request(
             return AlreadyOpen(request_info(existing), resources)
         left = cooldown_left(await repo.last_request_at(session, guild_id, member_id), now)
         if left is not None:
+            # The recent request may be one a concurrent /talk committed a moment ago.
+            existing = await repo.active_request(session, guild_id, member_id)
+            if existing is not None:
+                return AlreadyOpen(request_info(existing), resources)
             return CoolingDown(left, resources)
         row = SupportRequest(
             guild_id=guild_id,
