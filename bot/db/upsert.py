@@ -3,10 +3,13 @@ concurrent units of work may also be creating (SQLite and PostgreSQL share the s
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+RowT = TypeVar("RowT")
 
 
 def insert_ignoring_conflicts(
@@ -19,3 +22,28 @@ def insert_ignoring_conflicts(
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
     )
+
+
+async def update_guild_row(
+    session: AsyncSession, model: type[RowT], guild_id: int, *, now: datetime, **values: Any
+) -> RowT:
+    """Set columns of a per-server settings row (keyed by `guild_id`, with `updated_at`),
+    creating it with its defaults first if needed, race-free, and locking it for the rest of
+    the unit of work."""
+    columns = model.__table__.columns  # type: ignore[attr-defined]
+    unknown = [column for column in values if column not in columns]
+    if unknown:
+        raise AttributeError(f"{model.__tablename__} has no column(s) {unknown}")  # type: ignore[attr-defined]
+    stamps = {name: now for name in ("created_at", "updated_at") if name in columns}
+    await session.execute(
+        insert_ignoring_conflicts(
+            session, model, [columns["guild_id"]], guild_id=guild_id, **stamps
+        )
+    )
+    row = await session.get(model, guild_id, with_for_update=True, populate_existing=True)
+    assert row is not None
+    for column, value in values.items():
+        setattr(row, column, value)
+    row.updated_at = now  # type: ignore[attr-defined]
+    await session.flush()
+    return row

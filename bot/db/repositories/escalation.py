@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import EscalationSettings, ModeratorDuty, SupportRequest
-from bot.db.upsert import insert_ignoring_conflicts
+from bot.db.upsert import insert_ignoring_conflicts, update_guild_row
 from bot.domain.escalation import ACTIVE_STATUSES
 
 
@@ -21,27 +21,7 @@ async def get_settings(session: AsyncSession, guild_id: int) -> EscalationSettin
 async def update_settings(
     session: AsyncSession, guild_id: int, *, now: datetime, **values: Any
 ) -> EscalationSettings:
-    unknown = [c for c in values if c not in EscalationSettings.__table__.columns]
-    if unknown:
-        raise AttributeError(f"escalation_settings has no column(s) {unknown}")
-    await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            EscalationSettings,
-            [EscalationSettings.guild_id],
-            guild_id=guild_id,
-            updated_at=now,
-        )
-    )
-    row = await session.get(
-        EscalationSettings, guild_id, with_for_update=True, populate_existing=True
-    )
-    assert row is not None
-    for column, value in values.items():
-        setattr(row, column, value)
-    row.updated_at = now
-    await session.flush()
-    return row
+    return await update_guild_row(session, EscalationSettings, guild_id, now=now, **values)
 
 
 async def get_request(
