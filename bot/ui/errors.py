@@ -87,3 +87,10 @@ class ReportsErrors:
             await self.run(interaction)
         except Exception as error:
             await report(interaction, error)
+
+
+class KinfolkModal(discord.ui.Modal):
+    """Base modal: a failure on submit gets the same kind answer as commands."""
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report(interaction, error)

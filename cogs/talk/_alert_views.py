@@ -6,17 +6,20 @@ button checks in code that the clicker is a moderator; a refusal changes nothing
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.clock import Clock
 from bot.domain.escalation import Status, TransitionRefused
 from bot.services.escalation import render, requests
 from bot.services.escalation.info import EscalationConfig, RequestInfo
-from bot.ui.errors import ReportsErrors
 from bot.ui.replies import send_ephemeral
 from cogs.talk._common import (
     NO_PINGS,
+    REQUEST_ID,
+    RequestButton,
     embed,
     kinfolk,
     require_moderator,
@@ -26,8 +29,7 @@ from cogs.talk._common import (
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
-
-ID = r"(?P<id>[0-9]{1,20})"
+    from bot.db.engine import Database
 
 
 def alert_view(request_id: int, status: Status) -> discord.ui.View:
@@ -53,42 +55,35 @@ def alert_edit(request: RequestInfo) -> dict[str, Any]:
     }
 
 
-class _AlertButton(
-    ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"talk:alert:" + ID
-):
-    """Base: parse the id; subclasses set their own template, label and style."""
-
-    LABEL = ""
-    STYLE = discord.ButtonStyle.secondary
-    ACTION = ""
-
-    def __init__(self, request_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=self.LABEL, style=self.STYLE, custom_id=f"talk:{self.ACTION}:{request_id}"
-            )
-        )
-        self.request_id = request_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> _AlertButton:
-        return cls(int(match["id"]))
+Transition = Callable[[Database, Clock, int, int], Awaitable[RequestInfo]]
 
 
-class ClaimButton(_AlertButton, template=r"talk:claim:" + ID):
+class _AlertButton(RequestButton, template=r"talk:alert:" + REQUEST_ID):
+    async def moderate(
+        self, interaction: discord.Interaction, transition: Transition
+    ) -> RequestInfo | None:
+        """Apply a moderator's transition and update the alert in the same response.
+        Returns None (after telling the moderator why) when the transition is refused."""
+        await require_moderator(interaction)
+        bot = kinfolk(interaction)
+        try:
+            request = await transition(bot.db, bot.clock, self.request_id, interaction.user.id)
+        except TransitionRefused as refusal:
+            await send_ephemeral(interaction, str(refusal))
+            return None
+        await interaction.response.edit_message(**alert_edit(request))
+        return request
+
+
+class ClaimButton(_AlertButton, template=r"talk:claim:" + REQUEST_ID):
     LABEL, STYLE, ACTION = "Claim", discord.ButtonStyle.success, "claim"
 
     async def run(self, interaction: discord.Interaction) -> None:
-        config = await require_moderator(interaction)
-        bot = kinfolk(interaction)
-        try:
-            request = await requests.claim(bot.db, bot.clock, self.request_id, interaction.user.id)
-        except TransitionRefused as refusal:
-            await send_ephemeral(interaction, str(refusal))
+        request = await self.moderate(interaction, requests.claim)
+        if request is None:
             return
-        await interaction.response.edit_message(**alert_edit(request))
+        bot = kinfolk(interaction)
+        config = await require_moderator(interaction)  # already checked: read from the cache
         thread, problem = await open_thread(interaction, request, config)
         if thread is None:
             await send_ephemeral(
@@ -104,22 +99,15 @@ class ClaimButton(_AlertButton, template=r"talk:claim:" + ID):
         )
 
 
-class ResolveButton(_AlertButton, template=r"talk:resolve:" + ID):
+class ResolveButton(_AlertButton, template=r"talk:resolve:" + REQUEST_ID):
     LABEL, STYLE, ACTION = "Resolve", discord.ButtonStyle.primary, "resolve"
 
     async def run(self, interaction: discord.Interaction) -> None:
-        await require_moderator(interaction)
-        bot = kinfolk(interaction)
-        try:
-            request = await requests.resolve(
-                bot.db, bot.clock, self.request_id, interaction.user.id
-            )
-        except TransitionRefused as refusal:
-            await send_ephemeral(interaction, str(refusal))
+        request = await self.moderate(interaction, requests.resolve)
+        if request is None:
             return
-        await interaction.response.edit_message(**alert_edit(request))
         await say_in_thread(
-            bot,
+            kinfolk(interaction),
             request.thread_id,
             f"<@{interaction.user.id}> has closed this conversation. Thank you both. "
             "Whenever you need to talk again, **/talk** is there.",
@@ -127,20 +115,14 @@ class ResolveButton(_AlertButton, template=r"talk:resolve:" + ID):
         )
 
 
-class HandOffButton(_AlertButton, template=r"talk:handoff:" + ID):
+class HandOffButton(_AlertButton, template=r"talk:handoff:" + REQUEST_ID):
     LABEL, STYLE, ACTION = "Hand off", discord.ButtonStyle.secondary, "handoff"
 
     async def run(self, interaction: discord.Interaction) -> None:
-        await require_moderator(interaction)
-        bot = kinfolk(interaction)
-        try:
-            request = await requests.hand_off(
-                bot.db, bot.clock, self.request_id, interaction.user.id
-            )
-        except TransitionRefused as refusal:
-            await send_ephemeral(interaction, str(refusal))
+        request = await self.moderate(interaction, requests.hand_off)
+        if request is None:
             return
-        await interaction.response.edit_message(**alert_edit(request))
+        bot = kinfolk(interaction)
         bot.outbox.wake()
         await say_in_thread(
             bot,
@@ -151,7 +133,7 @@ class HandOffButton(_AlertButton, template=r"talk:handoff:" + ID):
         await send_ephemeral(interaction, "Handed off. I've asked the team for someone new.")
 
 
-class ShowContextButton(_AlertButton, template=r"talk:show:" + ID):
+class ShowContextButton(_AlertButton, template=r"talk:show:" + REQUEST_ID):
     LABEL, STYLE, ACTION = "Show context", discord.ButtonStyle.secondary, "show"
 
     async def run(self, interaction: discord.Interaction) -> None:

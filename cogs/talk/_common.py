@@ -11,10 +11,12 @@ from bot.domain.escalation import is_moderator
 from bot.services.escalation import render
 from bot.services.escalation.config import Resources, get_config
 from bot.services.escalation.info import EscalationConfig
-from bot.ui.errors import Refusal
+from bot.ui.errors import Refusal, ReportsErrors
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
+
+REQUEST_ID = r"(?P<id>[0-9]{1,20})"
 
 log = logging.getLogger("kinfolk.talk")
 
@@ -79,3 +81,32 @@ async def say_in_thread(
             await thread.edit(archived=True, locked=True)
     except discord.HTTPException as error:
         log.warning("could not update support thread %s: %s", thread_id, error)
+
+
+class RequestButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"talk:(?P<action>[a-z]+):" + REQUEST_ID,
+):
+    """A button about one request, keyed by its id so it keeps working after a restart.
+
+    Subclasses give their own `template` (talk:<ACTION>:<id>), LABEL, STYLE and `run`.
+    """
+
+    LABEL = ""
+    STYLE = discord.ButtonStyle.secondary
+    ACTION = ""
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=self.LABEL, style=self.STYLE, custom_id=f"talk:{self.ACTION}:{request_id}"
+            )
+        )
+        self.request_id = request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> RequestButton:
+        return cls(int(match["id"]))

@@ -9,11 +9,18 @@ import discord
 from bot.domain.escalation import CONTEXT_MAX_CHARS, TransitionRefused, Urgency
 from bot.services.escalation import render, requests
 from bot.services.escalation.requests import AlreadyOpen, CoolingDown
-from bot.ui.errors import ReportsErrors, report
+from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import send_ephemeral
-from cogs.talk._common import NO_PINGS, embed, kinfolk, resources_embed, say_in_thread
+from cogs.talk._common import (
+    NO_PINGS,
+    REQUEST_ID,
+    RequestButton,
+    embed,
+    kinfolk,
+    resources_embed,
+    say_in_thread,
+)
 
-ID = r"(?P<id>[0-9]{1,20})"
 URGENCY_STYLES = {
     Urgency.CHAT: discord.ButtonStyle.secondary,
     Urgency.STRUGGLING: discord.ButtonStyle.primary,
@@ -107,24 +114,8 @@ class StartButton(
         await open_and_answer(interaction, self.urgency)
 
 
-class AddContextButton(
-    ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"talk:context:" + ID
-):
-    def __init__(self, request_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Add a few words",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"talk:context:{request_id}",
-            )
-        )
-        self.request_id = request_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> AddContextButton:
-        return cls(int(match["id"]))
+class AddContextButton(RequestButton, template=r"talk:context:" + REQUEST_ID):
+    LABEL, STYLE, ACTION = "Add a few words", discord.ButtonStyle.secondary, "context"
 
     async def run(self, interaction: discord.Interaction) -> None:
         request = await requests.get_request(kinfolk(interaction).db, self.request_id)
@@ -137,24 +128,8 @@ class AddContextButton(
         await interaction.response.send_modal(ContextModal(self.request_id))
 
 
-class CancelButton(
-    ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"talk:cancel:" + ID
-):
-    def __init__(self, request_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="I'm OK now",
-                style=discord.ButtonStyle.success,
-                custom_id=f"talk:cancel:{request_id}",
-            )
-        )
-        self.request_id = request_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> CancelButton:
-        return cls(int(match["id"]))
+class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
+    LABEL, STYLE, ACTION = "I'm OK now", discord.ButtonStyle.success, "cancel"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
@@ -180,7 +155,7 @@ class CancelButton(
         )
 
 
-class ContextModal(discord.ui.Modal, title="A few words for the team"):
+class ContextModal(KinfolkModal, title="A few words for the team"):
     words: discord.ui.TextInput[ContextModal] = discord.ui.TextInput(
         label="What would you like the team to know?",
         custom_id="talk-context",
@@ -210,6 +185,3 @@ class ContextModal(discord.ui.Modal, title="A few words for the team"):
             request.thread_id,
             f"The member added more to their request:\n>>> {self.words.value[:1900]}",
         )
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)

@@ -13,7 +13,7 @@ from bot.domain.resources import MAX_SERVER_TEXT, ResourceMode
 from bot.services.escalation.config import configure, get_config, member_resources, set_resources
 from bot.services.guild_config import InvalidSetting
 from bot.ui import setup_group
-from bot.ui.errors import report
+from bot.ui.errors import KinfolkModal
 from bot.ui.replies import send_ephemeral
 from cogs.talk._common import kinfolk, resources_embed
 
@@ -179,7 +179,7 @@ class EscalationSetup(commands.Cog):
         await interaction.response.send_modal(ResourcesModal(mode, current.resources_text))
 
 
-class ResourcesModal(discord.ui.Modal, title="Your server's crisis resources"):
+class ResourcesModal(KinfolkModal, title="Your server's crisis resources"):
     lines: discord.ui.TextInput[ResourcesModal] = discord.ui.TextInput(
         label="One resource per line",
         custom_id="resources-lines",
@@ -214,6 +214,3 @@ class ResourcesModal(discord.ui.Modal, title="Your server's crisis resources"):
             "directory are always included):",
             embed=resources_embed(member_resources(config, str(interaction.locale.value))),
         )
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report(interaction, error)
