@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.clock import Clock
 from bot.domain.escalation import Status, TransitionRefused
 from bot.services.escalation import render, requests
 from bot.services.escalation.info import EscalationConfig, RequestInfo
@@ -29,7 +28,6 @@ from cogs.talk._common import (
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
-    from bot.db.engine import Database
 
 
 def alert_view(request_id: int, status: Status) -> discord.ui.View:
@@ -55,7 +53,8 @@ def alert_edit(request: RequestInfo) -> dict[str, Any]:
     }
 
 
-Transition = Callable[[Database, Clock, int, int], Awaitable[RequestInfo]]
+# A service function (db, clock, request id, moderator id) -> the updated request.
+Transition = Callable[..., Awaitable[RequestInfo]]
 
 
 class _AlertButton(RequestButton, template=r"talk:alert:" + REQUEST_ID):
