@@ -113,15 +113,9 @@ class KindHandler(Protocol):
         ...
 
 
-class PlainMessage:
-    """A message whose payload is a ready `Delivery` (DMs, notices). Gives up when refused."""
-
-    max_attempts: int | None = 8
-
-    async def prepare(self, message: QueuedMessage) -> Prepared:
-        return Delivery(
-            target_type=message.target_type, target_id=message.target_id, **message.payload
-        )
+class NoFollowUp:
+    """Handler mixin: nothing to do after sending, and give up when Discord refuses (the
+    reason is recorded on the row: DMs closed, message gone)."""
 
     async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
         return None
@@ -130,6 +124,17 @@ class PlainMessage:
         self, message: QueuedMessage, problem: Undeliverable
     ) -> timedelta | None:
         return None
+
+
+class PlainMessage(NoFollowUp):
+    """A message whose payload is a ready `Delivery` (DMs, notices)."""
+
+    max_attempts: int | None = 8
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        return Delivery(
+            target_type=message.target_type, target_id=message.target_id, **message.payload
+        )
 
 
 def plain_payload(

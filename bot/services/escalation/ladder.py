@@ -15,6 +15,7 @@ from bot.domain.escalation import LadderStep, Status
 from bot.jobs.delivery import (
     PROBLEM_NOT_CONFIGURED,
     KindHandler,
+    NoFollowUp,
     NotYet,
     Prepared,
     QueuedMessage,
@@ -106,8 +107,9 @@ class AlertHandler(_EscalationHandler):
         await super().on_sent(message, sent)
 
 
-class RefreshHandler(_EscalationHandler):
-    """Edits the alert to match the request (after a change the alert's buttons didn't make)."""
+class RefreshHandler(NoFollowUp, _EscalationHandler):
+    """Edits the alert to match the request (after a change the alert's buttons didn't make).
+    If the alert is gone or unreachable there is nothing left to update."""
 
     max_attempts = 5
 
@@ -117,13 +119,14 @@ class RefreshHandler(_EscalationHandler):
             return Skip("no alert to update (it will be rendered fresh when posted)")
         return alert_refresh(request)
 
-    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
-        return None
 
-    async def on_undeliverable(
-        self, message: QueuedMessage, problem: Undeliverable
-    ) -> timedelta | None:
-        return None  # the alert is gone or unreachable: nothing left to update
+def still_waiting(request: RequestInfo | None, message: QueuedMessage) -> Skip | None:
+    """Why a ladder step no longer applies, or None if its request is still waiting."""
+    if request is None or request.status is not Status.OPEN:
+        return Skip("the request is no longer waiting")
+    if request.generation != message.payload.get("generation"):
+        return Skip("the request was handed off; a newer ladder is running")
+    return None
 
 
 class StepHandler(_EscalationHandler):
@@ -133,10 +136,9 @@ class StepHandler(_EscalationHandler):
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
         request, config, moderators = await self._load(message)
-        if request is None or request.status is not Status.OPEN:
-            return Skip("the request is no longer waiting")
-        if request.generation != message.payload.get("generation"):
-            return Skip("the request was handed off; a newer ladder is running")
+        if (moot := still_waiting(request, message)) is not None:
+            return moot
+        assert request is not None
         if not config.alert_channel_id:
             return await self._not_configured(message)
         if self.step is LadderStep.REPING:
@@ -146,26 +148,17 @@ class StepHandler(_EscalationHandler):
         return escalate_delivery(request, config, tier)
 
 
-class MemberUpdateHandler(_EscalationHandler):
+class MemberUpdateHandler(NoFollowUp, _EscalationHandler):
     """The member's DM at the second timer. Closed DMs are recorded, not retried."""
 
     max_attempts = 8
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
         request, config, _ = await self._load(message)
-        if request is None or request.status is not Status.OPEN:
-            return Skip("someone is with the member, or the request is closed")
-        if request.generation != message.payload.get("generation"):
-            return Skip("the request was handed off; a newer ladder is running")
+        if (moot := still_waiting(request, message)) is not None:
+            return moot
+        assert request is not None
         return member_update_delivery(request, member_resources(config, request.locale))
-
-    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
-        return None
-
-    async def on_undeliverable(
-        self, message: QueuedMessage, problem: Undeliverable
-    ) -> timedelta | None:
-        return None
 
 
 def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:

@@ -110,16 +110,8 @@ async def open_request(
             existing = await repo.active_request(session, guild_id, member_id)
             assert existing is not None
             return AlreadyOpen(request_info(existing), resources)
-        await outbox.enqueue(
-            session,
-            key=f"talk:{row.id}:alert",
-            kind=KIND_ALERT,
-            target_type="channel",
-            target_id=config.alert_channel_id or 0,
-            payload={"request_id": row.id},
-            due_at=now,
-            now=now,
-            guild_id=guild_id,
+        await _queue(
+            session, row, "alert", KIND_ALERT, due_at=now, now=now, channel=config.alert_channel_id
         )
         await _schedule_ladder(session, row, config, start=now)
         await _audit(session, row, member_id, "talk.opened", now, urgency=urgency.value)
@@ -189,16 +181,15 @@ async def hand_off(db: Database, clock: Clock, request_id: int, moderator_id: in
         row.claimed_at = None
         row.generation += 1
         row.updated_at = now
-        await outbox.enqueue(
+        await _queue(
             session,
-            key=f"talk:{row.id}:g{row.generation}:handoff",
-            kind=KIND_STEP[LadderStep.REPING],
-            target_type="channel",
-            target_id=config.alert_channel_id or 0,
-            payload={"request_id": row.id, "generation": row.generation, "handoff": True},
+            row,
+            f"g{row.generation}:handoff",
+            KIND_STEP[LadderStep.REPING],
             due_at=now,
             now=now,
-            guild_id=row.guild_id,
+            channel=config.alert_channel_id,
+            extra={"generation": row.generation, "handoff": True},
         )
         await _schedule_ladder(session, row, config, start=now)
         await _audit(session, row, moderator_id, "talk.handed_off", now, previous=previous)
@@ -255,43 +246,69 @@ async def _schedule_ladder(
     session: AsyncSession, row: SupportRequest, config: EscalationConfig, start: datetime
 ) -> None:
     urgency = Urgency(row.urgency)
-    payload = {"request_id": row.id, "generation": row.generation}
+    generation = f"g{row.generation}"
     for step, due_at in config.ladder.steps(urgency, start):
-        await outbox.enqueue(
+        await _queue(
             session,
-            key=f"talk:{row.id}:g{row.generation}:{step}",
-            kind=KIND_STEP[step],
-            target_type="channel",
-            target_id=config.alert_channel_id or 0,
-            payload=payload,
+            row,
+            f"{generation}:{step}",
+            KIND_STEP[step],
             due_at=due_at,
             now=start,
-            guild_id=row.guild_id,
+            channel=config.alert_channel_id,
+            extra={"generation": row.generation},
         )
         if step is LadderStep.ESCALATE:
-            await outbox.enqueue(
+            await _queue(
                 session,
-                key=f"talk:{row.id}:g{row.generation}:member",
-                kind=KIND_MEMBER_UPDATE,
-                target_type="user",
-                target_id=row.member_id,
-                payload=payload,
+                row,
+                f"{generation}:member",
+                KIND_MEMBER_UPDATE,
                 due_at=due_at,
                 now=start,
-                guild_id=row.guild_id,
+                to_member=True,
+                extra={"generation": row.generation},
             )
 
 
 async def _refresh_alert(session: AsyncSession, row: SupportRequest, now: datetime) -> None:
     """Queue an edit of the alert to show the request's state (sent once the alert exists)."""
+    await _queue(
+        session,
+        row,
+        f"refresh:{uuid.uuid4().hex}",
+        KIND_REFRESH,
+        due_at=now,
+        now=now,
+        channel=row.alert_channel_id,
+    )
+
+
+async def _queue(
+    session: AsyncSession,
+    row: SupportRequest,
+    suffix: str,
+    kind: str,
+    *,
+    due_at: datetime,
+    now: datetime,
+    channel: int | None = None,
+    to_member: bool = False,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Queue one outbox row about this request: to the member (`to_member`) or to `channel`.
+    Its handler renders it from the request's state when it falls due, so the row only names
+    the request (plus `extra`, e.g. the ladder generation); the alert channel is looked up
+    again then, in case a moderator changed it meanwhile."""
+    payload: dict[str, object] = {"request_id": row.id, **(extra or {})}
     await outbox.enqueue(
         session,
-        key=f"talk:{row.id}:refresh:{uuid.uuid4().hex}",
-        kind=KIND_REFRESH,
-        target_type="channel",
-        target_id=row.alert_channel_id or 0,
-        payload={"request_id": row.id},
-        due_at=now,
+        key=f"talk:{row.id}:{suffix}",
+        kind=kind,
+        target_type="user" if to_member else "channel",
+        target_id=row.member_id if to_member else channel or 0,
+        payload=payload,
+        due_at=due_at,
         now=now,
         guild_id=row.guild_id,
     )
