@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .payloads import guild_create_payload
 from .world import DM, World
 
 HEARTBEAT_INTERVAL_MS = 41250
@@ -184,7 +185,7 @@ class Gateway:
         all_members = bool(session.intents & GUILD_MEMBERS)
         for gid in list(self.world.guilds):
             await self.dispatch(
-                "GUILD_CREATE", self.world.guild_create_payload(gid, all_members=all_members)
+                "GUILD_CREATE", guild_create_payload(self.world, gid, all_members=all_members)
             )
         self.ready.set()
 

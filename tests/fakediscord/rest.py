@@ -13,6 +13,7 @@ from aiohttp import web
 
 from . import permissions as perms
 from . import world as w
+from .payloads import guild_create_payload
 from .rest_common import ApiError, body_of, files_of, ok, snowflake
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ class RestHandlers:
     # ----- guilds ---------------------------------------------------------------------
     async def get_guild(self, request: web.Request) -> web.Response:
         guild = self._guild(request)
-        data = self.world.guild_create_payload(guild.id, all_members=False)
+        data = guild_create_payload(self.world, guild.id, all_members=False)
         for key in ("members", "channels", "threads", "presences", "voice_states"):
             data.pop(key)
         return ok(request, data)
