@@ -151,15 +151,36 @@ class OutboxDispatcher:
         if prepared.edit_message_id is None:
             prepared = dataclasses.replace(prepared, nonce=f"kinfolk-{message.id}")
         await self._pace()
+        # A fresh lease for this one message: the batch's lease may be nearly spent, and a
+        # send must never outlive its lease (another process would then send it too).
+        async with self.db.session() as session:
+            kept = await outbox.renew_lease(
+                session, message.id, owner=self.owner, until=self.clock.now() + self.lease
+            )
+        if not kept:
+            log.warning(
+                "outbox %s (%s): lease lost before sending; skipped", message.id, message.kind
+            )
+            return
         try:
-            outcome = await self.sender.deliver(prepared)
+            async with asyncio.timeout(self.lease.total_seconds() / 2):
+                outcome = await self.sender.deliver(prepared)
         except Exception as error:
             log.warning("outbox %s (%s): send failed: %r", message.id, message.kind, error)
             outcome = Retry(type(error).__name__)
         if isinstance(outcome, Sent):
+            # Follow-ups first (e.g. remembering where an alert was posted): if we crash
+            # before the row is marked, the retry sees the alert exists and skips it.
+            try:
+                await handler.on_sent(message, outcome)
+            except DatabaseClosing:
+                raise
+            except Exception:
+                log.exception(
+                    "outbox %s (%s): follow-up after sending failed", message.id, message.kind
+                )
             async with self.db.session() as session:
                 await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
-            await handler.on_sent(message, outcome)
         elif isinstance(outcome, Undeliverable):
             log.info("outbox %s (%s): undeliverable: %s", message.id, message.kind, outcome.reason)
             after = await handler.on_undeliverable(message, outcome)

@@ -137,3 +137,21 @@ async def test_next_due_at_reports_the_earliest_pending(db: Database, clock: Fro
     await _enqueue(db, clock, "a", due_in=100)
     async with db.session() as session:
         assert await outbox.next_due_at(session) == clock.now() + timedelta(seconds=100)
+
+
+async def test_only_the_lease_holder_can_renew(db: Database, clock: FrozenClock) -> None:
+    await _enqueue(db, clock, "slow")
+    [message] = await _claim(db, clock, "a")
+    async with db.session() as session:
+        assert await outbox.renew_lease(
+            session, message.id, owner="a", until=clock.now() + timedelta(minutes=2)
+        )
+    clock.advance(minutes=1, seconds=59)
+    assert await _claim(db, clock, "b") == []  # the renewed lease still holds
+    clock.advance(seconds=2)
+    [taken] = await _claim(db, clock, "b")
+    async with db.session() as session:
+        # "a" was too slow: it can no longer renew, so it will not send a second copy.
+        assert not await outbox.renew_lease(
+            session, taken.id, owner="a", until=clock.now() + timedelta(minutes=2)
+        )

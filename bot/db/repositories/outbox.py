@@ -94,6 +94,22 @@ async def claim_due(
     return list(rows.all())
 
 
+async def renew_lease(
+    session: AsyncSession, message_id: int, *, owner: str, until: datetime
+) -> bool:
+    """Extend `owner`'s lease on a message it is about to send; False if it lost the lease."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == SENDING,
+            OutboxMessage.lease_owner == owner,
+        )
+        .values(leased_until=until)
+    )
+    return result.rowcount == 1
+
+
 async def mark_sent(session: AsyncSession, message_id: int, *, owner: str, now: datetime) -> bool:
     """Record a send. False if the lease was lost to another dispatcher meanwhile."""
     return await _finish(session, message_id, owner, status=SENT, sent_at=now, last_error=None)
