@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-CONTEXT_MAX_CHARS = 1000
+CONTEXT_MAX_CHARS = 1000  # one message from the member
+CONTEXT_TOTAL_MAX_CHARS = 3500  # everything together: fits one embed (4096) with the markers
 TALK_COOLDOWN = timedelta(seconds=60)
 MAX_TIMER_MINUTES = 24 * 60
 
@@ -136,10 +137,14 @@ def clean_context(text: str | None) -> str | None:
 
 
 def append_context(existing: str | None, addition: str, at: datetime) -> str:
-    """Keep what the member said before; mark later additions with their time (UTC)."""
-    if not existing:
-        return addition
-    return f"{existing}\n\n[added {at:%Y-%m-%d %H:%M} UTC]\n{addition}"
+    """Keep what the member said before; mark later additions with their time (UTC).
+    Refuses (ValueError) once everything together would pass CONTEXT_TOTAL_MAX_CHARS."""
+    combined = (
+        addition if not existing else f"{existing}\n\n[added {at:%Y-%m-%d %H:%M} UTC]\n{addition}"
+    )
+    if len(combined) > CONTEXT_TOTAL_MAX_CHARS:
+        raise ValueError("the request holds as many words as it can")
+    return combined
 
 
 @dataclass(frozen=True)

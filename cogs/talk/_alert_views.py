@@ -53,6 +53,8 @@ def alert_edit(request: RequestInfo) -> dict[str, Any]:
     }
 
 
+EMBED_TEXT = 4096  # Discord's limit for an embed description
+
 # A service function (db, clock, request id, moderator id) -> the updated request.
 Transition = Callable[..., Awaitable[RequestInfo]]
 
@@ -84,6 +86,15 @@ class ClaimButton(_AlertButton, template=r"talk:claim:" + REQUEST_ID):
         bot = kinfolk(interaction)
         config = await require_moderator(interaction)  # already checked: read from the cache
         thread, problem = await open_thread(interaction, request, config)
+        latest = await requests.get_request(bot.db, request.request_id)
+        if not latest.status.active:
+            await interaction.edit_original_response(**alert_edit(latest))
+            await send_ephemeral(
+                interaction,
+                "The member closed this request just as you claimed it (they said they're OK "
+                "now), so there's nothing more to do. Thank you for being there.",
+            )
+            return
         if thread is None:
             await send_ephemeral(
                 interaction,
@@ -91,7 +102,7 @@ class ClaimButton(_AlertButton, template=r"talk:claim:" + REQUEST_ID):
                 f"Please reach out to <@{request.member_id}> directly.",
             )
             return
-        request = await requests.get_request(bot.db, request.request_id)
+        request = latest
         await interaction.edit_original_response(**alert_edit(request))
         await send_ephemeral(
             interaction, f"You've claimed it. The private thread: {thread.mention}"
@@ -144,7 +155,7 @@ class ShowContextButton(_AlertButton, template=r"talk:show:" + REQUEST_ID):
         if not context:
             await send_ephemeral(interaction, "The member didn't add any words to this request.")
             return
-        shown = discord.Embed(title="In the member's words", description=context)
+        shown = discord.Embed(title="In the member's words", description=context[:EMBED_TEXT])
         shown.set_footer(text="Only you can see this. Please keep it between you and the member.")
         await send_ephemeral(interaction, embed=shown)
 
@@ -174,6 +185,12 @@ async def open_thread(
             invitable=False,
             auto_archive_duration=10080,
         )
+        current = await requests.record_thread(
+            bot.db, bot.clock, request.request_id, thread.id, moderator
+        )
+        if not current.status.active:  # the member said they're OK while we were opening it
+            await thread.edit(archived=True, locked=True)
+            return None, "the member closed the request meanwhile."
         for user in (request.member_id, moderator):
             await thread.add_user(discord.Object(user))
         context = await requests.context_for_thread(bot.db, request.request_id)
@@ -182,7 +199,11 @@ async def open_thread(
             "private: only the two of you (and the moderators who look after these threads) "
             "can see it. Take your time."
         )
-        embeds = [discord.Embed(title="What you shared", description=context)] if context else []
+        embeds = (
+            [discord.Embed(title="What you shared", description=context[:EMBED_TEXT])]
+            if context
+            else []
+        )
         await thread.send(
             intro,
             embeds=embeds,
@@ -197,7 +218,6 @@ async def open_thread(
         )
     except discord.HTTPException as error:
         return None, f"Discord answered {error.status}."
-    await requests.record_thread(bot.db, request.request_id, thread.id)
     return thread, ""
 
 

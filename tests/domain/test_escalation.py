@@ -229,3 +229,14 @@ def test_is_moderator() -> None:
     assert not is_moderator([], False, (None, None, None))
     # An unset role (None, or 0 from a cleared setting) never matches anyone.
     assert not is_moderator([0], False, (0, None, None))
+
+
+def test_context_as_a_whole_stays_within_one_embed() -> None:
+    from bot.domain.escalation import CONTEXT_TOTAL_MAX_CHARS
+
+    text = "x" * CONTEXT_MAX_CHARS
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    context = append_context(append_context(text, text, at), text, at)  # three messages fit
+    with pytest.raises(ValueError, match="as many words"):
+        append_context(context, text, at)  # the fourth is refused
+    assert len(context) <= CONTEXT_TOTAL_MAX_CHARS < 4096

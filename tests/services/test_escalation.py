@@ -346,3 +346,27 @@ async def test_a_concurrent_double_open_yields_one_request(
     rows = await _outbox(db)
     assert len([k for k in rows if k.endswith(":alert")]) == 1
     assert [a for _, a, _ in await _audit(db)] == ["talk.opened"]
+
+
+async def test_context_stops_growing_at_what_one_embed_can_show(
+    db: Database, clock: FrozenClock
+) -> None:
+    rid = await _opened(db, clock, context="x" * 1000)
+    await requests.add_context(db, clock, rid, MEMBER, "y" * 1000)
+    await requests.add_context(db, clock, rid, MEMBER, "z" * 1000)
+    before = await requests.context_for_thread(db, rid)
+    with pytest.raises(TransitionRefused, match="private thread"):
+        await requests.add_context(db, clock, rid, MEMBER, "w" * 1000)
+    assert await requests.context_for_thread(db, rid) == before  # nothing changed
+
+
+async def test_recording_a_thread_reports_a_request_closed_meanwhile(
+    db: Database, clock: FrozenClock
+) -> None:
+    rid = await _opened(db, clock)
+    await requests.claim(db, clock, rid, MOD)
+    await requests.cancel(db, clock, rid, MEMBER)  # the member is OK, just as the thread opens
+    info = await requests.record_thread(db, clock, rid, 777, MOD)
+    assert info.thread_id == 777  # remembered, never orphaned
+    assert not info.status.active  # so the caller closes the thread instead of using it
+    assert (MOD, "talk.thread_opened", rid) in await _audit(db)

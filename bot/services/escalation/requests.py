@@ -126,7 +126,13 @@ async def add_context(
         raise TransitionRefused("There was nothing to add. Nothing was changed.")
     async with db.session() as session:
         row = await _member_request(session, request_id, member_id)
-        row.context = append_context(row.context, addition, clock.now())
+        try:
+            row.context = append_context(row.context, addition, clock.now())
+        except ValueError:
+            raise TransitionRefused(
+                "Your request already holds as many words as I can keep. Once a moderator is "
+                "with you, you can tell them more in your private thread."
+            ) from None
         row.updated_at = clock.now()
         await _refresh_alert(session, row, clock.now())
         await _audit(session, row, member_id, "talk.context_added", clock.now())
@@ -196,10 +202,19 @@ async def hand_off(db: Database, clock: Clock, request_id: int, moderator_id: in
         return request_info(row)
 
 
-async def record_thread(db: Database, request_id: int, thread_id: int) -> None:
+async def record_thread(
+    db: Database, clock: Clock, request_id: int, thread_id: int, moderator_id: int
+) -> RequestInfo:
+    """Remember a request's private thread, right after it is created, so it is never lost.
+    The caller checks the returned status: the member may have closed the request while the
+    thread was being opened, and then the thread is closed rather than used."""
     async with db.session() as session:
         row = await _request(session, request_id)
         row.thread_id = thread_id
+        await _audit(
+            session, row, moderator_id, "talk.thread_opened", clock.now(), thread=thread_id
+        )
+        return request_info(row)
 
 
 async def record_alert(
