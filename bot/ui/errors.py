@@ -29,7 +29,7 @@ class Refusal(app_commands.CheckFailure):
 
 def unwrap(error: BaseException) -> BaseException:
     """The exception a command raised, out of discord.py's CommandInvokeError wrapper."""
-    return getattr(error, "original", None) or error.__cause__ or error
+    return getattr(error, "original", None) or error
 
 
 def explain(error: BaseException) -> tuple[str, str | None]:

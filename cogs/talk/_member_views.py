@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import discord
 
 from bot.domain.escalation import CONTEXT_MAX_CHARS, TransitionRefused, Urgency
 from bot.services.escalation import render, requests
+from bot.services.escalation.config import member_resources
+from bot.services.escalation.info import EscalationConfig
 from bot.services.escalation.requests import AlreadyOpen, CoolingDown
-from bot.ui.errors import KinfolkModal, ReportsErrors
+from bot.ui.errors import KinfolkModal, ReportsErrors, explain, unwrap
 from bot.ui.replies import send_ephemeral
 from cogs.talk._common import (
     NO_PINGS,
@@ -17,6 +20,7 @@ from cogs.talk._common import (
     RequestButton,
     embed,
     kinfolk,
+    log,
     resources_embed,
     say_in_thread,
 )
@@ -26,6 +30,13 @@ URGENCY_STYLES = {
     Urgency.STRUGGLING: discord.ButtonStyle.primary,
     Urgency.CRISIS: discord.ButtonStyle.danger,
 }
+# Discord allows 3 s for the first answer; saving gets most of it, answering the rest.
+SAVE_BUDGET_SECONDS = 2.2
+UNSAVED = (
+    "I'm sorry: I couldn't save your request just now, so the moderators may not have been "
+    "told{reference}. Please try **/talk** again in a moment, or message a moderator "
+    "directly. If you need someone right now, these people are there for you:"
+)
 PICKER_TEXT = (
     "I'm glad you're reaching out. How are you feeling right now? (Only you can see this.)"
 )
@@ -49,14 +60,20 @@ async def open_and_answer(interaction: discord.Interaction, urgency: Urgency) ->
     """Save the request first, then answer the member privately, within Discord's 3 s."""
     assert interaction.guild_id is not None
     bot = kinfolk(interaction)
-    outcome = await requests.open_request(
-        bot.db,
-        bot.clock,
-        guild_id=interaction.guild_id,
-        member_id=interaction.user.id,
-        urgency=urgency,
-        locale=str(interaction.locale.value),
-    )
+    locale = str(interaction.locale.value)
+    try:
+        async with asyncio.timeout(SAVE_BUDGET_SECONDS):
+            outcome = await requests.open_request(
+                bot.db,
+                bot.clock,
+                guild_id=interaction.guild_id,
+                member_id=interaction.user.id,
+                urgency=urgency,
+                locale=locale,
+            )
+    except Exception as error:
+        await answer_unsaved(interaction, urgency, locale, error)
+        return
     if isinstance(outcome, CoolingDown):
         await send_ephemeral(
             interaction,
@@ -81,6 +98,23 @@ async def open_and_answer(interaction: discord.Interaction, urgency: Urgency) ->
         view=member_request_view(outcome.request.request_id),
         ephemeral=True,
         allowed_mentions=NO_PINGS,
+    )
+
+
+async def answer_unsaved(
+    interaction: discord.Interaction, urgency: Urgency, locale: str, error: BaseException
+) -> None:
+    """Saving failed or was too slow: say so honestly, and still show where help is.
+    The built-in resources need no database."""
+    _, error_id = explain(error)
+    if error_id is not None:
+        log.error("error %s opening a /talk request", error_id, exc_info=unwrap(error))
+    reference = f" (error id `{error_id}`)" if error_id else ""
+    resources = member_resources(EscalationConfig(guild_id=interaction.guild_id or 0), locale)
+    await send_ephemeral(
+        interaction,
+        UNSAVED.format(reference=reference),
+        embed=resources_embed(resources, urgent=urgency is Urgency.CRISIS),
     )
 
 

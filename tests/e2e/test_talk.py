@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlalchemy import text
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from bot.services.escalation import requests
 from tests.e2e.conftest import StartBot, assert_every_message_sets_allowed_mentions
 from tests.e2e.talk_world import (
     Circle,
@@ -388,3 +390,26 @@ def _custom_ids(message: object) -> set[str]:
             if "custom_id" in component:
                 ids.add(component["custom_id"])
     return ids
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "too slow"])
+async def test_a_failed_save_still_shows_crisis_resources_in_time(
+    fake: FakeDiscord,
+    circle: Circle,
+    ready: KinfolkBot,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:
+    async def broken(*_: object, **__: object) -> None:
+        if failure == "too slow":
+            await asyncio.sleep(10)  # e.g. the database is restarting
+        raise ConnectionRefusedError("database restarting")
+
+    monkeypatch.setattr(requests, "open_request", broken)
+    handle = await talk(fake, circle, circle.alice, "crisis")
+    answer = await handle.original_message()  # the stand-in fails the test past 3 s
+    assert handle.is_ephemeral
+    assert "couldn't save your request" in answer.content
+    assert "error id" not in answer.content  # an outage, not a bug
+    assert all(marker in embed_text(answer.embeds) for marker in RESOURCE_MARKERS)
+    assert answer.embeds[0]["title"] == "🆘 If you need help right now"
