@@ -13,6 +13,8 @@ import discord
 from discord import app_commands
 
 from bot.db.engine import DatabaseClosing, is_unreachable
+from bot.domain.escalation import TransitionRefused
+from bot.services.guild_config import InvalidSetting
 from bot.ui.replies import send_ephemeral
 
 log = logging.getLogger("kinfolk.errors")
@@ -35,8 +37,8 @@ def unwrap(error: BaseException) -> BaseException:
 def explain(error: BaseException) -> tuple[str, str | None]:
     """The sentence for the member, and an error id when the failure was unexpected."""
     original = unwrap(error)
-    if isinstance(error, Refusal):
-        return str(error), None
+    if isinstance(error, Refusal) or isinstance(original, TransitionRefused | InvalidSetting):
+        return str(original), None
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That command only works inside a server.", None
     if isinstance(error, app_commands.CommandOnCooldown):

@@ -44,6 +44,8 @@ class Support(commands.Cog):
 
     async def _set_duty(self, interaction: discord.Interaction, *, on: bool) -> None:
         config = await require_moderator(interaction)
+        # Changing a role is a Discord call of its own: acknowledge first, within the 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         assert interaction.guild_id is not None
         assert isinstance(interaction.user, discord.Member)
         await set_duty(self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, on)

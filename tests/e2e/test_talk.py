@@ -324,14 +324,18 @@ async def test_duty_roster_decides_who_is_pinged(
 ) -> None:
     await configure(fake, circle, on_duty_role=circle.on_duty_role)
     on = await fake.invoke(*circle.where(circle.mod), "support duty on")
-    assert "on duty" in (await on.original_message()).content
+    await on.response()
+    assert on.is_ephemeral
+    await fake.wait_for(lambda: "on duty" in on.record.original.content, what="duty reply")
     member = circle.world.guilds[circle.guild_id].members[circle.mod]
     assert circle.on_duty_role in member.roles
     await talk(fake, circle, circle.alice, "chat")
     alert = await the_alert(fake, circle)
     assert fake.pinged(alert) == {f"role:{circle.on_duty_role}"}
     off = await fake.invoke(*circle.where(circle.mod), "support duty off")
-    assert "off duty" in (await off.original_message()).content
+    await off.response()
+    assert off.is_ephemeral
+    await fake.wait_for(lambda: "off duty" in off.record.original.content, what="duty reply")
     assert circle.on_duty_role not in member.roles
 
 

@@ -42,7 +42,7 @@ async def test_the_ladder_goes_out_once_each_at_its_time(db: Database, clock: Fr
     assert alert.ping_roles == (MODS,)
     assert f"<@&{MODS}>" in (alert.content or "")
     assert alert.view == "talk.alert"
-    assert alert.view_args == {"request_id": rid}
+    assert alert.view_args == {"request_id": rid, "status": "open"}
     info = await requests.get_request(db, rid)
     assert (info.alert_channel_id, info.alert_message_id) == (ALERTS, 5001)
 

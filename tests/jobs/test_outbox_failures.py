@@ -184,3 +184,28 @@ async def test_a_crashed_dispatcher_is_recovered_without_duplicates(
     async with db.session() as session:
         statuses = (await session.scalars(select(OutboxMessage.status))).all()
     assert set(statuses) == {outbox.SENT}
+
+
+async def test_re_pings_wait_for_their_alert_after_an_outage(
+    db: Database, clock: FrozenClock
+) -> None:
+    await configure_escalation(db, clock)
+    sender = FakeSender()
+    refused = Undeliverable("no_permission", "Missing Permissions")
+    sender.answer(lambda d: to_alerts(d) and d.view == "talk.alert", refused)  # alert keeps failing
+    dispatcher = make_dispatcher(db, clock, sender)
+    rid = await open_talk(db, clock)
+    clock.advance(minutes=6)  # past the re-ping timer (5 min): the step is due, the alert isn't out
+    await drain(dispatcher)
+    assert [d for d in sender.take() if to_alerts(d) and d.view is None] == []  # no re-ping yet
+    assert (await outbox_row(db, f"talk:{rid}:g0:reping")).status == outbox.PENDING
+
+    sender.rules.clear()  # the moderators fix the channel
+    clock.advance(minutes=1)
+    await drain(dispatcher)
+    clock.advance(seconds=20)
+    await drain(dispatcher)
+    delivered = [d for d in sender.take() if to_alerts(d)]
+    assert [d.view for d in delivered] == ["talk.alert", None]  # the alert, then its re-ping
+    alert_id = (await requests.get_request(db, rid)).alert_message_id
+    assert delivered[1].reply_to == alert_id

@@ -43,6 +43,7 @@ from bot.services.escalation.requests import (
 )
 
 RETRY_BROKEN_CHANNEL = timedelta(minutes=1)
+WAIT_FOR_ALERT = timedelta(seconds=20)
 
 
 class _EscalationHandler:
@@ -141,6 +142,9 @@ class StepHandler(_EscalationHandler):
         assert request is not None
         if not config.alert_channel_id:
             return await self._not_configured(message)
+        if request.alert_message_id is None:
+            # Re-pings answer the alert; after an outage they follow it instead of racing it.
+            return NotYet("waiting for the alert to be posted", WAIT_FOR_ALERT)
         if self.step is LadderStep.REPING:
             handoff = bool(message.payload.get("handoff"))
             return reping_delivery(request, config, moderators, handoff=handoff)

@@ -79,7 +79,7 @@ def alert_delivery(request: RequestInfo, config: EscalationConfig, role_id: int 
         embeds=(alert_embed(request),),
         ping_roles=(role_id,) if role_id else (),
         view=ALERT_VIEW,
-        view_args={"request_id": request.request_id},
+        view_args={"request_id": request.request_id, "status": request.status.value},
     )
 
 
