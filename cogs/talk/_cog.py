@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.domain.escalation import Status, Urgency
 from bot.services.escalation import ladder
 from bot.services.escalation.render import ALERT_VIEW
+from bot.ui.errors import report
 from cogs.talk._alert_views import (
     ClaimButton,
     HandOffButton,
@@ -20,12 +21,14 @@ from cogs.talk._alert_views import (
 )
 from cogs.talk._common import NO_PINGS
 from cogs.talk._member_views import (
+    CONTEXT_FORM,
     PICKER_TEXT,
     AddContextButton,
     CancelButton,
     StartButton,
     open_and_answer,
     picker_view,
+    submit_context,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +61,18 @@ class Talk(commands.Cog):
         for kind in ladder.handlers(self.bot.db, self.bot.clock):
             self.bot.outbox.handlers.pop(kind, None)
         self.bot.sender.views.pop(ALERT_VIEW, None)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        match = CONTEXT_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await submit_context(interaction, int(match["id"]))
+        except Exception as error:
+            await report(interaction, error)
 
     @app_commands.command(name="talk", description="I need to talk: reach a person on this server")
     @app_commands.guild_only()

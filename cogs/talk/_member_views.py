@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import discord
@@ -189,10 +190,18 @@ class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
         )
 
 
+CONTEXT_FORM = re.compile(r"talk:context-modal:(?P<id>[0-9]{1,20})")
+CONTEXT_FIELD = "talk-context"
+
+
 class ContextModal(KinfolkModal, title="A few words for the team"):
+    """The form itself. Its submission is handled by `submit_context`, from the raw interaction,
+    so a form opened before a restart can still be sent after it (discord.py only remembers
+    the forms it showed since it started)."""
+
     words: discord.ui.TextInput[ContextModal] = discord.ui.TextInput(
         label="What would you like the team to know?",
-        custom_id="talk-context",
+        custom_id=CONTEXT_FIELD,
         style=discord.TextStyle.paragraph,
         max_length=CONTEXT_MAX_CHARS,
         placeholder="Only moderators will read this. Share as much or as little as you like.",
@@ -200,22 +209,38 @@ class ContextModal(KinfolkModal, title="A few words for the team"):
 
     def __init__(self, request_id: int) -> None:
         super().__init__(custom_id=f"talk:context-modal:{request_id}")
-        self.request_id = request_id
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        bot = kinfolk(interaction)
-        try:
-            request = await requests.add_context(
-                bot.db, bot.clock, self.request_id, interaction.user.id, self.words.value
-            )
-        except (TransitionRefused, ValueError) as refusal:
-            await send_ephemeral(interaction, f"{refusal} Nothing was changed.")
-            return
-        where = "the moderator with you" if request.claimed_by else "the moderators"
-        await send_ephemeral(interaction, f"Thank you. I've added that for {where} to read.")
-        bot.outbox.wake()  # the alert is updated through the outbox
-        await say_in_thread(
-            bot,
-            request.thread_id,
-            f"The member added more to their request:\n>>> {self.words.value[:1900]}",
+        return None  # answered by submit_context
+
+
+def submitted_text(data: dict[str, Any], custom_id: str) -> str:
+    """A text input's value from a modal submission (inside action rows or labels)."""
+    stack = list(data.get("components", []))
+    while stack:
+        component = stack.pop()
+        if component.get("custom_id") == custom_id and "value" in component:
+            return str(component["value"])
+        stack.extend(component.get("components", []))
+        if "component" in component:
+            stack.append(component["component"])
+    return ""
+
+
+async def submit_context(interaction: discord.Interaction, request_id: int) -> None:
+    """The member sent the "few words" form: add them to their request."""
+    bot = kinfolk(interaction)
+    text = submitted_text(dict(interaction.data or {}), CONTEXT_FIELD)
+    try:
+        request = await requests.add_context(
+            bot.db, bot.clock, request_id, interaction.user.id, text
         )
+    except (TransitionRefused, ValueError) as refusal:
+        await send_ephemeral(interaction, f"{refusal} Nothing was changed.")
+        return
+    where = "the moderator with you" if request.claimed_by else "the moderators"
+    await send_ephemeral(interaction, f"Thank you. I've added that for {where} to read.")
+    bot.outbox.wake()  # the alert is updated through the outbox
+    await say_in_thread(
+        bot, request.thread_id, f"The member added more to their request:\n>>> {text[:1900]}"
+    )

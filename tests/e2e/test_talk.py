@@ -417,3 +417,22 @@ async def test_a_failed_save_still_shows_crisis_resources_in_time(
     assert "error id" not in answer.content  # an outage, not a bug
     assert all(marker in embed_text(answer.embeds) for marker in RESOURCE_MARKERS)
     assert answer.embeds[0]["title"] == "🆘 If you need help right now"
+
+
+async def test_a_form_opened_before_a_restart_can_be_sent_after_it(
+    fake: FakeDiscord, circle: Circle, start_bot: StartBot, database: Database
+) -> None:
+    await start_bot()
+    await configure(fake, circle)
+    answer = await (await talk(fake, circle, circle.alice, "struggling")).original_message()
+    request_id = (await request_row(database, circle.alice)).id
+    opened = await fake.click(answer, f"talk:context:{request_id}", circle.alice)
+    await opened.response()
+    assert opened.modal is not None
+    await start_bot()  # Kinfolk restarts while the member is typing
+    sent = await fake.submit_modal(opened, {"talk-context": "it's been a long week"})
+    reply = await sent.original_message()
+    assert sent.is_ephemeral
+    assert "added that" in reply.content
+    row = await request_row(database, circle.alice)
+    assert (row.id, row.context) == (request_id, "it's been a long week")
