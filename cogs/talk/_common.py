@@ -12,6 +12,7 @@ from bot.services.escalation import render
 from bot.services.escalation.config import Resources, get_config
 from bot.services.escalation.info import EscalationConfig
 from bot.ui.errors import Refusal, ReportsErrors
+from bot.ui.replies import NO_PINGS
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
@@ -20,7 +21,6 @@ REQUEST_ID = r"(?P<id>[0-9]{1,20})"
 
 log = logging.getLogger("kinfolk.talk")
 
-NO_PINGS = discord.AllowedMentions.none()
 MODERATORS_ONLY = (
     "Only the server's moderators can do that. If you need to talk, use **/talk** and "
     "someone will be with you."

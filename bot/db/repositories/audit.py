@@ -1,12 +1,10 @@
-"""The audit log: append and read, nothing else."""
+"""The audit log: rows are only ever appended (reading them comes with `/audit`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry
@@ -34,24 +32,3 @@ async def append(
             created_at=now,
         )
     )
-
-
-async def recent(session: AsyncSession, guild_id: int, limit: int = 20) -> Sequence[AuditEntry]:
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.guild_id == guild_id)
-        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
-        .limit(limit)
-    )
-    return rows.all()
-
-
-async def for_subject(
-    session: AsyncSession, subject_type: str, subject_id: int
-) -> Sequence[AuditEntry]:
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.subject_type == subject_type, AuditEntry.subject_id == subject_id)
-        .order_by(AuditEntry.id)
-    )
-    return rows.all()

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.escalation import Status, Urgency
-from bot.jobs.delivery import Delivery
+from bot.jobs.delivery import Delivery, plain_payload
 from bot.services.escalation.config import Resources
 from bot.services.escalation.info import EscalationConfig, RequestInfo
 
@@ -189,15 +189,12 @@ def problem_text(code: str, channel_id: int | None) -> str:
 
 def owner_notice(guild_name_hint: str, problem: str) -> dict[str, Any]:
     """Payload (for a plain outbox message) telling a server owner what to fix."""
-    return {
-        "content": (
-            f"Hello! Kinfolk here, about {guild_name_hint}. A member asked to talk, but I "
-            f"couldn't alert your moderators:\n\n{problem}\n\nThe member was answered with "
-            "crisis resources, their request is saved, and I keep trying every minute. "
-            "I'll only send this message once."
-        ),
-        "embeds": [],
-    }
+    return plain_payload(
+        f"Hello! Kinfolk here, about {guild_name_hint}. A member asked to talk, but I "
+        f"couldn't alert your moderators:\n\n{problem}\n\nThe member was answered with "
+        "crisis resources, their request is saved, and I keep trying every minute. "
+        "I'll only send this message once."
+    )
 
 
 KIND_WORDS = {
