@@ -135,3 +135,19 @@ async def settle(fake: FakeDiscord, db: Database, clock: FrozenClock) -> None:
         return due == 0
 
     await fake.wait_for(nothing_due, timeout=10, what="the outbox to settle")
+
+
+RESOURCE_MARKERS = ("988", "116 123", "9-8-8", "13 11 14", "findahelpline.com", "emergency number")
+
+
+def embed_text(embeds: list[dict]) -> str:
+    return "\n".join(str(e.get("title", "")) + str(e.get("description", "")) for e in embeds)
+
+
+def custom_ids(message: object) -> set[str]:
+    ids: set[str] = set()
+    for row in getattr(message, "components", []):
+        for component in row.get("components", []):
+            if "custom_id" in component:
+                ids.add(component["custom_id"])
+    return ids

@@ -1,128 +1,27 @@
-"""'I need to talk' end to end: the real bot against the stand-in, on both backends."""
+"""'I need to talk' end to end, the moderators' side: claim, resolve, hand off, the ladder
+across restarts, broken channels, duty and set-up — on both backends."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import text
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
-from bot.services.escalation import requests
-from tests.e2e.conftest import StartBot, assert_every_message_sets_allowed_mentions
-from tests.e2e.talk_world import (
+from tests.e2e.conftest import StartBot
+from tests.e2e.talk.world import (
     Circle,
     alert_texts,
     alerts,
-    build_circle,
     configure,
+    embed_text,
     field,
     request_row,
     settle,
     talk,
     the_alert,
 )
-from tests.fakediscord import FakeDiscord, point_discord_py_at
+from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
-
-RESOURCE_MARKERS = ("988", "116 123", "9-8-8", "13 11 14", "findahelpline.com", "emergency number")
-
-
-@pytest.fixture
-def circle() -> Circle:
-    return build_circle()
-
-
-@pytest.fixture
-async def fake(circle: Circle) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(circle.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-            everyone = [
-                m.id for m in circle.world.message_index.values() if "everyone" in server.pinged(m)
-            ]
-            assert everyone == [], "a message pinged @everyone"
-        finally:
-            undo()
-
-
-@pytest.fixture
-async def ready(fake: FakeDiscord, circle: Circle, kinfolk: KinfolkBot) -> KinfolkBot:
-    await configure(fake, circle)
-    return kinfolk
-
-
-def embed_text(embeds: list[dict]) -> str:
-    return "\n".join(str(e.get("title", "")) + str(e.get("description", "")) for e in embeds)
-
-
-@pytest.mark.parametrize("feeling", ["chat", "struggling", "crisis"])
-async def test_each_urgency_answers_at_once_and_alerts_moderators(
-    fake: FakeDiscord, circle: Circle, ready: KinfolkBot, database: Database, feeling: str
-) -> None:
-    handle = await talk(fake, circle, circle.alice, feeling)
-    answer = await handle.original_message()
-    assert handle.is_ephemeral
-    text_shown = embed_text(answer.embeds)
-    assert all(marker in text_shown for marker in RESOURCE_MARKERS)
-    first = answer.embeds[0]["title"]
-    if feeling == "crisis":
-        assert first == "🆘 If you need help right now"  # resources first and prominent
-    else:
-        assert first == "I'm here, and the team has been told"
-    row = await request_row(database, circle.alice)
-    assert (row.urgency, row.status) == (feeling, "open")
-    alert = await the_alert(fake, circle)
-    assert fake.pinged(alert) == {f"role:{circle.moderators_role}"}
-    assert field(alert, "Member") == f"<@{circle.alice}>"
-    assert "Waiting" in field(alert, "Status")
-
-    async def recorded() -> bool:
-        return (await request_row(database, circle.alice)).alert_message_id == alert.id
-
-    await fake.wait_for(recorded, what="the alert's message id recorded")
-
-
-async def test_picker_then_one_tap(fake: FakeDiscord, circle: Circle, ready: KinfolkBot) -> None:
-    picker = await talk(fake, circle, circle.alice)
-    message = await picker.original_message()
-    assert picker.is_ephemeral
-    chosen = await fake.click(message, "talk:start:struggling", circle.alice)
-    answer = await chosen.original_message()
-    assert "I'm here" in embed_text(answer.embeds)
-    alert = await the_alert(fake, circle)
-    assert "Struggling" in field(alert, "Urgency")
-
-
-async def test_context_is_encrypted_and_shown_only_on_request(
-    fake: FakeDiscord, circle: Circle, ready: KinfolkBot, database: Database, backend: str
-) -> None:
-    secret = f"I lost my job today and @everyone keeps asking <@&{circle.moderators_role}>"
-    answer = await (await talk(fake, circle, circle.alice, "struggling")).original_message()
-    request_id = (await request_row(database, circle.alice)).id
-    opened = await fake.click(answer, f"talk:context:{request_id}", circle.alice)
-    await opened.response()
-    assert opened.modal is not None
-    submitted = await fake.submit_modal(opened, {"talk-context": secret})
-    assert "added that" in (await submitted.original_message()).content
-    # At rest: not in the database, whichever backend.
-    async with database.session() as session:
-        stored = await session.scalar(text("SELECT context FROM support_requests"))
-    assert secret not in stored
-    if backend == "sqlite":
-        raw = b"".join(p.read_bytes() for p in Path(database.engine.url.database).parent.glob("*"))
-        assert b"lost my job" not in raw
-    alert = await the_alert(fake, circle)
-    assert "lost my job" not in str(alert.embeds)  # not left in channel history
-    shown = await fake.click(alert, f"talk:show:{request_id}", circle.mod)
-    reply = await shown.original_message()
-    assert shown.is_ephemeral
-    assert reply.embeds[0]["description"] == secret
 
 
 async def test_claim_opens_a_private_thread_with_exactly_the_member_and_moderator(
@@ -184,39 +83,6 @@ async def test_hand_off_frees_the_request_for_another_moderator(
     [thread] = fake.threads  # the same private thread, now with the new moderator
     assert circle.mod2 in thread.thread_members
     assert (await request_row(database, circle.alice)).claimed_by == circle.mod2
-
-
-async def test_second_talk_offers_to_add_instead_of_duplicating(
-    fake: FakeDiscord, circle: Circle, ready: KinfolkBot, database: Database
-) -> None:
-    await talk(fake, circle, circle.alice, "chat")
-    await the_alert(fake, circle)
-    again = await talk(fake, circle, circle.alice, "crisis")
-    reply = await again.original_message()
-    assert "already have a request open" in reply.content
-    request_id = (await request_row(database, circle.alice)).id
-    assert {f"talk:context:{request_id}", f"talk:cancel:{request_id}"} <= _custom_ids(reply)
-    assert len(alerts(fake, circle)) == 1
-
-
-async def test_member_cancels_and_the_ladder_stops(
-    fake: FakeDiscord, circle: Circle, ready: KinfolkBot, database: Database, clock: FrozenClock
-) -> None:
-    answer = await (await talk(fake, circle, circle.alice, "chat")).original_message()
-    request_id = (await request_row(database, circle.alice)).id
-    await the_alert(fake, circle)
-    cancelled = await fake.click(answer, f"talk:cancel:{request_id}", circle.alice)
-    await cancelled.response()
-    assert "closed your request" in (await cancelled.original_message()).content
-    await fake.wait_for(
-        lambda: "OK now" in field(alerts(fake, circle)[0], "Status"), what="alert updated"
-    )
-    clock.advance(minutes=30)
-    await settle(fake, database, clock)
-    assert alert_texts(fake, circle) == []
-    assert fake.dm_messages(circle.alice) == []
-    # A cancelled request cannot be claimed.
-    assert fake.messages(circle.alerts_id)[0].components  # buttons remain for the record
 
 
 async def test_full_ladder_with_an_injected_clock(
@@ -368,71 +234,3 @@ async def test_setup_escalation_is_for_managers_only(
     async with database.session() as session:
         rows = await session.scalar(text("SELECT count(*) FROM escalation_settings"))
     assert rows == 0
-
-
-async def test_server_resources_come_first_and_user_text_pings_nobody(
-    fake: FakeDiscord, circle: Circle, ready: KinfolkBot
-) -> None:
-    chosen = await fake.invoke(
-        *circle.where(circle.owner_id), "setup resources", options={"mode": "extend"}
-    )
-    await chosen.response()
-    assert chosen.modal is not None
-    line = "@everyone Our counsellor: call 0800 123 456"
-    saved = await fake.submit_modal(chosen, {"resources-lines": line})
-    await saved.original_message()
-    answer = await (await talk(fake, circle, circle.alice, "struggling")).original_message()
-    resources = next(e for e in answer.embeds if "Support you can reach" in e["title"])
-    assert resources["description"].split("\n• ")[1] == line
-    assert "988" in resources["description"]
-
-
-def _custom_ids(message: object) -> set[str]:
-    ids: set[str] = set()
-    for row in getattr(message, "components", []):
-        for component in row.get("components", []):
-            if "custom_id" in component:
-                ids.add(component["custom_id"])
-    return ids
-
-
-@pytest.mark.parametrize("failure", ["unreachable", "too slow"])
-async def test_a_failed_save_still_shows_crisis_resources_in_time(
-    fake: FakeDiscord,
-    circle: Circle,
-    ready: KinfolkBot,
-    monkeypatch: pytest.MonkeyPatch,
-    failure: str,
-) -> None:
-    async def broken(*_: object, **__: object) -> None:
-        if failure == "too slow":
-            await asyncio.sleep(10)  # e.g. the database is restarting
-        raise ConnectionRefusedError("database restarting")
-
-    monkeypatch.setattr(requests, "open_request", broken)
-    handle = await talk(fake, circle, circle.alice, "crisis")
-    answer = await handle.original_message()  # the stand-in fails the test past 3 s
-    assert handle.is_ephemeral
-    assert "couldn't save your request" in answer.content
-    assert "error id" not in answer.content  # an outage, not a bug
-    assert all(marker in embed_text(answer.embeds) for marker in RESOURCE_MARKERS)
-    assert answer.embeds[0]["title"] == "🆘 If you need help right now"
-
-
-async def test_a_form_opened_before_a_restart_can_be_sent_after_it(
-    fake: FakeDiscord, circle: Circle, start_bot: StartBot, database: Database
-) -> None:
-    await start_bot()
-    await configure(fake, circle)
-    answer = await (await talk(fake, circle, circle.alice, "struggling")).original_message()
-    request_id = (await request_row(database, circle.alice)).id
-    opened = await fake.click(answer, f"talk:context:{request_id}", circle.alice)
-    await opened.response()
-    assert opened.modal is not None
-    await start_bot()  # Kinfolk restarts while the member is typing
-    sent = await fake.submit_modal(opened, {"talk-context": "it's been a long week"})
-    reply = await sent.original_message()
-    assert sent.is_ephemeral
-    assert "added that" in reply.content
-    row = await request_row(database, circle.alice)
-    assert (row.id, row.context) == (request_id, "it's been a long week")
