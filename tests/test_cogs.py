@@ -30,11 +30,12 @@ async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
         assert names["setup show"] == 1
         assert names["setup escalation"] == 1
         assert names["support duty on"] == 1
+        assert names["reminder set"] == 1
         assert [name for name, count in names.items() if count > 1] == []
         # Unloading a feature takes its /setup subcommand away and leaves the others.
         await bot.unload_extension("cogs.talk")
         setup = bot.tree.get_command("setup")
         assert setup is not None
-        assert {c.name for c in setup.commands} == {"show", "timezone"}  # type: ignore[union-attr]
+        assert {c.name for c in setup.commands} == {"show", "timezone", "checkins"}  # type: ignore[union-attr]
     finally:
         await db.close()

@@ -47,3 +47,38 @@ async def update_guild_row(
     row.updated_at = now  # type: ignore[attr-defined]
     await session.flush()
     return row
+
+
+async def update_member_row(
+    session: AsyncSession,
+    model: type[RowT],
+    guild_id: int,
+    user_id: int,
+    *,
+    now: datetime,
+    **values: Any,
+) -> RowT:
+    """`update_guild_row` for a per-member row keyed by (`guild_id`, `user_id`)."""
+    columns = model.__table__.columns  # type: ignore[attr-defined]
+    stamps = {name: now for name in ("created_at", "updated_at") if name in columns}
+    await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            model,
+            [columns["guild_id"], columns["user_id"]],
+            guild_id=guild_id,
+            user_id=user_id,
+            **stamps,
+        )
+    )
+    row = await session.get(
+        model, (guild_id, user_id), with_for_update=True, populate_existing=True
+    )
+    assert row is not None
+    for column, value in values.items():
+        if column not in columns:
+            raise AttributeError(f"{model.__tablename__} has no column {column!r}")  # type: ignore[attr-defined]
+        setattr(row, column, value)
+    row.updated_at = now  # type: ignore[attr-defined]
+    await session.flush()
+    return row

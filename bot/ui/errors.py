@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.db.engine import DatabaseClosing, is_unreachable
+from bot.domain.checkins import InvalidInput
 from bot.domain.escalation import TransitionRefused
 from bot.services.guild_config import InvalidSetting
 from bot.ui.replies import send_ephemeral
@@ -37,7 +38,9 @@ def unwrap(error: BaseException) -> BaseException:
 def explain(error: BaseException) -> tuple[str, str | None]:
     """The sentence for the member, and an error id when the failure was unexpected."""
     original = unwrap(error)
-    if isinstance(error, Refusal) or isinstance(original, TransitionRefused | InvalidSetting):
+    if isinstance(error, Refusal) or isinstance(
+        original, TransitionRefused | InvalidSetting | InvalidInput
+    ):
         return str(original), None
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That command only works inside a server.", None

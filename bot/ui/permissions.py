@@ -27,3 +27,11 @@ class SetupGroup(app_commands.Group):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         require_manage_server(interaction)
         return True
+
+
+def missing(
+    channel: discord.abc.GuildChannel, me: discord.Member, needs: tuple[str, ...]
+) -> list[str]:
+    """The permissions of `needs` that Kinfolk lacks in `channel`, as readable names."""
+    granted = channel.permissions_for(me)
+    return [name.replace("_", " ").title() for name in needs if not getattr(granted, name)]

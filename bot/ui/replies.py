@@ -34,3 +34,22 @@ async def send_ephemeral(
         await interaction.followup.send(**kwargs)
     else:
         await interaction.response.send_message(**kwargs)
+
+
+async def finish_deferred(
+    interaction: discord.Interaction,
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    view: discord.ui.View | None = None,
+    file: discord.File | None = None,
+) -> None:
+    """Fill in the "thinking…" answer of a deferred interaction (it stays ephemeral if the
+    deferral was)."""
+    kwargs: dict[str, Any] = {"content": content, "allowed_mentions": NO_PINGS}
+    kwargs["embed"] = embed
+    if view is not None:
+        kwargs["view"] = view
+    if file is not None:
+        kwargs["attachments"] = [file]
+    await interaction.edit_original_response(**kwargs)

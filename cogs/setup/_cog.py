@@ -6,20 +6,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain.timezones import search_timezones
 from bot.services.about import feature_statuses
 from bot.services.guild_config import InvalidSetting, set_timezone
 from bot.ui import setup_group
+from bot.ui.autocomplete import timezone_autocomplete
 from bot.ui.replies import send_ephemeral
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
-
-
-async def timezone_autocomplete(
-    interaction: discord.Interaction, current: str
-) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=name, value=name) for name in search_timezones(current)]
 
 
 class Setup(commands.Cog):

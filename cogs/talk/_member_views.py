@@ -57,9 +57,14 @@ def member_request_view(request_id: int) -> discord.ui.View:
     return view
 
 
-async def open_and_answer(interaction: discord.Interaction, urgency: Urgency) -> None:
-    """Save the request first, then answer the member privately, within Discord's 3 s."""
-    assert interaction.guild_id is not None
+async def open_and_answer(
+    interaction: discord.Interaction, urgency: Urgency, guild_id: int | None = None
+) -> None:
+    """Save the request first, then answer the member privately, within Discord's 3 s.
+
+    `guild_id` names the server when the member asks from a DM (a check-in reminder)."""
+    guild_id = guild_id or interaction.guild_id
+    assert guild_id is not None
     bot = kinfolk(interaction)
     locale = str(interaction.locale.value)
     try:
@@ -67,13 +72,13 @@ async def open_and_answer(interaction: discord.Interaction, urgency: Urgency) ->
             outcome = await requests.open_request(
                 bot.db,
                 bot.clock,
-                guild_id=interaction.guild_id,
+                guild_id=guild_id,
                 member_id=interaction.user.id,
                 urgency=urgency,
                 locale=locale,
             )
     except Exception as error:
-        await answer_unsaved(interaction, urgency, locale, error)
+        await answer_unsaved(interaction, urgency, locale, error, guild_id)
         return
     if isinstance(outcome, CoolingDown):
         await send_ephemeral(
@@ -103,7 +108,11 @@ async def open_and_answer(interaction: discord.Interaction, urgency: Urgency) ->
 
 
 async def answer_unsaved(
-    interaction: discord.Interaction, urgency: Urgency, locale: str, error: BaseException
+    interaction: discord.Interaction,
+    urgency: Urgency,
+    locale: str,
+    error: BaseException,
+    guild_id: int,
 ) -> None:
     """Saving failed or was too slow: say so honestly, and still show where help is.
     The built-in resources need no database."""
@@ -111,7 +120,7 @@ async def answer_unsaved(
     if error_id is not None:
         log.error("error %s opening a /talk request", error_id, exc_info=unwrap(error))
     reference = f" (error id `{error_id}`)" if error_id else ""
-    resources = member_resources(EscalationConfig(guild_id=interaction.guild_id or 0), locale)
+    resources = member_resources(EscalationConfig(guild_id=guild_id), locale)
     await send_ephemeral(
         interaction,
         UNSAVED.format(reference=reference),

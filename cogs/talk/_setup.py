@@ -14,6 +14,7 @@ from bot.services.escalation.config import configure, get_config, member_resourc
 from bot.services.guild_config import InvalidSetting
 from bot.ui import setup_group
 from bot.ui.errors import KinfolkModal
+from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 from cogs.talk._common import kinfolk, resources_embed
 
@@ -32,13 +33,6 @@ SUPPORT_NEEDS = (
 
 def minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
-
-
-def missing(
-    channel: discord.abc.GuildChannel, me: discord.Member, needs: tuple[str, ...]
-) -> list[str]:
-    granted = channel.permissions_for(me)
-    return [name.replace("_", " ").title() for name in needs if not getattr(granted, name)]
 
 
 class EscalationSetup(commands.Cog):

@@ -22,9 +22,15 @@ async def test_logs_in_and_syncs_its_commands(
 ) -> None:
     await fake.wait_commands_synced()
     commands = {c["name"]: c for c in fake.global_commands}
-    assert set(commands) == {"about", "setup", "talk", "support"}
+    assert set(commands) == {"about", "setup", "talk", "support", "checkin", "mood", "reminder"}
     setup = commands["setup"]
-    assert {o["name"] for o in setup["options"]} == {"show", "timezone", "escalation", "resources"}
+    assert {o["name"] for o in setup["options"]} == {
+        "show",
+        "timezone",
+        "escalation",
+        "resources",
+        "checkins",
+    }
     assert int(setup["default_member_permissions"]) == MANAGE_GUILD
     assert setup["dm_permission"] is False  # guild only
     assert kinfolk.get_guild(haven.guild_id) is not None
@@ -102,6 +108,9 @@ async def test_dev_guild_gets_commands_at_once(
         "setup",
         "talk",
         "support",
+        "checkin",
+        "mood",
+        "reminder",
     }
 
 

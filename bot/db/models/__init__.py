@@ -3,6 +3,7 @@ migration; a test checks that the migrations produce exactly this schema."""
 
 from bot.db.models.audit import AuditEntry
 from bot.db.models.base import Base
+from bot.db.models.checkins import Checkin, CheckinSettings, MemberProfile
 from bot.db.models.core import AppState, GuildSettings, OutboxMessage
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
 
@@ -10,8 +11,11 @@ __all__ = [
     "AppState",
     "AuditEntry",
     "Base",
+    "Checkin",
+    "CheckinSettings",
     "EscalationSettings",
     "GuildSettings",
+    "MemberProfile",
     "ModeratorDuty",
     "OutboxMessage",
     "SupportRequest",

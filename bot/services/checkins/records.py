@@ -1,0 +1,224 @@
+"""Recording check-ins (after consent), notes, sharing, history, and a member's own copy or
+erasure of what they stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.models import Checkin, MemberProfile
+from bot.db.repositories import checkins as repo
+from bot.db.repositories import guild_settings
+from bot.domain.checkins import (
+    NOTE_MAX_CHARS,
+    RECENT_DAYS,
+    InvalidInput,
+    Mood,
+    StreakNews,
+    Summary,
+    daily_means,
+    local_day,
+    needs_care,
+    streak_news,
+    summarise,
+)
+from bot.domain.timezones import zone
+
+# Streaks longer than this are still counted as this long: it bounds the query.
+STREAK_LOOKBACK_DAYS = 3660
+
+
+class ConsentNeeded(Exception):
+    """The member has not agreed to Kinfolk keeping their check-ins in this server."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    checkin_id: int
+    mood: Mood
+    news: StreakNews
+    care: bool
+    share_channel_id: int | None
+
+
+@dataclass(frozen=True)
+class History:
+    timezone: str
+    start: date
+    today: date
+    points: list[tuple[date, float]]
+    summary: Summary
+
+
+async def timezone_of(session: AsyncSession, guild_id: int, profile: MemberProfile | None) -> str:
+    """The member's own timezone, else the server's, else UTC."""
+    if profile is not None and profile.timezone:
+        return profile.timezone
+    settings = await guild_settings.get(session, guild_id)
+    return settings.timezone if settings is not None else "UTC"
+
+
+async def has_consented(db: Database, guild_id: int, user_id: int) -> bool:
+    async with db.session() as session:
+        profile = await repo.get_profile(session, guild_id, user_id)
+    return profile is not None and profile.checkin_consent_at is not None
+
+
+async def give_consent(db: Database, clock: Clock, guild_id: int, user_id: int) -> None:
+    async with db.session() as session:
+        profile = await repo.update_profile(session, guild_id, user_id, now=clock.now())
+        if profile.checkin_consent_at is None:
+            profile.checkin_consent_at = clock.now()
+
+
+async def record(db: Database, clock: Clock, guild_id: int, user_id: int, mood: Mood) -> Recorded:
+    """Save a check-in; ConsentNeeded if the member has not agreed to it being kept."""
+    now = clock.now()
+    async with db.session() as session:
+        profile = await repo.get_profile(session, guild_id, user_id)
+        if profile is None or profile.checkin_consent_at is None:
+            raise ConsentNeeded
+        today = local_day(now, zone(await timezone_of(session, guild_id, profile)))
+        earlier = await repo.days_with_checkins(
+            session, guild_id, user_id, since=today - timedelta(days=STREAK_LOOKBACK_DAYS)
+        )
+        recent = await repo.moods_since(
+            session, guild_id, user_id, since=today - timedelta(days=RECENT_DAYS)
+        )
+        row = await repo.add(
+            session,
+            Checkin(
+                guild_id=guild_id, user_id=user_id, mood=int(mood), local_day=today, created_at=now
+            ),
+        )
+        settings = await repo.get_settings(session, guild_id)
+    return Recorded(
+        checkin_id=row.id,
+        mood=mood,
+        news=streak_news(earlier, today),
+        care=needs_care(mood, [m for _, m in recent]),
+        share_channel_id=settings.channel_id if settings is not None else None,
+    )
+
+
+async def _own_checkin(session: AsyncSession, checkin_id: int, user_id: int) -> Checkin:
+    row = await repo.get(session, checkin_id, for_update=True)
+    if row is None or row.user_id != user_id:
+        raise InvalidInput("I can't find that check-in of yours any more; nothing was changed.")
+    return row
+
+
+async def add_note(db: Database, checkin_id: int, user_id: int, text: str) -> None:
+    """Attach (or replace) the private note of the member's check-in. Encrypted at rest."""
+    note = text.strip()
+    if not note:
+        raise InvalidInput("Your note was empty, so I didn't save anything.")
+    if len(note) > NOTE_MAX_CHARS:
+        raise InvalidInput(
+            f"Your note is {len(note)} characters; notes can be up to {NOTE_MAX_CHARS}. "
+            "Nothing was saved. Could you shorten it?"
+        )
+    async with db.session() as session:
+        row = await _own_checkin(session, checkin_id, user_id)
+        row.note = note
+
+
+@dataclass(frozen=True)
+class Share:
+    guild_id: int
+    channel_id: int
+    mood: Mood
+
+
+async def start_share(db: Database, clock: Clock, checkin_id: int, user_id: int) -> Share:
+    """Mark a check-in shared (once), returning where to post its mood — never its note."""
+    async with db.session() as session:
+        row = await _own_checkin(session, checkin_id, user_id)
+        settings = await repo.get_settings(session, row.guild_id)
+        if settings is None or settings.channel_id is None:
+            raise InvalidInput(
+                "This server has no check-in channel set up, so there's nowhere to share."
+            )
+        if row.shared_at is not None:
+            raise InvalidInput("You've already shared this check-in.")
+        row.shared_at = clock.now()
+        return Share(row.guild_id, settings.channel_id, Mood(row.mood))
+
+
+async def undo_share(db: Database, checkin_id: int) -> None:
+    """Posting failed: let the member try again."""
+    async with db.session() as session:
+        row = await repo.get(session, checkin_id, for_update=True)
+        if row is not None:
+            row.shared_at = None
+
+
+async def history(db: Database, clock: Clock, guild_id: int, user_id: int, days: int) -> History:
+    async with db.session() as session:
+        profile = await repo.get_profile(session, guild_id, user_id)
+        name = await timezone_of(session, guild_id, profile)
+        today = local_day(clock.now(), zone(name))
+        start = today - timedelta(days=days - 1)
+        points = await repo.moods_since(session, guild_id, user_id, since=start)
+        streak_days = await repo.days_with_checkins(
+            session, guild_id, user_id, since=today - timedelta(days=STREAK_LOOKBACK_DAYS)
+        )
+    moods = [mood for _, mood in points]
+    return History(
+        timezone=name,
+        start=start,
+        today=today,
+        points=daily_means(points),
+        summary=summarise(moods, streak_days, today),
+    )
+
+
+async def export(db: Database, guild_id: int, user_id: int) -> dict[str, Any]:
+    """Everything check-ins keep about the member in this server, notes decrypted."""
+    async with db.session() as session:
+        profile = await repo.get_profile(session, guild_id, user_id)
+        rows = await repo.all_for_member(session, guild_id, user_id)
+    return {
+        "profile": None
+        if profile is None
+        else {
+            "timezone": profile.timezone,
+            "checkin_consent_at": _iso(profile.checkin_consent_at),
+            "reminder_time": profile.reminder_time,
+            "reminder_stopped": profile.reminder_stopped,
+        },
+        "checkins": [
+            {
+                "at": _iso(row.created_at),
+                "local_day": row.local_day.isoformat(),
+                "mood": row.mood,
+                "mood_label": Mood(row.mood).label,
+                "note": row.note,
+                "shared": row.shared_at is not None,
+            }
+            for row in rows
+        ],
+    }
+
+
+async def forget(db: Database, clock: Clock, guild_id: int, user_id: int) -> int:
+    """Erase the member's check-ins and notes, withdraw consent and stop reminders.
+    Returns how many check-ins were erased."""
+    async with db.session() as session:
+        erased = await repo.delete_for_member(session, guild_id, user_id)
+        profile = await repo.get_profile(session, guild_id, user_id, for_update=True)
+        if profile is not None:
+            profile.checkin_consent_at = None
+            profile.reminder_time = None
+            profile.reminder_version += 1
+            profile.updated_at = clock.now()
+    return erased
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,117 @@
+"""/checkin and /mood, and wiring check-ins into the bot: buttons, outbox kinds and views."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.checkins import HISTORY_SPANS, Mood
+from bot.services.checkins import records
+from bot.services.checkins.chart import render_png
+from bot.services.checkins.handlers import handlers
+from bot.services.checkins.prompt import START_VIEW
+from bot.services.checkins.reminders import MOODS_VIEW
+from bot.ui.errors import report
+from bot.ui.replies import finish_deferred
+from cogs.checkins._views import (
+    DYNAMIC_ITEMS,
+    NOTE_FORM,
+    ExportButton,
+    ForgetButton,
+    StartButton,
+    mood_picker,
+    start_checkin,
+    submit_note,
+    view_of,
+)
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+EMPTY_HISTORY = (
+    "No check-ins in the last {days} days yet, so there's nothing to chart. "
+    "**/checkin** whenever you're ready; there's no wrong time to start."
+)
+
+
+class Checkins(commands.Cog):
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
+        self.bot.sender.views[MOODS_VIEW] = lambda args: mood_picker(int(args["guild_id"]))
+        self.bot.sender.views[START_VIEW] = lambda args: view_of(StartButton(int(args["guild_id"])))
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
+        for kind in handlers(self.bot.db, self.bot.clock):
+            self.bot.outbox.handlers.pop(kind, None)
+        self.bot.sender.views.pop(MOODS_VIEW, None)
+        self.bot.sender.views.pop(START_VIEW, None)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        match = NOTE_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await submit_note(interaction, int(match["id"]))
+        except Exception as error:
+            await report(interaction, error)
+
+    @app_commands.command(name="checkin", description="Check in: how are you today? (private)")
+    @app_commands.guild_only()
+    async def checkin(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await start_checkin(interaction, interaction.guild_id)
+
+    @app_commands.command(
+        name="mood", description="Your mood over the last 30 or 90 days (private)"
+    )
+    @app_commands.guild_only()
+    @app_commands.describe(days="How far back to look (default 30 days)")
+    @app_commands.choices(
+        days=[app_commands.Choice(name=f"{n} days", value=n) for n in HISTORY_SPANS]
+    )
+    async def mood(
+        self, interaction: discord.Interaction, days: app_commands.Choice[int] | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        span = days.value if days is not None else HISTORY_SPANS[0]
+        # Drawing takes a moment (longer the first time): acknowledge within Discord's 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        seen = await records.history(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, span
+        )
+        own_data = view_of(ExportButton(interaction.guild_id), ForgetButton(interaction.guild_id))
+        if not seen.points:
+            await finish_deferred(interaction, EMPTY_HISTORY.format(days=span), view=own_data)
+            return
+        png = await asyncio.to_thread(render_png, seen.points, seen.start, seen.today)
+        summary = seen.summary
+        assert summary.average is not None
+        embed = discord.Embed(title=f"Your last {span} days", colour=discord.Colour.teal())
+        embed.add_field(name="Check-ins", value=str(summary.count))
+        nearest = Mood(min(5, max(1, round(summary.average))))
+        embed.add_field(name="Average", value=f"{summary.average} ({nearest.label})")
+        embed.add_field(name="Streak", value=f"{summary.streak} day(s)")
+        embed.set_image(url="attachment://mood.png")
+        embed.set_footer(
+            text=f"Days are counted in {seen.timezone} time; change it with /reminder timezone. "
+            "Only you can see this."
+        )
+        await finish_deferred(
+            interaction,
+            embed=embed,
+            file=discord.File(io.BytesIO(png), filename="mood.png"),
+            view=own_data,
+        )

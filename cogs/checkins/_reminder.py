@@ -1,0 +1,98 @@
+"""/reminder: a member's daily check-in reminder and their timezone."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.services.checkins import reminders
+from bot.services.checkins.reminders import STOPPED_DMS_CLOSED, ReminderInfo
+from bot.ui.autocomplete import timezone_autocomplete
+from bot.ui.replies import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+DMS_CLOSED_TEXT = (
+    "I stopped your reminders because I couldn't DM you: your direct messages from this "
+    "server seem to be closed. Open them (Privacy Settings for this server) and use "
+    "**/reminder set** again if you'd like them back."
+)
+
+
+def describe(info: ReminderInfo) -> str:
+    whose = "your timezone" if info.own_timezone else "the server's timezone"
+    if info.time is None:
+        text = f"You have no daily reminder. Days are counted in **{info.timezone}** ({whose})."
+        if info.stopped == STOPPED_DMS_CLOSED:
+            text = DMS_CLOSED_TEXT + "\n\n" + text
+        return text
+    text = f"I'll DM you a check-in reminder every day at **{info.time}** {info.timezone} time"
+    if info.next_at is not None:
+        text += f"; the next one is <t:{int(info.next_at.timestamp())}:R>"
+    text += ". If you've already checked in that day, I won't send it."
+    if not info.own_timezone:
+        text += f" ({info.timezone} is the server's timezone: pick yours with /reminder timezone.)"
+    return text
+
+
+class Reminders(commands.Cog):
+    reminder = app_commands.Group(
+        name="reminder", description="Your daily check-in reminder (private)", guild_only=True
+    )
+
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+
+    @reminder.command(name="set", description="A daily DM reminding you to check in")
+    @app_commands.describe(
+        time="Your local time, like 21:30 or 9pm",
+        timezone="Your timezone, like Europe/Berlin: start typing a city",
+    )
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def set_(
+        self, interaction: discord.Interaction, time: str, timezone: str | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        info = await reminders.set_reminder(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, time, timezone
+        )
+        self.bot.outbox.wake()
+        await send_ephemeral(interaction, "Done. " + describe(info))
+
+    @reminder.command(name="off", description="Stop your daily reminder")
+    async def off(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        was_on = await reminders.turn_off(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
+        )
+        await send_ephemeral(
+            interaction,
+            "Your reminder is off. **/reminder set** brings it back any time."
+            if was_on
+            else "You had no reminder on, so nothing changed.",
+        )
+
+    @reminder.command(name="show", description="When your reminder comes, and in which timezone")
+    async def show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        info = await reminders.show(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
+        )
+        await send_ephemeral(interaction, describe(info))
+
+    @reminder.command(name="timezone", description="Your timezone, for your days and reminder")
+    @app_commands.describe(timezone="Like Europe/Berlin: start typing a city")
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:
+        assert interaction.guild_id is not None
+        info = await reminders.set_timezone(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, timezone
+        )
+        self.bot.outbox.wake()
+        await send_ephemeral(
+            interaction, f"Done: your days now follow **{info.timezone}**. " + describe(info)
+        )

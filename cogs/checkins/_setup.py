@@ -1,0 +1,70 @@
+"""/setup checkins: the check-in channel and the daily community prompt (Manage Server)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.services.checkins import prompt
+from bot.ui import setup_group
+from bot.ui.permissions import missing
+from bot.ui.replies import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+CHANNEL_NEEDS = ("view_channel", "send_messages")
+
+
+class CheckinSetup(commands.Cog):
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+        self.commands = (
+            app_commands.Command(
+                name="checkins",
+                description="The check-in channel, and an optional daily prompt there",
+                callback=self.checkins,
+            ),
+        )
+
+    async def cog_load(self) -> None:
+        setup_group.attach(self.bot.tree, *self.commands)
+
+    async def cog_unload(self) -> None:
+        setup_group.detach(self.bot.tree, *self.commands)
+
+    @app_commands.describe(
+        channel="Where members may share their mood, and where the daily prompt goes",
+        prompt_time="Post a daily check-in prompt at this time (server timezone), e.g. 10:00; "
+        "leave out for no prompt",
+    )
+    async def checkins(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        prompt_time: str | None = None,
+    ) -> None:
+        assert interaction.guild is not None
+        config = await prompt.configure(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild.id,
+            channel_id=channel.id,
+            prompt_time=prompt_time,
+            actor_id=interaction.user.id,
+        )
+        self.bot.outbox.wake()
+        lines = [f"Done. Members can share their mood in {channel.mention}."]
+        if config.prompt_time is None:
+            lines.append("There's no daily prompt (give `prompt_time` to add one).")
+        else:
+            lines.append(
+                f"A check-in prompt will be posted there every day at **{config.prompt_time}** "
+                f"{config.timezone} time (change the server's timezone with /setup timezone)."
+            )
+        if lacking := missing(channel, interaction.guild.me, CHANNEL_NEEDS):
+            lines.append(f"⚠️ In {channel.mention} I need: {', '.join(lacking)}.")
+        await send_ephemeral(interaction, "\n".join(lines))
