@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import outbox
-from bot.domain.checkins import local_day, next_occurrence, parse_local_time
+from bot.domain.checkins import local_day, next_occurrence, occurrence, parse_local_time
 from bot.domain.timezones import zone
 from bot.jobs.delivery import Delivery, Prepared, QueuedMessage, Sent, Skip
 
@@ -44,6 +44,14 @@ async def queue_next(
 ) -> datetime:
     """Queue the first occurrence after `after` (once: the key is unique). Returns its time."""
     day, due = next_occurrence(after, schedule.at, zone(schedule.timezone))
+    await queue_day(session, schedule, day, due, now=now)
+    return due
+
+
+async def queue_day(
+    session: AsyncSession, schedule: Schedule, day: date, due: datetime, *, now: datetime
+) -> None:
+    """Queue the occurrence of local `day`, due at `due` (once: the key is unique)."""
     await outbox.enqueue(
         session,
         key=f"{schedule.key_prefix}:{schedule.version}:{schedule.timezone}:{day.isoformat()}",
@@ -55,7 +63,6 @@ async def queue_next(
         now=now,
         guild_id=schedule.guild_id,
     )
-    return due
 
 
 def parse_time(value: str | None) -> time | None:
@@ -96,11 +103,15 @@ class DailyHandler:
                 # The timezone changed (perhaps the server's): requeue in the new one.
                 await queue_next(session, schedule, after=now, now=now)
                 return Skip(f"the timezone is now {schedule.timezone}")
+            today = local_day(now, zone(schedule.timezone))
+            if day < today:
+                # Kinfolk was down past that day: queue today's (late, if its time has passed
+                # already) rather than losing today too.
+                due = max(now, occurrence(today, schedule.at, zone(schedule.timezone)))
+                await queue_day(session, schedule, today, due, now=now)
+                return Skip(f"{day} is over in {schedule.timezone}; not sending it late")
             # Queue tomorrow's before deciding about today's, so the chain never breaks.
             await queue_next(session, schedule, after=now, now=now)
-            today = local_day(now, zone(schedule.timezone))
-            if day != today:
-                return Skip(f"{day} is over in {schedule.timezone}; not sending it late")
             if schedule.last_day is not None and schedule.last_day >= day:
                 return Skip("already sent today")
             reason = await self.served(session, schedule, day)
