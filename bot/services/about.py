@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.db.engine import Database
+from bot.services.checkins.prompt import get_config as checkin_config
 from bot.services.escalation.config import get_config as escalation_config
 from bot.services.guild_config import get_config
 
@@ -46,7 +47,22 @@ async def _escalation(db: Database, guild_id: int) -> FeatureStatus:
     return FeatureStatus(name, True, detail)
 
 
-FEATURE_STATUS: list[StatusProvider] = [_server_settings, _escalation]
+async def _checkins(db: Database, guild_id: int) -> FeatureStatus:
+    config = await checkin_config(db, guild_id)
+    name = "Check-ins"
+    if config.problem:
+        return FeatureStatus(name, False, f"⚠️ {config.problem}")
+    if config.channel_id is None:
+        return FeatureStatus(
+            name, False, "/checkin works; no channel for sharing: run `/setup checkins`"
+        )
+    detail = f"shared moods in <#{config.channel_id}>"
+    if config.prompt_time:
+        detail += f", daily prompt at {config.prompt_time} {config.timezone}"
+    return FeatureStatus(name, True, detail)
+
+
+FEATURE_STATUS: list[StatusProvider] = [_server_settings, _escalation, _checkins]
 
 
 async def feature_statuses(db: Database, guild_id: int) -> list[FeatureStatus]:

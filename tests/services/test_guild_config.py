@@ -14,12 +14,12 @@ async def test_defaults_until_a_moderator_changes_something(
 ) -> None:
     config = await get_config(db, 99)
     assert (config.timezone, config.customised) == ("UTC", False)
-    status, _ = await feature_statuses(db, 99)
+    status, *_ = await feature_statuses(db, 99)
     assert not status.configured
     await set_timezone(db, clock, 99, " Europe/Berlin ", actor_id=1)
     config = await get_config(db, 99)
     assert (config.timezone, config.customised) == ("Europe/Berlin", True)
-    status, _ = await feature_statuses(db, 99)
+    status, *_ = await feature_statuses(db, 99)
     assert status.configured
     assert "Europe/Berlin" in status.detail
 
