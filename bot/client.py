@@ -40,10 +40,11 @@ def discover_extensions(package: str = "cogs") -> list[str]:
     )
 
 
-def intents() -> discord.Intents:
-    """Default intents: none of the privileged ones (members, presences, message content)."""
+def intents(members: bool = False) -> discord.Intents:
+    """Default intents: none of the privileged ones (presences, message content), and Server
+    Members only when the deployment switched it on (MEMBERS_INTENT)."""
     chosen = discord.Intents.default()
-    chosen.members = False
+    chosen.members = members
     chosen.presences = False
     chosen.message_content = False
     return chosen
@@ -79,7 +80,7 @@ class KinfolkBot(commands.Bot):
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
-            intents=intents(),
+            intents=intents(settings.members_intent),
             allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )

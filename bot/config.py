@@ -38,6 +38,9 @@ class Settings:
     api_base: str | None = None
     gateway_url: str | None = None
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The privileged Server Members intent: lets Kinfolk notice at once when a member leaves
+    # (their buddy is told). Must also be switched on in the Developer Portal.
+    members_intent: bool = False
 
     def require_token(self) -> str:
         if not self.token:
@@ -95,6 +98,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         api_base=_http_url("DISCORD_API_BASE", env.get("DISCORD_API_BASE"), ("http", "https")),
         gateway_url=_http_url("DISCORD_GATEWAY_URL", env.get("DISCORD_GATEWAY_URL"), ("ws", "wss")),
         encryption_keys=_encryption_keys(env.get("ENCRYPTION_KEY")),
+        members_intent=_flag("MEMBERS_INTENT", env.get("MEMBERS_INTENT")),
     )
 
 
@@ -153,6 +157,13 @@ def _encryption_keys(raw: str | None) -> tuple[str, ...]:
                 "each key must be one printed by `kinfolk keygen`; separate several with commas",
             )
     return keys
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    value = (_blank_to_none(raw) or "false").lower()
+    if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError(name, f"is '{raw}'", "use true or false")
+    return value in ("true", "1", "yes", "on")
 
 
 def _log_level(raw: str | None) -> str:

@@ -36,6 +36,12 @@ async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
         await bot.unload_extension("cogs.talk")
         setup = bot.tree.get_command("setup")
         assert setup is not None
-        assert {c.name for c in setup.commands} == {"show", "timezone", "checkins"}  # type: ignore[union-attr]
+        assert {c.name for c in setup.commands} == {
+            "show",
+            "timezone",
+            "checkins",
+            "buddies",
+            "buddies-round",
+        }  # type: ignore[union-attr]
     finally:
         await db.close()

@@ -56,9 +56,11 @@ async def update_member_row(
     user_id: int,
     *,
     now: datetime,
+    create: dict[str, Any] | None = None,
     **values: Any,
 ) -> RowT:
-    """`update_guild_row` for a per-member row keyed by (`guild_id`, `user_id`)."""
+    """`update_guild_row` for a per-member row keyed by (`guild_id`, `user_id`). `create`
+    gives the columns a new row needs beyond their defaults."""
     columns = model.__table__.columns  # type: ignore[attr-defined]
     stamps = {name: now for name in ("created_at", "updated_at") if name in columns}
     await session.execute(
@@ -69,6 +71,7 @@ async def update_member_row(
             guild_id=guild_id,
             user_id=user_id,
             **stamps,
+            **(create or {}),
         )
     )
     row = await session.get(

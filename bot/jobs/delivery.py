@@ -41,6 +41,10 @@ class Delivery:
     # The same for every attempt at one outbox row: with it Discord drops a second copy of a
     # message that was in fact sent just before a crash (`enforce_nonce`).
     nonce: str | None = None
+    # Open a private thread of this name under the target channel, invite only these members
+    # (members who left are passed over), and post the message there.
+    thread_name: str | None = None
+    thread_members: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,15 @@ class NotYet:
     after: timedelta
 
 
-Prepared = Delivery | Skip | NotYet
+@dataclass(frozen=True)
+class Done:
+    """The work was done while preparing (e.g. a scheduled round was started, queueing its
+    own messages); nothing to send. The row is marked sent."""
+
+    reason: str
+
+
+Prepared = Delivery | Skip | NotYet | Done
 
 
 class Sender(Protocol):

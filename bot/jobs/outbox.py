@@ -21,6 +21,7 @@ from bot.db.engine import Database, DatabaseClosing
 from bot.db.models import OutboxMessage
 from bot.db.repositories import outbox
 from bot.jobs.delivery import (
+    Done,
     KindHandler,
     NotYet,
     PlainMessage,
@@ -147,6 +148,11 @@ class OutboxDispatcher:
             return
         if isinstance(prepared, NotYet):
             await self._fail(message, prepared.reason, self.clock.now() + prepared.after)
+            return
+        if isinstance(prepared, Done):
+            log.info("outbox %s (%s): %s", message.id, message.kind, prepared.reason)
+            async with self.db.session() as session:
+                await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
             return
         if prepared.edit_message_id is None:
             prepared = dataclasses.replace(prepared, nonce=f"kinfolk-{message.id}")

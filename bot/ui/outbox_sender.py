@@ -52,6 +52,10 @@ class DiscordSender:
             channel = await self._channel(delivery)
             if channel is None:
                 return Undeliverable(PROBLEM_UNKNOWN_TARGET, "no such server or channel")
+            if delivery.thread_name:
+                channel = await self._private_thread(delivery)
+                if channel is None:
+                    return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
             kwargs = self._kwargs(delivery, channel.id)
             if delivery.edit_message_id:
                 kwargs.pop("reference", None)
@@ -82,6 +86,25 @@ class DiscordSender:
                 return None
             return await self.client.create_dm(discord.Object(guild.owner_id))
         raise ValueError(f"unknown target type {delivery.target_type!r}")
+
+    async def _private_thread(self, delivery: Delivery) -> discord.Thread | None:
+        parent = self.client.get_channel(delivery.target_id)
+        if parent is None:
+            parent = await self.client.fetch_channel(delivery.target_id)
+        if not isinstance(parent, discord.TextChannel):
+            return None
+        thread = await parent.create_thread(
+            name=delivery.thread_name or "Kinfolk",
+            type=discord.ChannelType.private_thread,
+            invitable=False,
+            auto_archive_duration=10080,
+        )
+        for member in delivery.thread_members:
+            try:
+                await thread.add_user(discord.Object(member))
+            except discord.NotFound:
+                log.info("member %s is no longer in the server; not added to a thread", member)
+        return thread
 
     def _kwargs(self, delivery: Delivery, channel_id: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

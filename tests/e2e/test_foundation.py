@@ -22,7 +22,16 @@ async def test_logs_in_and_syncs_its_commands(
 ) -> None:
     await fake.wait_commands_synced()
     commands = {c["name"]: c for c in fake.global_commands}
-    assert set(commands) == {"about", "setup", "talk", "support", "checkin", "mood", "reminder"}
+    assert set(commands) == {
+        "about",
+        "setup",
+        "talk",
+        "support",
+        "checkin",
+        "mood",
+        "reminder",
+        "buddy",
+    }
     setup = commands["setup"]
     assert {o["name"] for o in setup["options"]} == {
         "show",
@@ -30,6 +39,8 @@ async def test_logs_in_and_syncs_its_commands(
         "escalation",
         "resources",
         "checkins",
+        "buddies",
+        "buddies-round",
     }
     assert int(setup["default_member_permissions"]) == MANAGE_GUILD
     assert setup["dm_permission"] is False  # guild only
@@ -111,6 +122,7 @@ async def test_dev_guild_gets_commands_at_once(
         "checkin",
         "mood",
         "reminder",
+        "buddy",
     }
 
 

@@ -3,6 +3,14 @@ migration; a test checks that the migrations produce exactly this schema."""
 
 from bot.db.models.audit import AuditEntry
 from bot.db.models.base import Base
+from bot.db.models.buddies import (
+    BuddyBlock,
+    BuddyGroup,
+    BuddyGroupMember,
+    BuddyMember,
+    BuddyRound,
+    BuddySettings,
+)
 from bot.db.models.checkins import Checkin, CheckinSettings, MemberProfile
 from bot.db.models.core import AppState, GuildSettings, OutboxMessage
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
@@ -11,6 +19,12 @@ __all__ = [
     "AppState",
     "AuditEntry",
     "Base",
+    "BuddyBlock",
+    "BuddyGroup",
+    "BuddyGroupMember",
+    "BuddyMember",
+    "BuddyRound",
+    "BuddySettings",
     "Checkin",
     "CheckinSettings",
     "EscalationSettings",

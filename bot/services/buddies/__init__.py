@@ -1,0 +1,1 @@
+"""Buddy pairing: taking part, rounds, intros, the mid-round question and rematches."""

@@ -1,0 +1,61 @@
+"""The mid-round question, "Did you two connect?", and what each answer does."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.repositories import buddies as repo
+from bot.domain.checkins import InvalidInput
+from bot.services.buddies.membership import leave_group
+
+
+class Answer(StrEnum):
+    YES = "yes"
+    NOT_YET = "not_yet"
+    NOT_FIT = "not_fit"
+
+    @property
+    def label(self) -> str:
+        return {
+            Answer.YES: "Yes, we connected",
+            Answer.NOT_YET: "Not yet",
+            Answer.NOT_FIT: "It's not a good fit",
+        }[self]
+
+
+REPLIES = {
+    Answer.YES: "That's lovely to hear. Thank you for being there for each other.",
+    Answer.NOT_YET: (
+        "That's okay: there's still time. A short hello in your buddy thread is a fine start."
+    ),
+    Answer.NOT_FIT: (
+        "Thank you for telling me. I've quietly ended this pairing and won't pair you two "
+        "again; they won't be told why. You'll get a new buddy next round, or use "
+        "**/buddy rematch** in the server for one now."
+    ),
+}
+
+
+async def answer(db: Database, clock: Clock, group_id: int, user_id: int, choice: Answer) -> str:
+    """Record a buddy's answer. "Not a good fit" quietly unpairs and blocks the pair for the
+    future; the other buddy hears only that the pairing ended."""
+    now = clock.now()
+    async with db.session() as session:
+        group = await repo.get_group(session, group_id, for_update=True)
+        members = [] if group is None else await repo.group_members(session, group_id)
+        mine = next((m for m in members if m.user_id == user_id), None)
+        if group is None or mine is None:
+            raise InvalidInput("I can't find that buddy pairing of yours any more.")
+        if group.ended_at is not None or mine.left_at is not None:
+            raise InvalidInput("That pairing has already ended, so there's nothing to answer.")
+        mine.answer = str(choice)
+        if choice is Answer.NOT_FIT:
+            for other in (m.user_id for m in members if m.user_id != user_id):
+                await repo.add_block(
+                    session, group.guild_id, user_id, other, reason="not_fit", now=now
+                )
+            await leave_group(session, group.guild_id, user_id, now=now)
+            await repo.update_member(session, group.guild_id, user_id, now=now, wants_rematch=True)
+    return REPLIES[choice]

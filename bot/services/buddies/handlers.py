@@ -1,0 +1,104 @@
+"""The outbox kinds of buddy pairing: the intro thread, the mid-round question, the
+scheduled round start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.repositories import buddies as repo
+from bot.jobs.delivery import (
+    Delivery,
+    KindHandler,
+    NoFollowUp,
+    Prepared,
+    QueuedMessage,
+    Sent,
+    Skip,
+    Undeliverable,
+)
+from bot.services.buddies.rounds import KIND_CHECKUP, KIND_INTRO, KIND_ROUND
+from bot.services.buddies.schedule import RoundHandler
+from bot.services.buddies.texts import CHECKUP, intro
+
+CHECKUP_VIEW = "buddy_checkup"
+
+
+class IntroHandler:
+    """Opens the group's private thread (only its members invited) with a warm intro."""
+
+    max_attempts: int | None = 8
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db, self.clock = db, clock
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        group_id = int(message.payload["group_id"])
+        async with self.db.session() as session:
+            group = await repo.get_group(session, group_id)
+            if group is None or group.ended_at is not None:
+                return Skip("the pairing ended before its intro")
+            if group.thread_id is not None:
+                return Skip("the thread was already opened")
+            members = [
+                m.user_id for m in await repo.group_members(session, group_id) if m.left_at is None
+            ]
+            ends_at = await repo.round_ends_at(session, group.round_id)
+            frequencies = await repo.frequencies(session, group.guild_id, members)
+            number = await repo.round_number(session, group.round_id)
+        assert ends_at is not None
+        return Delivery(
+            target_type="channel",
+            target_id=message.target_id,
+            content=intro(members, ends_at, frequencies, seed=group_id),
+            ping_users=tuple(members),
+            thread_name=f"Buddies · round {number}",
+            thread_members=tuple(members),
+        )
+
+    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
+        async with self.db.session() as session:
+            group = await repo.get_group(session, int(message.payload["group_id"]), for_update=True)
+            if group is not None:
+                group.thread_id = sent.channel_id
+
+    async def on_undeliverable(
+        self, message: QueuedMessage, problem: Undeliverable
+    ) -> timedelta | None:
+        return timedelta(minutes=10)  # the channel may be fixed; the pairing stands meanwhile
+
+
+class CheckupHandler(NoFollowUp):
+    """Asks each buddy privately, halfway through: did you two connect?"""
+
+    max_attempts: int | None = 5
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db, self.clock = db, clock
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        group_id = int(message.payload["group_id"])
+        async with self.db.session() as session:
+            group = await repo.get_group(session, group_id)
+            members = await repo.group_members(session, group_id)
+        mine = next((m for m in members if m.user_id == message.target_id), None)
+        if group is None or group.ended_at is not None or mine is None or mine.left_at:
+            return Skip("the pairing ended before the question")
+        if mine.answer is not None:
+            return Skip("already answered")
+        return Delivery(
+            target_type="user",
+            target_id=message.target_id,
+            content=CHECKUP,
+            view=CHECKUP_VIEW,
+            view_args={"group_id": group_id},
+        )
+
+
+def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
+    return {
+        KIND_INTRO: IntroHandler(db, clock),
+        KIND_CHECKUP: CheckupHandler(db, clock),
+        KIND_ROUND: RoundHandler(db, clock),
+    }

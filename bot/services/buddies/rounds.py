@@ -1,0 +1,218 @@
+"""Pairing rounds: a preview, the start (groups, intros, the mid-round question), the
+schedule, and a rematch in the middle of a round."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.models import BuddyGroup, BuddyRound, BuddySettings
+from bot.db.repositories import audit, outbox
+from bot.db.repositories import buddies as repo
+from bot.domain.checkins import InvalidInput
+from bot.domain.pairing import Candidate, Costs, Rules, pair_members
+from bot.services.buddies.membership import NOT_SET_UP
+from bot.services.checkins.records import timezone_of
+
+KIND_INTRO = "buddy_intro"
+KIND_CHECKUP = "buddy_checkup"
+KIND_ROUND = "buddy_round"
+WINDOW_ROUNDS = 6  # no repeat within this many rounds while avoidable
+HISTORY_ROUNDS = 52  # how far back repeats are looked for (the oldest repeats first)
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    number: int
+    seed: int
+    eligible: int
+    groups: tuple[tuple[int, ...], ...]
+    unplaced: tuple[int, ...]
+    repeats: int
+    started: bool = False
+
+
+def seed_for(guild_id: int, label: str) -> int:
+    """A reproducible seed (e.g. from a scheduled date), small enough to show and type."""
+    return zlib.crc32(f"{guild_id}:{label}".encode()) % 1_000_000
+
+
+async def _settings(session: AsyncSession, guild_id: int) -> BuddySettings:
+    settings = await repo.get_settings(session, guild_id)
+    if settings is None or settings.channel_id is None:
+        raise InvalidInput(NOT_SET_UP)
+    return settings
+
+
+async def _costs_and_plan(
+    session: AsyncSession,
+    guild_id: int,
+    *,
+    now: datetime,
+    seed: int,
+    exclude: frozenset[int] | set[int] = frozenset(),
+) -> tuple[Costs, RoundPlan, list[Candidate]]:
+    latest = await repo.latest_round(session, guild_id)
+    number = (latest.number if latest else 0) + 1
+    own = await repo.timezones(session, guild_id)
+    server = await timezone_of(session, guild_id, None)
+    candidates = []
+    for member in await repo.eligible(session, guild_id, now=now):
+        if member.user_id in exclude:
+            continue
+        offset = now.astimezone(ZoneInfo(own.get(member.user_id, server))).utcoffset()
+        minutes = None if offset is None else int(offset.total_seconds() // 60)
+        candidates.append(Candidate(member.user_id, minutes))
+    history = await repo.pair_history(session, guild_id, since_round=number - HISTORY_ROUNDS)
+    blocks = await repo.blocked_pairs(session, guild_id)
+    rules = Rules(round_number=number, window=WINDOW_ROUNDS, seed=seed)
+    costs = Costs(candidates, history, blocks, rules)
+    pairing = pair_members(candidates, history, blocks, rules)
+    plan = RoundPlan(
+        number=number,
+        seed=seed,
+        eligible=len(candidates),
+        groups=pairing.groups,
+        unplaced=pairing.unplaced,
+        repeats=len(pairing.repeats),
+    )
+    return costs, plan, candidates
+
+
+async def preview(db: Database, clock: Clock, guild_id: int, seed: int) -> RoundPlan:
+    async with db.session() as session:
+        await _settings(session, guild_id)
+        _, plan, _ = await _costs_and_plan(session, guild_id, now=clock.now(), seed=seed)
+    return plan
+
+
+async def start(
+    db: Database,
+    clock: Clock,
+    guild_id: int,
+    seed: int,
+    *,
+    actor_id: int | None = None,
+    scheduled_for: object = None,
+) -> RoundPlan:
+    """End the running round and start the next: groups, intros, mid-round questions."""
+    now = clock.now()
+    async with db.session() as session:
+        settings = await _settings(session, guild_id)
+        if scheduled_for is not None and await repo.round_scheduled_for(
+            session, guild_id, scheduled_for
+        ):
+            raise InvalidInput("That round has already started.")
+        _, plan, _ = await _costs_and_plan(session, guild_id, now=now, seed=seed)
+        if plan.eligible < 2:
+            return plan
+        await repo.end_running_groups(session, guild_id, now=now)
+        length = timedelta(days=settings.round_days)
+        row = BuddyRound(
+            guild_id=guild_id,
+            number=plan.number,
+            seed=seed,
+            scheduled_for=scheduled_for,
+            started_by=actor_id,
+            started_at=now,
+            ends_at=now + length,
+        )
+        session.add(row)
+        await session.flush()
+        for members in plan.groups:
+            group = await repo.add_group(session, guild_id, row.id, members)
+            await queue_group_messages(
+                session, group, members, checkup_at=now + length / 2, now=now
+            )
+        for member in (m for g in plan.groups for m in g):
+            await repo.update_member(session, guild_id, member, now=now, wants_rematch=False)
+        await audit.append(
+            session,
+            guild_id=guild_id,
+            actor_id=actor_id or 0,
+            action="buddies.round_started",
+            now=now,
+            subject_type="buddy_round",
+            subject_id=row.id,
+            detail={"number": plan.number, "seed": seed, "groups": len(plan.groups)},
+        )
+    return replace(plan, started=True)
+
+
+async def queue_group_messages(
+    session: AsyncSession,
+    group: BuddyGroup,
+    members: tuple[int, ...],
+    *,
+    checkup_at: datetime,
+    now: datetime,
+) -> None:
+    """The intro thread, and each buddy's private "did you connect?" halfway through."""
+    settings = await _settings(session, group.guild_id)
+    await outbox.enqueue(
+        session,
+        key=f"buddy:intro:{group.id}",
+        kind=KIND_INTRO,
+        target_type="channel",
+        target_id=settings.channel_id,
+        payload={"group_id": group.id},
+        due_at=now,
+        now=now,
+        guild_id=group.guild_id,
+    )
+    for member in members:
+        await outbox.enqueue(
+            session,
+            key=f"buddy:checkup:{group.id}:{member}",
+            kind=KIND_CHECKUP,
+            target_type="user",
+            target_id=member,
+            payload={"group_id": group.id},
+            due_at=checkup_at,
+            now=now,
+            guild_id=group.guild_id,
+        )
+
+
+async def rematch(db: Database, clock: Clock, guild_id: int, user_id: int) -> tuple[int, ...]:
+    """A new buddy now, from members free in this round; () if nobody is (the member is then
+    first in line next round)."""
+    now = clock.now()
+    async with db.session() as session:
+        await _settings(session, guild_id)
+        member = await repo.get_member(session, guild_id, user_id, for_update=True)
+        if member is None or member.status != repo.ACTIVE:
+            raise InvalidInput("You're not in the buddy programme. **/buddy join** to take part.")
+        if await repo.current_group(session, guild_id, user_id) is not None:
+            raise InvalidInput(
+                "You already have a buddy this round: **/buddy status** shows who. If it isn't "
+                "a good fit, say so when I ask halfway through, or use **/buddy block**."
+            )
+        latest = await repo.latest_round(session, guild_id)
+        if latest is None or latest.ends_at <= now:
+            member.wants_rematch = True
+            return ()
+        busy = await repo.busy_members(session, guild_id)
+        costs, _, candidates = await _costs_and_plan(
+            session, guild_id, now=now, seed=seed_for(guild_id, f"rematch:{now}"), exclude=busy
+        )
+        free = [c.member_id for c in candidates if c.member_id != user_id]
+        options = [(costs.pair(user_id, other), other) for other in free]
+        options = [(cost, other) for cost, other in options if not math.isinf(cost)]
+        if not options:
+            member.wants_rematch = True
+            return ()
+        _, buddy = min(options)
+        group = await repo.add_group(session, guild_id, latest.id, (user_id, buddy))
+        halfway = now + (latest.ends_at - now) / 2
+        await queue_group_messages(session, group, (user_id, buddy), checkup_at=halfway, now=now)
+        for someone in (user_id, buddy):
+            await repo.update_member(session, guild_id, someone, now=now, wants_rematch=False)
+    return (buddy,)

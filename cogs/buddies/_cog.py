@@ -1,0 +1,166 @@
+"""/buddy: join, leave, pause, status, block and rematch; and noticing members who leave."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.services.buddies import membership, rounds
+from bot.services.buddies.handlers import CHECKUP_VIEW, handlers
+from bot.services.buddies.texts import FREQUENCIES
+from bot.ui.autocomplete import timezone_autocomplete
+from bot.ui.replies import send_ephemeral
+from cogs.buddies._views import DYNAMIC_ITEMS, checkup_view
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+
+class Buddies(commands.Cog):
+    buddy = app_commands.Group(
+        name="buddy", description="Your check-in buddy (private)", guild_only=True
+    )
+
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
+        self.bot.sender.views[CHECKUP_VIEW] = lambda args: checkup_view(int(args["group_id"]))
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
+        for kind in handlers(self.bot.db, self.bot.clock):
+            self.bot.outbox.handlers.pop(kind, None)
+        self.bot.sender.views.pop(CHECKUP_VIEW, None)
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """Only with MEMBERS_INTENT: Discord sends this to bots with the members intent."""
+        await membership.member_left_server(
+            self.bot.db, self.bot.clock, payload.guild_id, payload.user.id
+        )
+        self.bot.outbox.wake()
+
+    @buddy.command(name="join", description="Get a check-in buddy each round")
+    @app_commands.describe(
+        timezone="Your timezone, so your buddy is likely awake when you are",
+        frequency="How often you'd like to talk",
+    )
+    @app_commands.autocomplete(timezone=timezone_autocomplete)
+    @app_commands.choices(
+        frequency=[app_commands.Choice(name=text, value=key) for key, text in FREQUENCIES.items()]
+    )
+    async def join(
+        self,
+        interaction: discord.Interaction,
+        timezone: str | None = None,
+        frequency: app_commands.Choice[str] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        await membership.join(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild_id,
+            interaction.user.id,
+            roles=[role.id for role in getattr(interaction.user, "roles", [])],
+            timezone=timezone,
+            frequency=frequency.value if frequency else None,
+        )
+        await send_ephemeral(
+            interaction,
+            "You're in! You'll be paired when the next round starts, and I'll open a private "
+            "thread for you and your buddy. **/buddy status** shows where things are.",
+        )
+
+    @buddy.command(name="leave", description="Stop taking part in buddy rounds")
+    async def leave(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        left = await membership.leave(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
+        )
+        self.bot.outbox.wake()
+        await send_ephemeral(
+            interaction,
+            "You've left the buddy programme. Thank you for taking part; **/buddy join** any "
+            "time to come back."
+            if left
+            else "You weren't in the buddy programme, so nothing changed.",
+        )
+
+    @buddy.command(name="pause", description="Skip rounds for a while")
+    @app_commands.describe(days="For how many days (1 to 90)")
+    async def pause(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 90]
+    ) -> None:
+        assert interaction.guild_id is not None
+        until = await membership.pause(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, days
+        )
+        await send_ephemeral(
+            interaction,
+            f"Paused until <t:{int(until.timestamp())}:D>: you won't be paired in rounds that "
+            "start before then. Take the time you need.",
+        )
+
+    @buddy.command(name="status", description="Your current buddy and round")
+    async def status(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        state = await membership.status(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
+        )
+        if not state.taking_part and not state.buddies:
+            await send_ephemeral(
+                interaction, "You're not in the buddy programme. **/buddy join** to take part."
+            )
+            return
+        lines = []
+        if state.buddies:
+            names = ", ".join(f"<@{b}>" for b in state.buddies)
+            lines.append(f"Your buddy this round: {names}.")
+            if state.thread_id:
+                lines.append(f"Your thread: <#{state.thread_id}>.")
+            if state.round_ends_at:
+                lines.append(f"The round ends <t:{int(state.round_ends_at.timestamp())}:R>.")
+        else:
+            lines.append("You don't have a buddy right now; you'll be paired next round.")
+        if state.paused_until:
+            lines.append(f"Paused until <t:{int(state.paused_until.timestamp())}:D>.")
+        lines.append(f"Rounds you've taken part in: {state.rounds}.")
+        await send_ephemeral(interaction, "\n".join(lines))
+
+    @buddy.command(name="block", description="Never be paired with this member (private)")
+    @app_commands.describe(member="They will never be told")
+    async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
+        assert interaction.guild_id is not None
+        await membership.block(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, member.id
+        )
+        self.bot.outbox.wake()
+        await send_ephemeral(
+            interaction,
+            "Done. You will never be paired with them, and they won't be told. If they were "
+            "your buddy this round, that pairing has quietly ended.",
+        )
+
+    @buddy.command(name="rematch", description="Ask for a new buddy now")
+    async def rematch(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        found = await rounds.rematch(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
+        )
+        self.bot.outbox.wake()
+        if found:
+            text = (
+                f"I've paired you with <@{found[0]}>. I'm opening a private thread for you two now."
+            )
+        else:
+            text = (
+                "Nobody is free for a new pairing right now, so you'll be first in line when "
+                "the next round starts."
+            )
+        await send_ephemeral(interaction, text)

@@ -1,0 +1,105 @@
+"""Buttons of buddy pairing, keyed by their custom id so they work after a restart."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.services.buddies import rounds
+from bot.services.buddies.connect import Answer, answer
+from bot.ui.errors import ReportsErrors
+from bot.ui.permissions import require_manage_server
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+
+def kinfolk(interaction: discord.Interaction) -> KinfolkBot:
+    return cast("KinfolkBot", interaction.client)
+
+
+def checkup_view(group_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for choice in Answer:
+        view.add_item(ConnectButton(group_id, choice))
+    return view
+
+
+class ConnectButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"buddy:connect:(?P<group>[0-9]{1,20}):(?P<answer>yes|not_yet|not_fit)",
+):
+    def __init__(self, group_id: int, choice: Answer) -> None:
+        style = (
+            discord.ButtonStyle.success if choice is Answer.YES else discord.ButtonStyle.secondary
+        )
+        super().__init__(
+            discord.ui.Button(
+                label=choice.label, style=style, custom_id=f"buddy:connect:{group_id}:{choice}"
+            )
+        )
+        self.group_id, self.choice = group_id, choice
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> ConnectButton:
+        return cls(int(match["group"]), Answer(match["answer"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        reply = await answer(bot.db, bot.clock, self.group_id, interaction.user.id, self.choice)
+        bot.outbox.wake()
+        await interaction.response.edit_message(content=reply, view=None)
+
+
+class StartRoundButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"buddy:start:(?P<seed>[0-9]{1,7})",
+):
+    """Under a round preview: start the round just as previewed (same seed)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Start this round",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"buddy:start:{seed}",
+            )
+        )
+        self.seed = seed
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> StartRoundButton:
+        return cls(int(match["seed"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        # A button is not covered by /setup's check: moderator-only is enforced here too.
+        require_manage_server(interaction)
+        assert interaction.guild_id is not None
+        bot = kinfolk(interaction)
+        plan = await rounds.start(
+            bot.db, bot.clock, interaction.guild_id, self.seed, actor_id=interaction.user.id
+        )
+        if not plan.started:
+            await interaction.response.edit_message(
+                content="Fewer than two members can be paired right now, so no round was started.",
+                view=None,
+            )
+            return
+        bot.outbox.wake()
+        await interaction.response.edit_message(
+            content=(
+                f"Round {plan.number} has started: {len(plan.groups)} group(s). Their private "
+                "threads are being opened now."
+            ),
+            view=None,
+        )
+
+
+DYNAMIC_ITEMS = (ConnectButton, StartRoundButton)
