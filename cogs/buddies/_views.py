@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import discord
 
 from bot.services.buddies import rounds
 from bot.services.buddies.connect import Answer, answer
+from bot.ui.context import kinfolk
 from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
-
-
-def kinfolk(interaction: discord.Interaction) -> KinfolkBot:
-    return cast("KinfolkBot", interaction.client)
 
 
 def checkup_view(group_id: int) -> discord.ui.View:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import discord
 
@@ -15,12 +15,10 @@ from bot.domain.checkins import NOTE_MAX_CHARS, InvalidInput, Mood, streak_text
 from bot.domain.escalation import Urgency
 from bot.services.checkins import records
 from bot.services.checkins.records import ConsentNeeded, Recorded
+from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import NO_PINGS, send_ephemeral
 from cogs.talk._member_views import open_and_answer, submitted_text
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 CHECKIN = r"(?P<id>[0-9]{1,20})"
@@ -49,10 +47,6 @@ NOTE_SAVED = (
     "Your note is saved, encrypted. Nobody else can read it; it's in your download from "
     "**/mood** whenever you want it."
 )
-
-
-def kinfolk(interaction: discord.Interaction) -> KinfolkBot:
-    return cast("KinfolkBot", interaction.client)
 
 
 def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -11,6 +11,7 @@ from bot.domain.escalation import is_moderator
 from bot.services.escalation import render
 from bot.services.escalation.config import Resources, get_config
 from bot.services.escalation.info import EscalationConfig
+from bot.ui.context import kinfolk
 from bot.ui.errors import Refusal, ReportsErrors
 from bot.ui.replies import NO_PINGS
 
@@ -25,10 +26,6 @@ MODERATORS_ONLY = (
     "Only the server's moderators can do that. If you need to talk, use **/talk** and "
     "someone will be with you."
 )
-
-
-def kinfolk(interaction: discord.Interaction) -> KinfolkBot:
-    return cast("KinfolkBot", interaction.client)
 
 
 def embed(data: dict[str, Any]) -> discord.Embed:
