@@ -133,3 +133,32 @@ def test_encryption_keys_newest_first() -> None:
     assert set(settings.secrets) == {new, old}
     with pytest.raises(ConfigError, match="ENCRYPTION_KEY is not set"):
         load_settings({}).require_encryption_keys()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("true", True),
+        ("false", False),
+        ("1", True),
+        ("0", False),
+        ("yes", True),
+        ("no", False),
+        ("on", True),
+        ("off", False),
+        (" TRUE ", True),
+        ("Off", False),
+        ("", False),
+    ],
+)
+def test_members_intent_reads_the_usual_spellings(raw: str, expected: bool) -> None:
+    assert load_settings({"MEMBERS_INTENT": raw}).members_intent is expected
+
+
+def test_members_intent_defaults_to_off_and_names_itself_when_bad() -> None:
+    assert load_settings({}).members_intent is False
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MEMBERS_INTENT": "maybe"})
+    assert caught.value.setting == "MEMBERS_INTENT"
+    assert str(caught.value).startswith("MEMBERS_INTENT")
+    assert "maybe" in str(caught.value)

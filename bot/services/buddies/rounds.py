@@ -190,6 +190,11 @@ async def rematch(db: Database, clock: Clock, guild_id: int, user_id: int) -> tu
         member = await repo.get_member(session, guild_id, user_id, for_update=True)
         if member is None or member.status != repo.ACTIVE:
             raise InvalidInput("You're not in the buddy programme. **/buddy join** to take part.")
+        if member.paused_until is not None and member.paused_until > now:
+            raise InvalidInput(
+                "You've paused buddy rounds for now. **/buddy join** resumes them, and then "
+                "**/buddy rematch** can find you someone."
+            )
         if await repo.current_group(session, guild_id, user_id) is not None:
             raise InvalidInput(
                 "You already have a buddy this round: **/buddy status** shows who. If it isn't "
