@@ -132,7 +132,14 @@ class RoundHandler(NoFollowUp):
             timezone = await timezone_of(session, guild_id, None)
             following = day + timedelta(days=settings.round_days)
             due = occurrence(following, parse_local_time(settings.start_time), zone(timezone))
-            await _queue(session, settings, following, max(due, now), now)
+            while due <= now:  # after downtime: one late round now, not one per missed start
+                following += timedelta(days=settings.round_days)
+                due = occurrence(following, parse_local_time(settings.start_time), zone(timezone))
+            await _queue(session, settings, following, due, now)
+            latest = await repo.latest_round(session, guild_id)
+            if latest is not None and latest.started_by is not None and latest.ends_at > now:
+                # A round a moderator started by hand runs its full length.
+                return Skip(f"round {latest.number}, started by hand, is still running")
         try:
             plan = await start(
                 self.db,

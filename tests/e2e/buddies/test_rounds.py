@@ -1,0 +1,181 @@
+"""A buddy round started by hand, end to end: the owner's private preview and its Start
+button (refused to members without Manage Server), then one private, invite-only thread per
+group with an intro that pings exactly its members — on both backends."""
+
+from __future__ import annotations
+
+import re
+
+from bot.client import KinfolkBot
+from bot.db.engine import Database
+from bot.ui.permissions import MANAGE_SERVER_REFUSAL
+from tests.e2e.buddies.world import (
+    Meadow,
+    buddy_threads,
+    custom_ids,
+    groups_of,
+    ids,
+    join,
+    members_of,
+    placed_exactly_once,
+    rounds_of,
+    run,
+    set_up,
+    start_round,
+)
+from tests.e2e.talk.world import settle
+from tests.fakediscord import FakeDiscord, StoredMessage
+from tests.helpers import FrozenClock
+
+PRIVATE_THREAD = 12
+
+
+def preview_groups(preview: StoredMessage) -> list[frozenset[int]]:
+    """The groups a preview lists, one "• <@a> & <@b>" line each."""
+    return [
+        frozenset(int(m) for m in re.findall(r"<@(\d+)>", line))
+        for line in preview.content.splitlines()
+        if line.startswith("• ")
+    ]
+
+
+async def preview_round(fake: FakeDiscord, meadow: Meadow) -> StoredMessage:
+    handle = await run(fake, meadow, meadow.owner_id, "setup buddies-round")
+    assert handle.is_ephemeral
+    return await handle.original_message()
+
+
+async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    await set_up(fake, meadow)
+    people = ids(meadow, "ana", "ben", "cai", "dee")
+    await join(fake, meadow, "ana", "ben", "cai", "dee")
+
+    preview = await preview_round(fake, meadow)
+    assert preview.content.startswith("**Round 1 preview**")
+    assert "4 member(s) taking part → 2 group(s)" in preview.content
+    listed = preview_groups(preview)
+    assert len(listed) == 2
+    assert placed_exactly_once(listed, people)
+    assert fake.pinged(preview) == set()
+    [start_id] = custom_ids(preview)
+    assert start_id.startswith("buddy:start:")
+    [button] = preview.components[0]["components"]
+    assert button["label"] == "Start this round"
+
+    await settle(fake, database, clock)
+    assert buddy_threads(fake, meadow) == []
+    assert await rounds_of(database, meadow) == []
+
+    started = await (await fake.click(preview, start_id, meadow.owner_id)).original_message()
+    assert started.content.startswith("Round 1 has started: 2 group(s).")
+    assert custom_ids(started) == []  # the button is gone: it can't be pressed twice
+    await settle(fake, database, clock)
+    # The round is exactly the one previewed (the button carries the preview's seed).
+    assert sorted(groups_of(fake, meadow, 1), key=sorted) == sorted(listed, key=sorted)
+    [started_round] = await rounds_of(database, meadow)
+    assert started_round.started_by == meadow.owner_id
+
+
+async def test_a_member_without_manage_server_cannot_press_start(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    await set_up(fake, meadow)
+    await join(fake, meadow, "ana", "ben", "cai", "dee")
+    preview = await preview_round(fake, meadow)
+    [start_id] = custom_ids(preview)
+
+    # A copy of the preview (forwarded, or a crafted interaction) pressed by ana.
+    ana = meadow.members["ana"]
+    pressed = await fake.click(preview, start_id, ana)
+    refusal = await pressed.original_message()
+    assert pressed.is_ephemeral
+    assert refusal.content == MANAGE_SERVER_REFUSAL
+    await settle(fake, database, clock)
+    assert buddy_threads(fake, meadow) == []
+    assert await rounds_of(database, meadow) == []
+    assert preview.edited_timestamp is None  # the owner's copy is untouched
+    assert custom_ids(preview) == [start_id]
+
+    await start_round(fake, meadow, database, clock)
+    assert len(buddy_threads(fake, meadow)) == 2
+
+
+async def test_each_pair_gets_one_private_thread_with_an_intro_that_pings_only_them(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    await set_up(fake, meadow)
+    people = ids(meadow, "ana", "ben", "cai", "dee")
+    await join(fake, meadow, "ana", "ben", "cai", "dee")
+    await start_round(fake, meadow, database, clock)
+
+    threads = buddy_threads(fake, meadow)
+    assert len(threads) == 2
+    groups = [members_of(fake, t) for t in threads]
+    assert all(len(g) == 2 for g in groups)
+    assert placed_exactly_once(groups, people)
+    bot_id = fake.world.bot_user.id
+    for thread in threads:
+        pair = members_of(fake, thread)
+        assert thread.type == PRIVATE_THREAD
+        assert thread.parent_id == meadow.buddies_id
+        assert thread.invitable is False
+        assert thread.thread_members == {*pair, bot_id}
+        [intro] = fake.messages(thread.id)
+        assert intro.author_id == bot_id
+        for member in pair:
+            assert f"<@{member}>" in intro.content
+        assert "You're buddies until" in intro.content
+        assert fake.pinged(intro) == {f"user:{m}" for m in pair}
+    # Nothing about the pairs is said in the open channel.
+    assert fake.messages(meadow.buddies_id) == []
+
+    ana = meadow.members["ana"]
+    status = await run(fake, meadow, ana, "buddy status")
+    assert status.is_ephemeral
+    text = (await status.original_message()).content
+    [mine] = [t for t in threads if ana in members_of(fake, t)]
+    [buddy] = members_of(fake, mine) - {ana}
+    assert f"Your buddy this round: <@{buddy}>." in text
+    assert f"Your thread: <#{mine.id}>." in text
+    assert "Rounds you've taken part in: 1." in text
+
+
+async def test_five_members_make_two_threads_one_of_them_a_trio(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    await set_up(fake, meadow)
+    names = ("ana", "ben", "cai", "dee", "eli")
+    await join(fake, meadow, *names)
+    preview = await preview_round(fake, meadow)
+    assert "5 member(s) taking part → 2 group(s), 1 trio." in preview.content
+
+    started = await start_round(fake, meadow, database, clock)
+    assert started.content.startswith("Round 1 has started: 2 group(s).")
+    groups = groups_of(fake, meadow, 1)
+    assert sorted(len(g) for g in groups) == [2, 3]
+    assert placed_exactly_once(groups, ids(meadow, *names))
+    for thread in buddy_threads(fake, meadow):
+        [intro] = fake.messages(thread.id)
+        assert fake.pinged(intro) == {f"user:{m}" for m in members_of(fake, thread)}
+    # The two not taking part are in no thread and got no message.
+    for outsider in ids(meadow, "fay", "gus"):
+        assert not any(outsider in g for g in groups)
+        assert fake.dm_messages(outsider) == []
