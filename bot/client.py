@@ -17,9 +17,10 @@ from discord.ext import commands
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseClosing
 from bot.jobs.outbox import OutboxDispatcher
 from bot.services import command_sync
+from bot.services.reachout.activity import ActivityTracker
 from bot.ui import errors
 from bot.ui.outbox_sender import DiscordSender
 
@@ -75,6 +76,7 @@ class KinfolkBot(commands.Bot):
         clock: Clock,
         extensions: Sequence[str] | None = None,
         outbox_poll_seconds: float = 5.0,
+        participation_flush_seconds: float = 15.0,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -95,6 +97,10 @@ class KinfolkBot(commands.Bot):
         self.sender = DiscordSender(self)
         self.outbox = OutboxDispatcher(db, clock, self.sender, {}, poll_seconds=outbox_poll_seconds)
         self._outbox_task: asyncio.Task[None] | None = None
+        # Participation is counted in memory and written every few seconds (reach-out).
+        self.participation = ActivityTracker(db, clock)
+        self.participation_flush_seconds = participation_flush_seconds
+        self._participation_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         names = self._extension_names
@@ -102,11 +108,30 @@ class KinfolkBot(commands.Bot):
             await self.load_extension(name)
         await self.sync_commands()
         self._outbox_task = asyncio.create_task(self._run_outbox(), name="outbox")
+        self._participation_task = asyncio.create_task(
+            self._flush_participation_often(), name="activity"
+        )
 
     async def _run_outbox(self) -> None:
         # DMs to server owners need the guild cache, so wait for READY.
         await self.wait_until_ready()
         await self.outbox.run_forever()
+
+    async def _flush_participation_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.participation_flush_seconds)
+            await self.flush_participation()
+
+    async def flush_participation(self) -> None:
+        """Write the participation counted so far (kept for the next try if it fails)."""
+        try:
+            await self.participation.flush()
+        except DatabaseClosing:
+            log.warning(
+                "activity of %d member(s) not written: shutting down", len(self.participation)
+            )
+        except Exception:
+            log.exception("writing activity failed; keeping it for the next flush")
 
     async def stop_outbox(self, grace: float = 10.0) -> None:
         """Let the dispatcher finish the message in hand and hand back the rest."""
@@ -124,6 +149,9 @@ class KinfolkBot(commands.Bot):
 
     async def close(self) -> None:
         await self.stop_outbox(grace=2.0)
+        if self._participation_task is not None:
+            self._participation_task.cancel()
+        await self.flush_participation()
         await super().close()
 
     async def sync_commands(self) -> bool:

@@ -60,6 +60,7 @@ async def _run_until_signalled(bot: KinfolkBot, database: Database, token: str) 
                 return 0
             log.info("shutting down: finishing work in flight")
             await bot.stop_outbox(SHUTDOWN_GRACE_SECONDS)
+            await bot.flush_participation()
             await database.close(SHUTDOWN_GRACE_SECONDS)
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError):

@@ -82,6 +82,7 @@ async def update_member_row(
         if column not in columns:
             raise AttributeError(f"{model.__tablename__} has no column {column!r}")  # type: ignore[attr-defined]
         setattr(row, column, value)
-    row.updated_at = now  # type: ignore[attr-defined]
+    if "updated_at" in columns:
+        row.updated_at = now  # type: ignore[attr-defined]
     await session.flush()
     return row

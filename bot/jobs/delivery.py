@@ -45,6 +45,10 @@ class Delivery:
     # (members who left are passed over), and post the message there.
     thread_name: str | None = None
     thread_members: tuple[int, ...] = ()
+    # Replace "{server}" in the content with this server's name.
+    server_name_of: int | None = None
+    # A DM channel Discord gave before for this user: sending needs no request to open it.
+    dm_channel_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 It claims due rows with a lease (so a second process, or this one after a crash, never
 sends a row another is sending), asks the row's kind to render it from the current state,
-hands it to the `Sender`, and records the outcome. Sends are paced below Discord's global
-limit of 50 requests a second.
+hands it to the `Sender`, and records the outcome. The sender paces its requests below
+Discord's global limit of 50 a second (`bot.jobs.pacing`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class OutboxDispatcher:
         lease: timedelta = timedelta(minutes=2),
         batch: int = 20,
         poll_seconds: float = 5.0,
-        per_second: float = 25.0,
+        per_second: float | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -79,7 +79,8 @@ class OutboxDispatcher:
         self.lease = lease
         self.batch = batch
         self.poll_seconds = poll_seconds
-        self._interval = 1.0 / per_second
+        # Sends per second; None leaves pacing to the sender (which paces each request).
+        self._interval = 0.0 if per_second is None else 1.0 / per_second
         self._next_send = 0.0
         self._wake = asyncio.Event()
         self._stopping = False

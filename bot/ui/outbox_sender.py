@@ -24,6 +24,7 @@ from bot.jobs.delivery import (
     Sent,
     Undeliverable,
 )
+from bot.jobs.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,10 @@ def mentions(delivery: Delivery) -> discord.AllowedMentions:
 
 
 class DiscordSender:
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, pacer: Pacer | None = None) -> None:
         self.client = client
         self.views: dict[str, ViewBuilder] = {}
+        self.pacer = pacer or Pacer()
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         try:
@@ -57,6 +59,7 @@ class DiscordSender:
                 if channel is None:
                     return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
             kwargs = self._kwargs(delivery, channel.id)
+            await self.pacer.wait()
             if delivery.edit_message_id:
                 kwargs.pop("reference", None)
                 partial = channel.get_partial_message(delivery.edit_message_id)  # type: ignore[attr-defined]
@@ -79,20 +82,34 @@ class DiscordSender:
         if delivery.target_type == "channel":
             return self.client.get_partial_messageable(delivery.target_id)
         if delivery.target_type == "user":
-            return await self.client.create_dm(discord.Object(delivery.target_id))
+            if delivery.dm_channel_id:
+                return self.client.get_partial_messageable(
+                    delivery.dm_channel_id, type=discord.ChannelType.private
+                )
+            return await self._dm(delivery.target_id)
         if delivery.target_type == "guild_owner":
             guild = self.client.get_guild(delivery.target_id)
             if guild is None or guild.owner_id is None:
                 return None
-            return await self.client.create_dm(discord.Object(guild.owner_id))
+            return await self._dm(guild.owner_id)
         raise ValueError(f"unknown target type {delivery.target_type!r}")
+
+    async def _dm(self, user_id: int) -> discord.DMChannel:
+        # discord.py keeps recent DM channels; opening one is a request only when it doesn't.
+        known = self.client._connection._get_private_channel_by_user(user_id)
+        if isinstance(known, discord.DMChannel):
+            return known
+        await self.pacer.wait()
+        return await self.client.create_dm(discord.Object(user_id))
 
     async def _private_thread(self, delivery: Delivery) -> discord.Thread | None:
         parent = self.client.get_channel(delivery.target_id)
         if parent is None:
+            await self.pacer.wait()
             parent = await self.client.fetch_channel(delivery.target_id)
         if not isinstance(parent, discord.TextChannel):
             return None
+        await self.pacer.wait()
         thread = await parent.create_thread(
             name=delivery.thread_name or "Kinfolk",
             type=discord.ChannelType.private_thread,
@@ -100,6 +117,7 @@ class DiscordSender:
             auto_archive_duration=10080,
         )
         for member in delivery.thread_members:
+            await self.pacer.wait()
             try:
                 await thread.add_user(discord.Object(member))
             except discord.NotFound:
@@ -107,8 +125,14 @@ class DiscordSender:
         return thread
 
     def _kwargs(self, delivery: Delivery, channel_id: int) -> dict[str, Any]:
+        content = delivery.content
+        if content and delivery.server_name_of is not None:
+            guild = self.client.get_guild(delivery.server_name_of)
+            content = content.replace(
+                "{server}", discord.utils.escape_markdown(guild.name) if guild else "your server"
+            )
         kwargs: dict[str, Any] = {
-            "content": delivery.content,
+            "content": content,
             "embeds": [discord.Embed.from_dict(e) for e in delivery.embeds],
             "allowed_mentions": mentions(delivery),
         }

@@ -12,6 +12,7 @@ from bot.services.buddies import membership, rounds
 from bot.services.buddies.handlers import CHECKUP_VIEW, handlers
 from bot.services.buddies.texts import FREQUENCIES
 from bot.ui.autocomplete import timezone_autocomplete
+from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import send_ephemeral
 from cogs.buddies._views import DYNAMIC_ITEMS, checkup_view
 
@@ -76,6 +77,7 @@ class Buddies(commands.Cog):
             "You're in! You'll be paired when the next round starts, and I'll open a private "
             "thread for you and your buddy. **/buddy status** shows where things are.",
         )
+        await maybe_ask(interaction, interaction.guild_id)
 
     @buddy.command(name="leave", description="Stop taking part in buddy rounds")
     async def leave(self, interaction: discord.Interaction) -> None:

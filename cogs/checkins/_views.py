@@ -15,8 +15,10 @@ from bot.domain.checkins import NOTE_MAX_CHARS, InvalidInput, Mood, streak_text
 from bot.domain.escalation import Urgency
 from bot.services.checkins import records
 from bot.services.checkins.records import ConsentNeeded, Recorded
+from bot.services.reachout import activity
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
+from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import NO_PINGS, send_ephemeral
 from cogs.talk._member_views import open_and_answer, submitted_text
 
@@ -154,6 +156,8 @@ class MoodButton(_Button, template=r"checkin:mood:" + GUILD + r":(?P<mood>[1-5])
             embed=care_embed() if saved.care else None,
             view=after_view(self.guild_id, saved),
         )
+        await bot.participation.seen(self.guild_id, interaction.user.id, activity.CHECKIN)
+        await maybe_ask(interaction, self.guild_id)
 
 
 def saved_text(saved: Recorded) -> str:

@@ -31,6 +31,7 @@ async def test_logs_in_and_syncs_its_commands(
         "mood",
         "reminder",
         "buddy",
+        "reachout",
     }
     setup = commands["setup"]
     assert {o["name"] for o in setup["options"]} == {
@@ -41,6 +42,7 @@ async def test_logs_in_and_syncs_its_commands(
         "checkins",
         "buddies",
         "buddies-round",
+        "reachout",
     }
     assert int(setup["default_member_permissions"]) == MANAGE_GUILD
     assert setup["dm_permission"] is False  # guild only
@@ -123,6 +125,7 @@ async def test_dev_guild_gets_commands_at_once(
         "mood",
         "reminder",
         "buddy",
+        "reachout",
     }
 
 

@@ -14,8 +14,10 @@ from bot.db.models.buddies import (
 from bot.db.models.checkins import Checkin, CheckinSettings, MemberProfile
 from bot.db.models.core import AppState, GuildSettings, OutboxMessage
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
+from bot.db.models.reachout import ActivityDay, MemberActivity, ReachoutSettings
 
 __all__ = [
+    "ActivityDay",
     "AppState",
     "AuditEntry",
     "Base",
@@ -29,8 +31,10 @@ __all__ = [
     "CheckinSettings",
     "EscalationSettings",
     "GuildSettings",
+    "MemberActivity",
     "MemberProfile",
     "ModeratorDuty",
     "OutboxMessage",
+    "ReachoutSettings",
     "SupportRequest",
 ]

@@ -239,3 +239,24 @@ async def frequencies(session: AsyncSession, guild_id: int, users: Sequence[int]
 
 async def round_number(session: AsyncSession, round_id: int) -> int | None:
     return await session.scalar(select(BuddyRound.number).where(BuddyRound.id == round_id))
+
+
+async def running_partners(session: AsyncSession, guild_id: int) -> dict[int, list[int]]:
+    """Each member in a running group, with the others still in it."""
+    rows = await session.execute(
+        select(BuddyGroupMember.group_id, BuddyGroupMember.user_id)
+        .join(BuddyGroup, BuddyGroupMember.group_id == BuddyGroup.id)
+        .where(
+            BuddyGroup.guild_id == guild_id,
+            BuddyGroup.ended_at.is_(None),
+            BuddyGroupMember.left_at.is_(None),
+        )
+    )
+    groups: dict[int, list[int]] = {}
+    for group_id, user_id in rows.all():
+        groups.setdefault(group_id, []).append(user_id)
+    return {
+        user: [other for other in members if other != user]
+        for members in groups.values()
+        for user in members
+    }

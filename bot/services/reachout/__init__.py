@@ -1,0 +1,1 @@
+"""Participation tracking and gentle reach-out to members who have gone quiet."""

@@ -1,0 +1,71 @@
+"""The weekly moderator digest: how many members are quiet, how many were reached, how many
+answered. Counts, not names — except, where the server chose it, a list of quiet members who
+never opted in to DMs, so a moderator can decide whether to say hello."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.repositories import reachout as repo
+from bot.jobs.delivery import Delivery, NoFollowUp, Prepared, QueuedMessage, Skip
+from bot.services.reachout.settings import queue_digest
+
+LIST_LIMIT = 50
+
+
+def render(counts: repo.DigestCounts, *, threshold_days: int, listed: bool) -> str:
+    lines = [
+        "📋 **Weekly reach-out digest**",
+        f"- Members quiet for {threshold_days}+ days: **{counts.quiet}**",
+        f"- Reached by a DM this week: **{counts.reached}**",
+        f"- Whose buddy got a nudge this week: **{counts.nudged}**",
+        f"- Answered this week: **{counts.answered}**",
+    ]
+    if listed:
+        if counts.not_opted:
+            names = " ".join(f"<@{user}>" for user in counts.not_opted)
+            more = "" if len(counts.not_opted) < LIST_LIMIT else f" (the first {LIST_LIMIT})"
+            lines.append(f"Quiet, and never opted in to DMs{more} — maybe say hello? {names}")
+        else:
+            lines.append("No quiet members who haven't opted in to DMs.")
+    return "\n".join(lines)
+
+
+class DigestHandler(NoFollowUp):
+    max_attempts: int | None = 5
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        guild_id = message.guild_id or 0
+        now = self.clock.now()
+        async with self.db.session() as session:
+            settings = await repo.get_settings(session, guild_id)
+            if settings is None or not settings.enabled or settings.digest_channel_id is None:
+                return Skip("the digest was switched off")
+            if settings.version != message.payload.get("version"):
+                return Skip("the settings changed; a newer digest is queued")
+            day = date.fromisoformat(message.payload["day"])
+            await queue_digest(session, settings, after=now + timedelta(hours=1), now=now)
+            counts = await repo.digest_counts(
+                session,
+                guild_id,
+                cutoff=now - timedelta(days=settings.threshold_days),
+                since=now - timedelta(days=7),
+                list_limit=LIST_LIMIT,
+            )
+        if now.date() - day > timedelta(days=2):
+            return Skip(f"the digest of {day} is days late; the next one is queued")
+        return Delivery(
+            target_type="channel",
+            target_id=settings.digest_channel_id,
+            content=render(
+                counts,
+                threshold_days=settings.threshold_days,
+                listed=settings.not_opted == "digest",
+            ),
+        )

@@ -1,0 +1,68 @@
+"""The one-time question whether Kinfolk may DM a member who goes quiet, asked at their
+first check-in, when they join the buddy programme, or by /reachout. Shared by those cogs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.services.reachout import consent
+from bot.services.reachout.texts import ASK_TEXT
+from bot.ui.context import kinfolk
+from bot.ui.errors import ReportsErrors
+from bot.ui.replies import send_ephemeral
+
+GUILD = r"(?P<guild>[0-9]{1,20})"
+YES_TEXT = (
+    "Thank you. If you go quiet for a while, Kinfolk may send you one short, kind DM — "
+    "never during your night (22:00–08:00 your time; **/reachout quiet-hours** changes it). "
+    "**/reachout off** stops it any time."
+)
+NO_TEXT = (
+    "No problem: Kinfolk won't DM you about being quiet. **/reachout on** changes that "
+    "whenever you like."
+)
+
+
+def ask_view(guild_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(AskButton(guild_id, True))
+    view.add_item(AskButton(guild_id, False))
+    return view
+
+
+async def maybe_ask(interaction: discord.Interaction, guild_id: int) -> None:
+    """Ask once, in a private follow-up, where reach-out is on; never twice."""
+    bot = kinfolk(interaction)
+    if await consent.ask_once(bot.db, bot.clock, guild_id, interaction.user.id):
+        await send_ephemeral(interaction, ASK_TEXT, view=ask_view(guild_id))
+
+
+class AskButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"reachout:ask:" + GUILD + r":(?P<answer>yes|no)",
+):
+    def __init__(self, guild_id: int, yes: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"reachout:ask:{guild_id}:{'yes' if yes else 'no'}",
+                label="Yes, that's OK" if yes else "No thanks",
+                style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
+            )
+        )
+        self.guild_id, self.yes = guild_id, yes
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> AskButton:
+        return cls(int(match["guild"]), match["answer"] == "yes")
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        await consent.set_consent(bot.db, bot.clock, self.guild_id, interaction.user.id, self.yes)
+        await interaction.response.edit_message(
+            content=YES_TEXT if self.yes else NO_TEXT, view=None
+        )

@@ -1,0 +1,127 @@
+"""/setup reachout: whether and how Kinfolk reaches out to members who go quiet."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.services.reachout import settings
+from bot.services.reachout.texts import DEFAULT_MESSAGE
+from bot.ui import setup_group
+from bot.ui.permissions import missing
+from bot.ui.replies import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+NOT_OPTED = {
+    "nothing": "Nothing",
+    "buddy": "Tell their buddy",
+    "digest": "List them in the weekly digest",
+}
+BUDDY_NUDGE = {
+    "off": "Don't involve buddies",
+    "before": "Nudge their buddy a few days before the DM",
+    "instead": "Nudge their buddy instead of the DM",
+}
+
+
+def describe(config: settings.ReachoutConfig) -> str:
+    if not config.enabled:
+        return "Reach-out is **off** in this server."
+    channels = (
+        " ".join(f"<#{c}>" for c in config.channel_ids) if config.channel_ids else "every channel"
+    )
+    lines = [
+        f"Reach-out is **on**: a member quiet for **{config.threshold_days} days** may be "
+        "reached out to (if they opted in to DMs).",
+        f"Activity that counts: messages and reactions in {channels}, check-ins and Kinfolk "
+        "commands.",
+        f"Members who haven't opted in: {NOT_OPTED[config.not_opted].lower()}.",
+        f"Buddies: {BUDDY_NUDGE[config.buddy_nudge].lower()}.",
+        "Weekly digest: "
+        + (f"<#{config.digest_channel_id}>" if config.digest_channel_id else "off")
+        + ".",
+        "The message: "
+        + ("your own wording." if config.message else "Kinfolk's default:")
+        + "\n> "
+        + (config.message or DEFAULT_MESSAGE).replace("\n", "\n> "),
+    ]
+    return "\n".join(lines)
+
+
+class ReachoutSetup(commands.Cog):
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+        self.commands = (
+            app_commands.Command(
+                name="reachout",
+                description="Reaching out kindly to members who go quiet",
+                callback=self.reachout,
+            ),
+        )
+
+    async def cog_load(self) -> None:
+        setup_group.attach(self.bot.tree, *self.commands)
+
+    async def cog_unload(self) -> None:
+        setup_group.detach(self.bot.tree, *self.commands)
+
+    @app_commands.describe(
+        enabled="Switch reach-out on or off",
+        threshold_days="Days without activity before a member counts as quiet (default 14)",
+        channels="Channels whose messages count, e.g. #general #support, or `all`",
+        message="Your wording of the DM ({server} becomes the server's name), or `default`",
+        not_opted="What happens for quiet members who haven't opted in to DMs",
+        buddy_nudge="Whether an active buddy is told first, or instead",
+        digest_channel="Post a weekly digest (counts) to this moderators' channel",
+        digest_off="Stop the weekly digest",
+    )
+    @app_commands.choices(
+        not_opted=[app_commands.Choice(name=v, value=k) for k, v in NOT_OPTED.items()],
+        buddy_nudge=[app_commands.Choice(name=v, value=k) for k, v in BUDDY_NUDGE.items()],
+    )
+    async def reachout(
+        self,
+        interaction: discord.Interaction,
+        enabled: bool | None = None,
+        threshold_days: app_commands.Range[int, 3, 180] | None = None,
+        channels: str | None = None,
+        message: app_commands.Range[str, 1, 1000] | None = None,
+        not_opted: app_commands.Choice[str] | None = None,
+        buddy_nudge: app_commands.Choice[str] | None = None,
+        digest_channel: discord.TextChannel | None = None,
+        digest_off: bool = False,
+    ) -> None:
+        assert interaction.guild is not None
+        changes: dict[str, object] = {}
+        if digest_channel is not None:
+            changes["digest_channel_id"] = digest_channel.id
+        elif digest_off:
+            changes["digest_channel_id"] = None
+        config = await settings.configure(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild.id,
+            actor_id=interaction.user.id,
+            enabled=enabled,
+            threshold_days=threshold_days,
+            channels=channels,
+            message=message,
+            not_opted=not_opted.value if not_opted else None,
+            buddy_nudge=buddy_nudge.value if buddy_nudge else None,
+            **changes,  # type: ignore[arg-type]
+        )
+        self.bot.participation.forget(interaction.guild.id)
+        self.bot.outbox.wake()
+        text = describe(config)
+        if digest_channel is not None and (
+            lacking := missing(
+                digest_channel, interaction.guild.me, ("view_channel", "send_messages")
+            )
+        ):
+            text += f"\n⚠️ In {digest_channel.mention} I need: {', '.join(lacking)}."
+        await send_ephemeral(interaction, text)
