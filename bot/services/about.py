@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.db.engine import Database
+from bot.db.repositories import buddies as buddy_repo
 from bot.services.checkins.prompt import get_config as checkin_config
 from bot.services.escalation.config import get_config as escalation_config
 from bot.services.guild_config import get_config
+from bot.services.reachout.settings import get_config as reachout_config
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,35 @@ async def _checkins(db: Database, guild_id: int) -> FeatureStatus:
     return FeatureStatus(name, True, detail)
 
 
-FEATURE_STATUS: list[StatusProvider] = [_server_settings, _escalation, _checkins]
+async def _buddies(db: Database, guild_id: int) -> FeatureStatus:
+    async with db.session() as session:
+        settings = await buddy_repo.get_settings(session, guild_id)
+    if settings is None or settings.channel_id is None:
+        return FeatureStatus("Buddies", False, "not set up: run `/setup buddies`")
+    return FeatureStatus(
+        "Buddies",
+        True,
+        f"threads under <#{settings.channel_id}>, rounds of {settings.round_days} days",
+    )
+
+
+async def _reachout(db: Database, guild_id: int) -> FeatureStatus:
+    config = await reachout_config(db, guild_id)
+    if not config.enabled:
+        return FeatureStatus("Reach-out", False, "off: `/setup reachout enabled:True` turns it on")
+    detail = f"on, after {config.threshold_days} quiet days"
+    if config.digest_channel_id:
+        detail += f", weekly digest in <#{config.digest_channel_id}>"
+    return FeatureStatus("Reach-out", True, detail)
+
+
+FEATURE_STATUS: list[StatusProvider] = [
+    _server_settings,
+    _escalation,
+    _checkins,
+    _buddies,
+    _reachout,
+]
 
 
 async def feature_statuses(db: Database, guild_id: int) -> list[FeatureStatus]:
