@@ -31,7 +31,7 @@ from bot.domain.reachout import (
     plan,
 )
 from bot.domain.timezones import is_valid_timezone, zone
-from bot.jobs.delivery import Done, Prepared, QueuedMessage, Sent, Skip, Undeliverable
+from bot.jobs.delivery import Done, NoFollowUp, Prepared, QueuedMessage, Skip
 from bot.services.reachout.settings import SWEEP_EVERY, queue_sweep, server_timezone
 
 KIND_DM = "reachout_dm"
@@ -148,7 +148,7 @@ async def _sweep(session: AsyncSession, settings: ReachoutSettings, now: datetim
     return result
 
 
-class SweepHandler:
+class SweepHandler(NoFollowUp):
     """A server's hourly sweep, as an outbox row that queues its successor."""
 
     max_attempts: int | None = None
@@ -177,11 +177,3 @@ class SweepHandler:
             f"swept: {result.candidates} to look at, {result.dms} DMs and {result.nudges} "
             "buddy nudges queued"
         )
-
-    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
-        return None
-
-    async def on_undeliverable(
-        self, message: QueuedMessage, problem: Undeliverable
-    ) -> timedelta | None:
-        return None
