@@ -15,6 +15,7 @@ from bot.domain.checkins import NOTE_MAX_CHARS, InvalidInput, Mood, streak_text
 from bot.domain.escalation import Urgency
 from bot.services.checkins import records
 from bot.services.checkins.records import ConsentNeeded, Recorded
+from bot.services.circles import milestones
 from bot.services.reachout import activity
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
@@ -157,6 +158,11 @@ class MoodButton(_Button, template=r"checkin:mood:" + GUILD + r":(?P<mood>[1-5])
             view=after_view(self.guild_id, saved),
         )
         await bot.participation.seen(self.guild_id, interaction.user.id, activity.CHECKIN)
+        before = saved.news.days if saved.news.again_today else saved.news.days - 1
+        if await milestones.after_checkin(
+            bot.db, bot.clock, self.guild_id, interaction.user.id, before, saved.news.days
+        ):
+            bot.outbox.wake()
         await maybe_ask(interaction, self.guild_id)
 
 

@@ -32,6 +32,9 @@ async def test_logs_in_and_syncs_its_commands(
         "reminder",
         "buddy",
         "reachout",
+        "circle",
+        "offer",
+        "thinking-of-you",
     }
     setup = commands["setup"]
     assert {o["name"] for o in setup["options"]} == {
@@ -43,6 +46,7 @@ async def test_logs_in_and_syncs_its_commands(
         "buddies",
         "buddies-round",
         "reachout",
+        "circles",
     }
     assert int(setup["default_member_permissions"]) == MANAGE_GUILD
     assert setup["dm_permission"] is False  # guild only
@@ -126,6 +130,9 @@ async def test_dev_guild_gets_commands_at_once(
         "reminder",
         "buddy",
         "reachout",
+        "circle",
+        "offer",
+        "thinking-of-you",
     }
 
 

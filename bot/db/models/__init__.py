@@ -12,6 +12,13 @@ from bot.db.models.buddies import (
     BuddySettings,
 )
 from bot.db.models.checkins import Checkin, CheckinSettings, MemberProfile
+from bot.db.models.circles import (
+    CircleMember,
+    CirclePerson,
+    CircleSettings,
+    SupportOffer,
+    ThinkingNote,
+)
 from bot.db.models.core import AppState, GuildSettings, OutboxMessage
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
 from bot.db.models.reachout import ActivityDay, MemberActivity, ReachoutSettings
@@ -29,6 +36,9 @@ __all__ = [
     "BuddySettings",
     "Checkin",
     "CheckinSettings",
+    "CircleMember",
+    "CirclePerson",
+    "CircleSettings",
     "EscalationSettings",
     "GuildSettings",
     "MemberActivity",
@@ -36,5 +46,7 @@ __all__ = [
     "ModeratorDuty",
     "OutboxMessage",
     "ReachoutSettings",
+    "SupportOffer",
     "SupportRequest",
+    "ThinkingNote",
 ]

@@ -21,6 +21,7 @@ from bot.jobs.delivery import (
 from bot.services.buddies.rounds import KIND_CHECKUP, KIND_INTRO, KIND_ROUND
 from bot.services.buddies.schedule import RoundHandler
 from bot.services.buddies.texts import CHECKUP, intro
+from bot.services.circles import offers
 
 CHECKUP_VIEW = "buddy_checkup"
 
@@ -46,12 +47,13 @@ class IntroHandler:
             ]
             ends_at = await repo.round_ends_at(session, group.round_id)
             frequencies = await repo.frequencies(session, group.guild_id, members)
+            shared = await offers.shared_offers(session, group.guild_id, members)
             number = await repo.round_number(session, group.round_id)
         assert ends_at is not None
         return Delivery(
             target_type="channel",
             target_id=message.target_id,
-            content=intro(members, ends_at, frequencies, seed=group_id),
+            content=intro(members, ends_at, frequencies, seed=group_id, offers=shared),
             ping_users=tuple(members),
             thread_name=f"Buddies · round {number}",
             thread_members=tuple(members),

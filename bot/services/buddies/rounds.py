@@ -20,6 +20,7 @@ from bot.domain.checkins import InvalidInput
 from bot.domain.pairing import Candidate, Costs, Rules, pair_members
 from bot.services.buddies.membership import NOT_SET_UP
 from bot.services.checkins.records import timezone_of
+from bot.services.circles import milestones, offers
 
 KIND_INTRO = "buddy_intro"
 KIND_CHECKUP = "buddy_checkup"
@@ -63,13 +64,16 @@ async def _costs_and_plan(
     number = (latest.number if latest else 0) + 1
     own = await repo.timezones(session, guild_id)
     server = await timezone_of(session, guild_id, None)
+    eligible = [
+        m for m in await repo.eligible(session, guild_id, now=now) if m.user_id not in exclude
+    ]
+    support = await offers.for_pairing(session, guild_id, (m.user_id for m in eligible))
     candidates = []
-    for member in await repo.eligible(session, guild_id, now=now):
-        if member.user_id in exclude:
-            continue
+    for member in eligible:
         offset = now.astimezone(ZoneInfo(own.get(member.user_id, server))).utcoffset()
         minutes = None if offset is None else int(offset.total_seconds() // 60)
-        candidates.append(Candidate(member.user_id, minutes))
+        given, missing = support[member.user_id]
+        candidates.append(Candidate(member.user_id, minutes, offers=given, gaps=missing))
     history = await repo.pair_history(session, guild_id, since_round=number - HISTORY_ROUNDS)
     blocks = await repo.blocked_pairs(session, guild_id)
     rules = Rules(round_number=number, window=WINDOW_ROUNDS, seed=seed)
@@ -113,6 +117,9 @@ async def start(
         _, plan, _ = await _costs_and_plan(session, guild_id, now=now, seed=seed)
         if plan.eligible < 2:
             return plan
+        if latest := await repo.latest_round(session, guild_id):
+            finished = await repo.busy_members(session, guild_id)
+            await milestones.rounds_completed(session, guild_id, latest.number, finished, now=now)
         await repo.end_running_groups(session, guild_id, now=now)
         length = timedelta(days=settings.round_days)
         row = BuddyRound(

@@ -3,8 +3,10 @@ ended, so nobody learns why from them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+
+from bot.services.circles.offers import Offer
 
 STARTERS = (
     "What's one small thing that made you smile this week?",
@@ -35,7 +37,13 @@ CHECKUP = (
 )
 
 
-def intro(members: Sequence[int], ends_at: datetime, frequencies: dict[int, str], seed: int) -> str:
+def intro(
+    members: Sequence[int],
+    ends_at: datetime,
+    frequencies: dict[int, str],
+    seed: int,
+    offers: Mapping[int, Offer] | None = None,
+) -> str:
     mentions = [f"<@{m}>" for m in members]
     names = ", ".join(mentions[:-1]) + " and " + mentions[-1]
     both = "you both" if len(members) == 2 else "all of you"
@@ -54,9 +62,20 @@ def intro(members: Sequence[int], ends_at: datetime, frequencies: dict[int, str]
     wishes = [f"<@{m}> would like to talk {FREQUENCIES[f]}." for m, f in frequencies.items()]
     if wishes:
         lines += ["", *wishes]
+    glad = [offer_line(m, offer) for m, offer in (offers or {}).items() if m in members]
+    if glad:
+        lines += ["", *glad]
     lines += [
         "",
         "Halfway through I'll ask each of you privately whether you connected. If it isn't a "
         "good fit, that's okay: say so there, and nobody is told why.",
     ]
     return "\n".join(lines)
+
+
+def offer_line(member: int, offer: Offer) -> str:
+    """What a member chose to share about the support they're glad to give."""
+    kinds = [f"{k.label.lower()} support ({k.meaning})" for k in offer.kinds]
+    if offer.topics:
+        kinds.append("advice on " + ", ".join(offer.topics))
+    return f"<@{member}> is glad to offer " + "; ".join(kinds) + "."

@@ -1,0 +1,1 @@
+"""Support circles: the four kinds of support, offers, thinking-of-you notes, milestones."""

@@ -1,0 +1,141 @@
+"""A member's own support circle: who gives them which kind of support, and gentle, concrete
+suggestions for the kinds nobody gives yet. Only the member ever sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.models import CirclePerson
+from bot.db.repositories import buddies as buddy_repo
+from bot.db.repositories import circles as repo
+from bot.domain.checkins import InvalidInput
+from bot.domain.circles import MAX_PEOPLE_PER_KIND, Kind, Person, check_name, gaps
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    person: Person
+
+
+@dataclass(frozen=True)
+class Circle:
+    entries: tuple[Entry, ...]
+    gaps: tuple[Kind, ...]
+    suggestions: tuple[tuple[Kind, str], ...]
+
+
+def _entry(row: CirclePerson) -> Entry:
+    return Entry(
+        row.id,
+        Person(Kind(row.kind), row.person_user_id, row.person_name, row.professional),
+    )
+
+
+def suggestion(kind: Kind, channel_id: int | None, buddies_on: bool) -> str:
+    """One gentle, concrete step for a kind nobody gives the member yet."""
+    channel = f"<#{channel_id}>" if channel_id else None
+    if kind is Kind.EMOTIONAL:
+        text = "When you need someone to listen, **/talk** reaches a person here."
+        if buddies_on:
+            text += " A buddy (**/buddy join**) is someone to check in with every week or two."
+        return text + (f" {channel} is a good place to share." if channel else "")
+    if kind is Kind.PRACTICAL:
+        if channel:
+            return f"Ask in {channel}: people here are glad to help with the practical things."
+        return "Asking for a hand is a strength. Someone here may be glad to help with a task."
+    if kind is Kind.INFORMATIONAL:
+        text = "Someone who has been there can help you find your way."
+        if channel:
+            text += f" Ask in {channel}."
+        return text + " Members who offer advice say so with **/offer**."
+    text = "Shared time counts too."
+    if buddies_on:
+        text += " **/buddy join** pairs you with someone each round."
+    if channel:
+        text += f" Drop into {channel}."
+    return text
+
+
+async def view(db: Database, guild_id: int, user_id: int) -> Circle:
+    async with db.session() as session:
+        rows = await repo.people(session, guild_id, user_id)
+        settings = await repo.get_settings(session, guild_id)
+        buddy_settings = await buddy_repo.get_settings(session, guild_id)
+    entries = tuple(_entry(row) for row in rows)
+    missing = tuple(gaps(e.person for e in entries))
+    channels = (settings.channels or {}) if settings else {}
+    buddies_on = buddy_settings is not None and buddy_settings.channel_id is not None
+    return Circle(
+        entries,
+        missing,
+        tuple((k, suggestion(k, channels.get(k.value), buddies_on)) for k in missing),
+    )
+
+
+async def add(
+    db: Database,
+    clock: Clock,
+    guild_id: int,
+    user_id: int,
+    kind: Kind,
+    *,
+    member_id: int | None = None,
+    name: str | None = None,
+    professional: bool = False,
+) -> Entry:
+    """Add a server member (`member_id`) or a typed name to one kind of the circle."""
+    if (member_id is None) == (name is None):
+        raise ValueError("give exactly one of member_id and name")
+    if member_id == user_id:
+        raise InvalidInput(
+            "That's you! Your circle is the people around you. (Looking after yourself "
+            "counts too, of course.) Nothing was changed."
+        )
+    clean = None if name is None else check_name(name)
+    async with db.session() as session:
+        rows = await repo.people(session, guild_id, user_id)
+        same_kind = [r for r in rows if r.kind == kind.value]
+        if len(same_kind) >= MAX_PEOPLE_PER_KIND:
+            raise InvalidInput(
+                f"You already have {MAX_PEOPLE_PER_KIND} people for {kind.label.lower()} "
+                "support, which is wonderful. Remove someone first to add another."
+            )
+        for row in same_kind:
+            if (member_id is not None and row.person_user_id == member_id) or (
+                clean is not None and (row.person_name or "").lower() == clean.lower()
+            ):
+                raise InvalidInput(
+                    f"They're already in your circle for {kind.label.lower()} support."
+                )
+        row = await repo.add_person(
+            session,
+            CirclePerson(
+                guild_id=guild_id,
+                user_id=user_id,
+                kind=kind.value,
+                person_user_id=member_id,
+                person_name=clean,
+                professional=professional,
+                created_at=clock.now(),
+            ),
+        )
+        return _entry(row)
+
+
+async def remove(db: Database, guild_id: int, user_id: int, entry_id: int) -> bool:
+    async with db.session() as session:
+        return await repo.remove_person(session, guild_id, user_id, entry_id)
+
+
+async def set_professional(
+    db: Database, guild_id: int, user_id: int, entry_id: int, professional: bool
+) -> bool:
+    async with db.session() as session:
+        row = await repo.get_person(session, guild_id, user_id, entry_id)
+        if row is None:
+            return False
+        row.professional = professional
+        return True

@@ -1,0 +1,176 @@
+"""/circle, /offer and /thinking-of-you, and wiring circles into the bot."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.circles import Kind
+from bot.services.circles import notes, offers
+from bot.services.circles.handlers import handlers
+from bot.services.circles.notes import NOTE_VIEW
+from bot.ui.errors import report
+from bot.ui.replies import finish_deferred, send_ephemeral
+from cogs.circles._views import DYNAMIC_ITEMS, NAME_FORM, circle_answer, note_view, submit_name
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+
+def describe_offer(offer: offers.Offer) -> str:
+    if not offer.kinds and not offer.topics:
+        return (
+            "You're not offering any support at the moment, and that's fine. Giving support "
+            "helps the giver too, whenever you're ready: e.g. `/offer emotional:True`."
+        )
+    kinds = ", ".join(f"{k.emoji} {k.label.lower()} ({k.meaning})" for k in offer.kinds)
+    lines = [f"You're glad to offer: {kinds or 'advice'}."]
+    if offer.topics:
+        topics = ", ".join(discord.utils.escape_markdown(t) for t in offer.topics)
+        lines.append(f"Topics you know from experience: {topics}.")
+    lines.append(
+        "Your buddy's intro mentions this."
+        if offer.share_with_buddy
+        else "Your buddy's intro won't mention this."
+    )
+    lines.append(
+        "Buddy pairing prefers matching you with someone who's missing what you offer. "
+        "`/offer withdraw:True` takes it all back."
+    )
+    return "\n".join(lines)
+
+
+class Circles(commands.Cog):
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
+        self.bot.sender.views[NOTE_VIEW] = lambda args: note_view(
+            int(args["note_id"]), int(args["guild_id"])
+        )
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
+        for kind in handlers(self.bot.db, self.bot.clock):
+            self.bot.outbox.handlers.pop(kind, None)
+        self.bot.sender.views.pop(NOTE_VIEW, None)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        match = NAME_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            await submit_name(interaction, int(match["guild"]), Kind(match["kind"]))
+        except Exception as error:
+            await report(interaction, error)
+
+    @app_commands.command(name="circle", description="Your own support circle (private)")
+    @app_commands.guild_only()
+    async def circle(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await finish_deferred(
+            interaction, **(await circle_answer(interaction, interaction.guild_id))
+        )
+
+    @app_commands.command(name="offer", description="The kinds of support you're glad to give")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        emotional="Listening: being someone to talk to",
+        practical="Help with tasks, meals, lifts",
+        informational="Advice from having been there (add topics)",
+        companionship="Shared time: a game, a walk on a call, company",
+        topics="Topics you know from experience, comma-separated, e.g. job loss, new parent",
+        share_with_buddy="Whether your buddy's intro mentions what you offer (default yes)",
+        withdraw="Take back all your offers",
+    )
+    async def offer(
+        self,
+        interaction: discord.Interaction,
+        emotional: bool | None = None,
+        practical: bool | None = None,
+        informational: bool | None = None,
+        companionship: bool | None = None,
+        topics: app_commands.Range[str, 0, 250] | None = None,
+        share_with_buddy: bool | None = None,
+        withdraw: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None
+        db, clock, guild, user = (
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild_id,
+            interaction.user.id,
+        )
+        if withdraw:
+            await offers.withdraw(db, guild, user)
+            await send_ephemeral(
+                interaction, "Done: you're not offering any support now. Thank you for offering it."
+            )
+            return
+        choices = {
+            Kind.EMOTIONAL: emotional,
+            Kind.PRACTICAL: practical,
+            Kind.INFORMATIONAL: informational,
+            Kind.COMPANIONSHIP: companionship,
+        }
+        current = await offers.get(db, guild, user)
+        kinds = None
+        if any(v is not None for v in choices.values()):
+            kinds = {k for k in current.kinds if choices[k] is not False}
+            kinds |= {k for k, v in choices.items() if v}
+        updated = current
+        if kinds is not None or topics is not None or share_with_buddy is not None:
+            updated = await offers.set_offer(
+                db,
+                clock,
+                guild,
+                user,
+                kinds=kinds,
+                topics=topics,
+                share_with_buddy=share_with_buddy,
+            )
+        await send_ephemeral(interaction, describe_offer(updated))
+
+    @app_commands.command(
+        name="thinking-of-you", description="Let someone know you're thinking of them"
+    )
+    @app_commands.guild_only()
+    @app_commands.describe(
+        member="Who you're thinking of",
+        note="A few words, if you like (they'll see them)",
+        anonymous="Send without your name (only if the server allows it)",
+    )
+    async def thinking_of_you(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        note: app_commands.Range[str, 1, 300] | None = None,
+        anonymous: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None
+        await notes.send(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild_id,
+            interaction.user.id,
+            member.id,
+            text=note,
+            anonymous=anonymous,
+            recipient_is_bot=member.bot,
+        )
+        self.bot.outbox.wake()
+        await send_ephemeral(
+            interaction,
+            f"💌 On its way to {member.mention}"
+            + (" without your name" if anonymous else "")
+            + ". If it can't be delivered, I'll let you know.",
+        )

@@ -1,0 +1,108 @@
+"""/setup circles: channels to suggest for each kind of support, anonymous notes, and the
+milestone channel (Manage Server)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain.circles import Kind
+from bot.services.circles import settings
+from bot.ui import setup_group
+from bot.ui.permissions import missing
+from bot.ui.replies import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+
+def describe(config: settings.CircleConfig) -> str:
+    lines = ["**Support circles**"]
+    for kind in Kind:
+        channel = config.channels.get(kind.value)
+        lines.append(
+            f"{kind.emoji} {kind.label}: "
+            + (f"<#{channel}>" if channel else "no channel suggested")
+        )
+    lines.append("Anonymous notes: " + ("allowed" if config.allow_anonymous else "not allowed"))
+    lines.append(
+        "Milestones: "
+        + (
+            f"celebrated in <#{config.milestone_channel_id}> for members who opt in"
+            if config.milestone_channel_id
+            else "off (no channel)"
+        )
+    )
+    return "\n".join(lines)
+
+
+class CircleSetup(commands.Cog):
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+        self.commands = (
+            app_commands.Command(
+                name="circles",
+                description="Channels for each kind of support, anonymous notes, milestones",
+                callback=self.circles,
+            ),
+        )
+
+    async def cog_load(self) -> None:
+        setup_group.attach(self.bot.tree, *self.commands)
+
+    async def cog_unload(self) -> None:
+        setup_group.detach(self.bot.tree, *self.commands)
+
+    @app_commands.describe(
+        emotional="Channel to suggest for emotional support (someone who listens)",
+        practical="Channel to suggest for practical help",
+        informational="Channel to suggest for advice from people who have been there",
+        companionship="Channel to suggest for company and shared time",
+        allow_anonymous="Whether thinking-of-you notes may be sent without a name",
+        milestone_channel="Where milestones of members who opt in are celebrated",
+        milestones_off="Stop celebrating milestones",
+    )
+    async def circles(
+        self,
+        interaction: discord.Interaction,
+        emotional: discord.TextChannel | None = None,
+        practical: discord.TextChannel | None = None,
+        informational: discord.TextChannel | None = None,
+        companionship: discord.TextChannel | None = None,
+        allow_anonymous: bool | None = None,
+        milestone_channel: discord.TextChannel | None = None,
+        milestones_off: bool = False,
+    ) -> None:
+        assert interaction.guild is not None
+        picked = {
+            Kind.EMOTIONAL: emotional,
+            Kind.PRACTICAL: practical,
+            Kind.INFORMATIONAL: informational,
+            Kind.COMPANIONSHIP: companionship,
+        }
+        channels = {kind: channel.id for kind, channel in picked.items() if channel is not None}
+        extra: dict[str, object] = {}
+        if milestone_channel is not None:
+            extra["milestone_channel_id"] = milestone_channel.id
+        elif milestones_off:
+            extra["milestone_channel_id"] = None
+        config = await settings.configure(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild.id,
+            actor_id=interaction.user.id,
+            channels=channels or None,  # type: ignore[arg-type]
+            allow_anonymous=allow_anonymous,
+            **extra,  # type: ignore[arg-type]
+        )
+        text = describe(config)
+        if milestone_channel is not None and (
+            lacking := missing(
+                milestone_channel, interaction.guild.me, ("view_channel", "send_messages")
+            )
+        ):
+            text += f"\n⚠️ In {milestone_channel.mention} I need: {', '.join(lacking)}."
+        await send_ephemeral(interaction, text)

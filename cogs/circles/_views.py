@@ -1,0 +1,433 @@
+"""The circle's private answer (picture, people, gaps) and its controls, the offer controls,
+and the buttons under a thinking-of-you note. Every control is a `DynamicItem` whose custom
+id carries what it needs, so each keeps working after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from typing import Any
+
+import discord
+
+from bot.domain.circles import NAME_MAX_CHARS, Kind
+from bot.services.circles import circle, milestones, notes
+from bot.services.circles.circle import Circle, Entry
+from bot.services.circles.picture import render_png
+from bot.ui.context import kinfolk
+from bot.ui.errors import KinfolkModal, ReportsErrors
+from bot.ui.replies import NO_PINGS, send_ephemeral
+from cogs.talk._member_views import submitted_text
+
+GUILD = r"(?P<guild>[0-9]{1,20})"
+KIND = r"(?P<kind>emotional|practical|informational|companionship)"
+NAME_FORM = re.compile(r"circle:name-form:" + GUILD + ":" + KIND)
+NAME_FIELD = "circle-name"
+PRIVATE = "Only you can see your circle. Nobody listed in it is ever told."
+
+
+def _name(interaction: discord.Interaction, entry: Entry) -> str:
+    """A display name for the picture: the member's current name if Discord told us, else
+    the name saved when they were added."""
+    person = entry.person
+    if person.user_id is not None and interaction.guild is not None:
+        member = interaction.guild.get_member(person.user_id)
+        if member is not None:
+            return member.display_name
+    return person.name or "a member"
+
+
+def _describe(circle: Circle) -> str:
+    lines = []
+    for kind in Kind:
+        people = [e.person.display() for e in circle.entries if e.person.kind is kind]
+        names = ", ".join(discord.utils.escape_markdown(p) for p in people) or "nobody yet"
+        lines.append(f"{kind.emoji} **{kind.label}** ({kind.meaning}): {names}")
+    if circle.suggestions:
+        lines += ["", "**Ideas for the gaps**"]
+        lines += [f"{kind.emoji} {text}" for kind, text in circle.suggestions]
+    elif circle.entries:
+        lines += ["", "Every kind of support has someone. That's a strong circle. 💛"]
+    lines += ["", PRIVATE]
+    return "\n".join(lines)
+
+
+async def circle_answer(interaction: discord.Interaction, guild_id: int) -> dict[str, Any]:
+    """The keyword arguments of the private /circle answer, for a new message or an edit."""
+    bot = kinfolk(interaction)
+    current = await circle.view(bot.db, guild_id, interaction.user.id)
+    names = {
+        kind: [_name(interaction, e) for e in current.entries if e.person.kind is kind]
+        for kind in Kind
+    }
+    png = await asyncio.to_thread(render_png, names)
+    embed = discord.Embed(
+        title="Your support circle", description=_describe(current), colour=0xF4D35E
+    )
+    embed.set_image(url="attachment://circle.png")
+    return {
+        "embed": embed,
+        "file": discord.File(io.BytesIO(png), filename="circle.png"),
+        "view": circle_view(guild_id, current),
+    }
+
+
+def circle_view(guild_id: int, current: Circle) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(AddSelect(guild_id))
+    if current.entries:
+        view.add_item(RemoveSelect(guild_id, current.entries))
+    view.add_item(MilestonesButton(guild_id, True))
+    view.add_item(MilestonesButton(guild_id, False))
+    view.add_item(NotesButton(guild_id, True))
+    view.add_item(NotesButton(guild_id, False))
+    return view
+
+
+async def show_circle(interaction: discord.Interaction, guild_id: int, *, edit: bool) -> None:
+    kwargs = await circle_answer(interaction, guild_id)
+    if edit:
+        file = kwargs.pop("file")
+        await interaction.response.edit_message(
+            attachments=[file], allowed_mentions=NO_PINGS, **kwargs
+        )
+    else:
+        await send_ephemeral(interaction, **kwargs)
+
+
+class AddSelect(
+    ReportsErrors, discord.ui.DynamicItem[discord.ui.Select], template=r"circle:add:" + GUILD
+):
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"circle:add:{guild_id}",
+                placeholder="Add someone to your circle…",
+                options=[
+                    discord.SelectOption(
+                        label=f"{kind.label}: {kind.meaning}", value=kind.value, emoji=kind.emoji
+                    )
+                    for kind in Kind
+                ],
+            )
+        )
+        self.guild_id = guild_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Select, match: Any
+    ) -> AddSelect:
+        return cls(int(match["guild"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        kind = Kind(self.item.values[0])
+        view = discord.ui.View(timeout=None)
+        view.add_item(PickMember(self.guild_id, kind))
+        view.add_item(NameButton(self.guild_id, kind))
+        await send_ephemeral(
+            interaction,
+            f"Who gives you **{kind.label.lower()}** support ({kind.meaning})? Pick a member "
+            "of this server, or type a name (like “my sister” or “my GP”).",
+            view=view,
+        )
+
+
+class PickMember(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.UserSelect],
+    template=r"circle:pick:" + GUILD + ":" + KIND,
+):
+    def __init__(self, guild_id: int, kind: Kind) -> None:
+        super().__init__(
+            discord.ui.UserSelect(
+                custom_id=f"circle:pick:{guild_id}:{kind.value}", placeholder="Pick a member…"
+            )
+        )
+        self.guild_id, self.kind = guild_id, kind
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.UserSelect, match: Any
+    ) -> PickMember:
+        return cls(int(match["guild"]), Kind(match["kind"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        [picked] = self.item.values
+        if picked.bot:
+            await send_ephemeral(interaction, "That's a bot: pick a person. Nothing was changed.")
+            return
+        bot = kinfolk(interaction)
+        await circle.add(
+            bot.db,
+            bot.clock,
+            self.guild_id,
+            interaction.user.id,
+            self.kind,
+            member_id=picked.id,
+            name=getattr(picked, "display_name", None) or picked.name,
+        )
+        await show_circle(interaction, self.guild_id, edit=True)
+
+
+class NameButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:name:" + GUILD + ":" + KIND,
+):
+    def __init__(self, guild_id: int, kind: Kind) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"circle:name:{guild_id}:{kind.value}",
+                label="Type a name instead",
+                style=discord.ButtonStyle.secondary,
+            )
+        )
+        self.guild_id, self.kind = guild_id, kind
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> NameButton:
+        return cls(int(match["guild"]), Kind(match["kind"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(NameModal(self.guild_id, self.kind))
+
+
+class NameModal(KinfolkModal, title="Add someone to your circle"):
+    """Submissions are handled from the raw interaction (`submit_name`), so a form opened
+    before a restart can still be sent after it."""
+
+    name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
+        label="Their name, as you think of them",
+        custom_id=NAME_FIELD,
+        max_length=NAME_MAX_CHARS,
+        placeholder="e.g. my sister, Sam from work, my therapist",
+    )
+    professional: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
+        label="A professional (therapist, GP…)? yes or no",
+        custom_id="circle-professional",
+        max_length=3,
+        required=False,
+        placeholder="no",
+    )
+
+    def __init__(self, guild_id: int, kind: Kind) -> None:
+        super().__init__(custom_id=f"circle:name-form:{guild_id}:{kind.value}")
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        return None  # answered by submit_name
+
+
+async def submit_name(interaction: discord.Interaction, guild_id: int, kind: Kind) -> None:
+    data = dict(interaction.data or {})
+    professional = submitted_text(data, "circle-professional").strip().lower() in ("y", "yes")
+    bot = kinfolk(interaction)
+    await circle.add(
+        bot.db,
+        bot.clock,
+        guild_id,
+        interaction.user.id,
+        kind,
+        name=submitted_text(data, NAME_FIELD),
+        professional=professional,
+    )
+    await send_ephemeral(interaction, **(await circle_answer(interaction, guild_id)))
+
+
+class RemoveSelect(
+    ReportsErrors, discord.ui.DynamicItem[discord.ui.Select], template=r"circle:remove:" + GUILD
+):
+    def __init__(self, guild_id: int, entries: tuple[Entry, ...] = ()) -> None:
+        options = [
+            discord.SelectOption(
+                label=f"{(e.person.name or 'a member')[:80]} · {e.person.kind.label}",
+                value=str(e.id),
+            )
+            for e in entries[:25]
+        ] or [discord.SelectOption(label="nobody", value="0")]
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"circle:remove:{guild_id}",
+                placeholder="Remove someone…",
+                options=options,
+            )
+        )
+        self.guild_id = guild_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Select, match: Any
+    ) -> RemoveSelect:
+        return cls(int(match["guild"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        for value in self.item.values:
+            await circle.remove(bot.db, self.guild_id, interaction.user.id, int(value))
+        await show_circle(interaction, self.guild_id, edit=True)
+
+
+class MilestonesButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:milestones:" + GUILD + r":(?P<on>on|off)",
+):
+    def __init__(self, guild_id: int, on: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"circle:milestones:{guild_id}:{'on' if on else 'off'}",
+                label="Celebrate my milestones" if on else "Don't celebrate my milestones",
+                style=discord.ButtonStyle.secondary,
+                emoji="🎉" if on else None,
+                row=3,
+            )
+        )
+        self.guild_id, self.on = guild_id, on
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> MilestonesButton:
+        return cls(int(match["guild"]), match["on"] == "on")
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        joined = getattr(interaction.user, "joined_at", None)
+        await milestones.set_opt_in(
+            bot.db,
+            bot.clock,
+            self.guild_id,
+            interaction.user.id,
+            self.on,
+            joined_on=joined.date() if joined else None,
+        )
+        await send_ephemeral(
+            interaction,
+            "Done: your milestones (a check-in streak, a buddy round completed, a year here) "
+            "will be celebrated in the server's milestone channel."
+            if self.on
+            else "Done: your milestones won't be celebrated publicly.",
+        )
+
+
+class NotesButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:notes:" + GUILD + r":(?P<on>on|off)",
+):
+    def __init__(self, guild_id: int, on: bool) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"circle:notes:{guild_id}:{'on' if on else 'off'}",
+                label="Receive thinking-of-you notes" if on else "No thinking-of-you notes",
+                style=discord.ButtonStyle.secondary,
+                emoji="💌" if on else None,
+                row=4,
+            )
+        )
+        self.guild_id, self.on = guild_id, on
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> NotesButton:
+        return cls(int(match["guild"]), match["on"] == "on")
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        await notes.set_notes_off(
+            bot.db, bot.clock, self.guild_id, interaction.user.id, not self.on
+        )
+        await send_ephemeral(
+            interaction,
+            "Done: members can send you thinking-of-you notes."
+            if self.on
+            else "Done: you won't receive thinking-of-you notes here. Senders are told kindly.",
+        )
+
+
+def note_view(note_id: int, guild_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ReportNoteButton(note_id))
+    view.add_item(NotesOffFromNote(guild_id))
+    return view
+
+
+class ReportNoteButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:report:(?P<note>[0-9]{1,20})",
+):
+    def __init__(self, note_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"circle:report:{note_id}",
+                label="Report to moderators",
+                style=discord.ButtonStyle.secondary,
+                emoji="🚩",
+            )
+        )
+        self.note_id = note_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> ReportNoteButton:
+        return cls(int(match["note"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        reported = await notes.report(bot.db, bot.clock, self.note_id, interaction.user.id)
+        bot.outbox.wake()
+        await send_ephemeral(
+            interaction,
+            "Thank you for telling us. The moderators have it now, and the sender is not told."
+            if reported
+            else "This note was already reported. The moderators have it.",
+        )
+
+
+class NotesOffFromNote(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:notes-off:" + GUILD,
+):
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"circle:notes-off:{guild_id}",
+                label="No more of these",
+                style=discord.ButtonStyle.secondary,
+                emoji="🔕",
+            )
+        )
+        self.guild_id = guild_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> NotesOffFromNote:
+        return cls(int(match["guild"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        await notes.set_notes_off(bot.db, bot.clock, self.guild_id, interaction.user.id, True)
+        await send_ephemeral(
+            interaction,
+            "Done: no more thinking-of-you notes from this server. The buttons under "
+            "**/circle** there turn them back on.",
+        )
+
+
+DYNAMIC_ITEMS = (
+    AddSelect,
+    PickMember,
+    NameButton,
+    RemoveSelect,
+    MilestonesButton,
+    NotesButton,
+    ReportNoteButton,
+    NotesOffFromNote,
+)
