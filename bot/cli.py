@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("upgrade", help="apply database migrations only")
     commands.add_parser("check", help="validate settings and database without connecting")
     commands.add_parser("keygen", help="print a new ENCRYPTION_KEY")
+    commands.add_parser(
+        "rotate-key", help="re-encrypt stored text with the first key in ENCRYPTION_KEY"
+    )
     invite = commands.add_parser("invite-url", help="print the URL that adds the bot to a server")
     invite.add_argument("--client-id", type=int, help="application id (default: from the token)")
     return parser
@@ -62,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_upgrade(settings))
         if args.command == "check":
             return asyncio.run(_check(settings))
+        if args.command == "rotate-key":
+            return asyncio.run(_rotate_key(settings))
         return _invite(settings, args.client_id)
     except ConfigError as error:
         print(f"kinfolk: {error}", file=sys.stderr)
@@ -104,6 +109,28 @@ async def _check(settings: Settings) -> int:
         return 0
     print(f"Schema: at revision {current or 'none'}, newest is {head}: run `kinfolk db upgrade`.")
     return 1
+
+
+async def _rotate_key(settings: Settings) -> int:
+    from bot.db.crypto import configure_keys
+    from bot.db.rotate import rotate_all
+
+    keys = settings.require_encryption_keys()
+    configure_keys(keys)
+    database = Database(settings.database_url)
+    try:
+        await migrate.upgrade(database)
+        counts = await rotate_all(database)
+    finally:
+        await database.close()
+    total = sum(counts.values())
+    detail = (
+        ", ".join(f"{table} {n}" for table, n in sorted(counts.items())) or "nothing stored yet"
+    )
+    print(f"Re-encrypted {total} value(s) with the first key in ENCRYPTION_KEY ({detail}).")
+    if len(keys) > 1:
+        print("The other key(s) are no longer needed for stored text: you can remove them.")
+    return 0
 
 
 def _invite(settings: Settings, client_id: int | None) -> int:

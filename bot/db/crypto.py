@@ -68,3 +68,13 @@ class EncryptedText(TypeDecorator[str]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else decrypt(value)
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt a stored token with the newest key (it may have been made with any)."""
+    try:
+        return _require_cipher().rotate(token.encode()).decode()
+    except InvalidToken as error:
+        raise EncryptionKeyMissing(
+            "stored text cannot be decrypted with any configured ENCRYPTION_KEY"
+        ) from error

@@ -35,6 +35,8 @@ async def test_logs_in_and_syncs_its_commands(
         "circle",
         "offer",
         "thinking-of-you",
+        "privacy",
+        "audit",
     }
     setup = commands["setup"]
     assert {o["name"] for o in setup["options"]} == {
@@ -47,6 +49,7 @@ async def test_logs_in_and_syncs_its_commands(
         "buddies-round",
         "reachout",
         "circles",
+        "privacy",
     }
     assert int(setup["default_member_permissions"]) == MANAGE_GUILD
     assert setup["dm_permission"] is False  # guild only
@@ -133,6 +136,8 @@ async def test_dev_guild_gets_commands_at_once(
         "circle",
         "offer",
         "thinking-of-you",
+        "privacy",
+        "audit",
     }
 
 

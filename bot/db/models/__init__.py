@@ -21,6 +21,7 @@ from bot.db.models.circles import (
 )
 from bot.db.models.core import AppState, GuildSettings, OutboxMessage
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
+from bot.db.models.privacy import MemberDeparture, PrivacySettings
 from bot.db.models.reachout import ActivityDay, MemberActivity, ReachoutSettings
 
 __all__ = [
@@ -42,9 +43,11 @@ __all__ = [
     "EscalationSettings",
     "GuildSettings",
     "MemberActivity",
+    "MemberDeparture",
     "MemberProfile",
     "ModeratorDuty",
     "OutboxMessage",
+    "PrivacySettings",
     "ReachoutSettings",
     "SupportOffer",
     "SupportRequest",

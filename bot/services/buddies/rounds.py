@@ -21,6 +21,7 @@ from bot.domain.pairing import Candidate, Costs, Rules, pair_members
 from bot.services.buddies.membership import NOT_SET_UP
 from bot.services.checkins.records import timezone_of
 from bot.services.circles import milestones, offers
+from bot.services.privacy.member_data import tombstone
 
 KIND_INTRO = "buddy_intro"
 KIND_CHECKUP = "buddy_checkup"
@@ -76,6 +77,14 @@ async def _costs_and_plan(
         candidates.append(Candidate(member.user_id, minutes, offers=given, gaps=missing))
     history = await repo.pair_history(session, guild_id, since_round=number - HISTORY_ROUNDS)
     blocks = await repo.blocked_pairs(session, guild_id)
+    if any(min(pair) < 0 for pair in blocks):
+        # A block against a member who erased their data names their pseudonym; it still
+        # holds if they come back.
+        pseudonyms = {
+            await tombstone(session, guild_id, c.member_id, now=now): c.member_id
+            for c in candidates
+        }
+        blocks = {frozenset(pseudonyms.get(m, m) for m in pair) for pair in blocks}
     rules = Rules(round_number=number, window=WINDOW_ROUNDS, seed=seed)
     costs = Costs(candidates, history, blocks, rules)
     pairing = pair_members(candidates, history, blocks, rules)

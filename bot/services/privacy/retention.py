@@ -1,0 +1,229 @@
+"""Keeping as little as possible: notes and "I need to talk" context are cleared after the
+server's retention period (default 90 days) by a daily job, and members who left are erased
+after a grace period (default 30 days) unless they come back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.db.engine import Database
+from bot.db.models import Checkin, MemberDeparture, PrivacySettings, SupportRequest, ThinkingNote
+from bot.db.repositories import audit, outbox
+from bot.db.upsert import update_guild_row, update_member_row
+from bot.domain.checkins import InvalidInput
+from bot.domain.escalation import ACTIVE_STATUSES
+from bot.jobs.delivery import Done, KindHandler, NoFollowUp, Prepared, QueuedMessage, Skip
+from bot.services.privacy.member_data import erase
+
+KIND_RETENTION = "privacy_retention"
+KIND_LEAVER = "privacy_leaver"
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_GRACE_DAYS = 30
+RETENTION_LIMITS = (7, 3650)
+GRACE_LIMITS = (0, 365)
+PURGE_AT = time(3, 30)  # UTC, daily
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    retention_days: int
+    leave_grace_days: int
+
+
+async def configure(
+    db: Database,
+    clock: Clock,
+    guild_id: int,
+    *,
+    actor_id: int,
+    retention_days: int | None = None,
+    leave_grace_days: int | None = None,
+) -> PrivacyConfig:
+    values: dict[str, int] = {}
+    if retention_days is not None:
+        low, high = RETENTION_LIMITS
+        if not low <= retention_days <= high:
+            raise InvalidInput(f"Keep notes between {low} and {high} days. Nothing was changed.")
+        values["retention_days"] = retention_days
+    if leave_grace_days is not None:
+        low, high = GRACE_LIMITS
+        if not low <= leave_grace_days <= high:
+            raise InvalidInput(
+                f"The grace period can be {low} to {high} days. Nothing was changed."
+            )
+        values["leave_grace_days"] = leave_grace_days
+    now = clock.now()
+    async with db.session() as session:
+        row = await update_guild_row(session, PrivacySettings, guild_id, now=now, **values)
+        await audit.append(
+            session,
+            guild_id=guild_id,
+            actor_id=actor_id,
+            action="settings.privacy",
+            now=now,
+            detail=dict(values),
+        )
+        return PrivacyConfig(row.retention_days, row.leave_grace_days)
+
+
+async def get_config(db: Database, guild_id: int) -> PrivacyConfig:
+    async with db.session() as session:
+        row = await session.get(PrivacySettings, guild_id)
+    if row is None:
+        return PrivacyConfig(DEFAULT_RETENTION_DAYS, DEFAULT_GRACE_DAYS)
+    return PrivacyConfig(row.retention_days, row.leave_grace_days)
+
+
+# Free text a member wrote, and any extra condition before it may be cleared.
+FREE_TEXT: tuple[tuple[type[Any], str, tuple[Any, ...]], ...] = (
+    (Checkin, "note", ()),
+    # A member still waiting keeps their words in front of the moderators.
+    (SupportRequest, "context", (SupportRequest.status.not_in(ACTIVE_STATUSES),)),
+    (ThinkingNote, "note", ()),
+)
+
+
+async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
+    """Clear notes and context older than each server's retention period."""
+    custom = dict(
+        (
+            await session.execute(select(PrivacySettings.guild_id, PrivacySettings.retention_days))
+        ).all()
+    )
+    cleared: dict[str, int] = {}
+
+    async def clear(guild_filter: Any, days: int) -> None:
+        cutoff = now - timedelta(days=days)
+        for model, column, extra in FREE_TEXT:
+            result = await session.execute(
+                update(model)
+                .where(
+                    guild_filter(model.guild_id),
+                    getattr(model, column).is_not(None),
+                    model.created_at < cutoff,
+                    *extra,
+                )
+                .values({column: None})
+            )
+            table = model.__tablename__
+            cleared[table] = cleared.get(table, 0) + (result.rowcount or 0)  # type: ignore[attr-defined]
+
+    await clear(
+        lambda column: column.not_in(list(custom)) if custom else true(), DEFAULT_RETENTION_DAYS
+    )
+    for guild, days in custom.items():
+        await clear(lambda column, guild=guild: column == guild, days)
+    return cleared
+
+
+async def queue_purge(session: AsyncSession, *, after: datetime, now: datetime) -> None:
+    day = (
+        after.date()
+        if after.timetz().replace(tzinfo=None) < PURGE_AT
+        else after.date() + timedelta(days=1)
+    )
+    due = datetime.combine(day, PURGE_AT, tzinfo=after.tzinfo)
+    await outbox.enqueue(
+        session,
+        key=f"privacy:retention:{day.isoformat()}",
+        kind=KIND_RETENTION,
+        target_type="channel",
+        target_id=0,
+        payload={"day": day.isoformat()},
+        due_at=due,
+        now=now,
+    )
+
+
+async def start(db: Database, clock: Clock) -> None:
+    """Make sure the daily purge is queued (at start; the key makes it once a day)."""
+    now = clock.now()
+    async with db.session() as session:
+        await queue_purge(session, after=now, now=now)
+
+
+class RetentionHandler(NoFollowUp):
+    max_attempts: int | None = None
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        now = self.clock.now()
+        async with self.db.session() as session:
+            await queue_purge(session, after=now + timedelta(minutes=1), now=now)
+            cleared = await purge(session, now)
+        return Done(f"retention: cleared {cleared}")
+
+
+async def member_left(db: Database, clock: Clock, guild_id: int, user_id: int) -> datetime:
+    """Record the departure and queue the erasure after the grace period."""
+    now = clock.now()
+    async with db.session() as session:
+        row = await update_member_row(
+            session,
+            MemberDeparture,
+            guild_id,
+            user_id,
+            now=now,
+            create={"left_at": now},
+            left_at=now,
+        )
+        settings = await session.get(PrivacySettings, guild_id)
+        grace = settings.leave_grace_days if settings else DEFAULT_GRACE_DAYS
+        due = now + timedelta(days=grace)
+        await outbox.enqueue(
+            session,
+            key=f"privacy:leaver:{guild_id}:{user_id}:{int(now.timestamp())}",
+            kind=KIND_LEAVER,
+            target_type="channel",
+            target_id=guild_id,
+            payload={"user_id": user_id, "left_at": row.left_at.isoformat()},
+            due_at=due,
+            now=now,
+            guild_id=guild_id,
+        )
+        return due
+
+
+async def member_returned(db: Database, guild_id: int, user_id: int) -> bool:
+    async with db.session() as session:
+        row = await session.get(MemberDeparture, (guild_id, user_id), with_for_update=True)
+        if row is None:
+            return False
+        await session.delete(row)
+        return True
+
+
+class LeaverHandler(NoFollowUp):
+    max_attempts: int | None = None
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        guild_id = message.guild_id or 0
+        user_id = int(message.payload["user_id"])
+        async with self.db.session() as session:
+            row = await session.get(
+                MemberDeparture, (guild_id, user_id), with_for_update=True, populate_existing=True
+            )
+            if row is None or row.left_at.isoformat() != message.payload["left_at"]:
+                return Skip("the member came back (or left again later)")
+            erased = await erase(session, guild_id, user_id, now=self.clock.now())
+        return Done(
+            f"erased a member who left: {sum(erased.deleted.values())} rows deleted, "
+            f"{sum(erased.kept.values())} kept under a pseudonym"
+        )
+
+
+def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
+    return {KIND_RETENTION: RetentionHandler(db, clock), KIND_LEAVER: LeaverHandler(db, clock)}

@@ -1,0 +1,204 @@
+"""/privacy show, export and delete; /audit recent; /setup privacy; and noticing members who
+leave (erased after the server's grace period) or come back."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.services.privacy import audit_view, member_data, retention
+from bot.services.privacy.member_data import KEPT_WHY, Erased
+from bot.ui import setup_group
+from bot.ui.context import kinfolk
+from bot.ui.errors import ReportsErrors
+from bot.ui.permissions import require_manage_server
+from bot.ui.replies import send_ephemeral
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+GUILD = r"(?P<guild>[0-9]{1,20})"
+DELETE_WARNING = (
+    "**This erases everything Kinfolk holds about you in this server**: check-ins and notes, "
+    "buddy history and the blocks you made, reach-out choices and activity, your support "
+    "circle and offers, notes you sent and received, and your consents. It cannot be undone. "
+    "Download a copy first with **/privacy export** if you'd like one.\n\n"
+    "A few things stay, without your id, for other people's safety; you'll see exactly which."
+)
+
+
+def erased_text(erased: Erased) -> str:
+    lines = [f"Done. Erased {sum(erased.deleted.values())} record(s) about you in this server."]
+    if erased.kept:
+        lines += ["", "**What was kept, and why:**"]
+        lines += [f"• {KEPT_WHY.get(table, table)} ({n})" for table, n in erased.kept.items()]
+    else:
+        lines.append("Nothing about you was kept.")
+    lines.append(
+        "\nMessages already posted in Discord (e.g. in a buddy thread) are Discord's: delete "
+        "them there, or ask a moderator."
+    )
+    return "\n".join(lines)
+
+
+class ConfirmDelete(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"privacy:delete:" + GUILD,
+):
+    def __init__(self, guild_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"privacy:delete:{guild_id}",
+                label="Yes, erase everything about me here",
+                style=discord.ButtonStyle.danger,
+            )
+        )
+        self.guild_id = guild_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> ConfirmDelete:
+        return cls(int(match["guild"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        erased = await member_data.delete_member(
+            bot.db, bot.clock, self.guild_id, interaction.user.id
+        )
+        await interaction.response.edit_message(content=erased_text(erased), view=None)
+
+
+class Privacy(commands.Cog):
+    privacy = app_commands.Group(
+        name="privacy", description="What Kinfolk keeps about you here (private)", guild_only=True
+    )
+    audit = app_commands.Group(
+        name="audit",
+        description="Moderators' actions in this server (Manage Server)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+        self.commands = (
+            app_commands.Command(
+                name="privacy",
+                description="How long notes are kept; when members who left are erased",
+                callback=self.setup_privacy,
+            ),
+        )
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ConfirmDelete)
+        self.bot.outbox.handlers.update(retention.handlers(self.bot.db, self.bot.clock))
+        setup_group.attach(self.bot.tree, *self.commands)
+        await retention.start(self.bot.db, self.bot.clock)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ConfirmDelete)
+        for kind in retention.handlers(self.bot.db, self.bot.clock):
+            self.bot.outbox.handlers.pop(kind, None)
+        setup_group.detach(self.bot.tree, *self.commands)
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """Only with MEMBERS_INTENT: erase after the grace period unless they come back."""
+        await retention.member_left(self.bot.db, self.bot.clock, payload.guild_id, payload.user.id)
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        await retention.member_returned(self.bot.db, member.guild.id, member.id)
+
+    @privacy.command(name="show", description="What Kinfolk keeps about you in this server")
+    async def show(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        found = await member_data.counts(self.bot.db, interaction.guild_id, interaction.user.id)
+        config = await retention.get_config(self.bot.db, interaction.guild_id)
+        if found:
+            lines = ["**What Kinfolk keeps about you in this server:**"]
+            lines += [f"• {what}: {n}" for what, n in found]
+        else:
+            lines = ["Kinfolk keeps nothing about you in this server."]
+        lines += [
+            "",
+            f"Notes and what you wrote when asking to talk are cleared after "
+            f"{config.retention_days} days. Free text you write is encrypted. Activity is "
+            "counts and times only, never what you wrote.",
+            "**/privacy export** gives you a copy; **/privacy delete** erases it.",
+        ]
+        await send_ephemeral(interaction, "\n".join(lines))
+
+    @privacy.command(name="export", description="Download everything Kinfolk keeps about you")
+    async def export(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await member_data.export_member(
+            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
+        )
+        raw = json.dumps(data, indent=2, ensure_ascii=False).encode()
+        await interaction.followup.send(
+            "Here's everything Kinfolk keeps about you in this server, notes decrypted. "
+            "Only you can see this.",
+            file=discord.File(io.BytesIO(raw), filename="kinfolk-my-data.json"),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @privacy.command(name="delete", description="Erase everything Kinfolk keeps about you here")
+    async def delete(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        view = discord.ui.View(timeout=None)
+        view.add_item(ConfirmDelete(interaction.guild_id))
+        await send_ephemeral(interaction, DELETE_WARNING, view=view)
+
+    @audit.command(name="recent", description="The latest moderator actions here")
+    async def recent(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        require_manage_server(interaction)
+        lines = await audit_view.recent(self.bot.db, interaction.guild_id)
+        if not lines:
+            await send_ephemeral(interaction, "No moderator actions recorded yet.")
+            return
+        text = "\n".join(
+            f"{discord.utils.format_dt(line.at, 'f')} · "
+            + (f"<@{line.actor_id}>" if line.actor_id > 0 else "(erased member)")
+            + f" · `{line.action}`"
+            + (f" · {line.subject}" if line.subject else "")
+            for line in lines
+        )
+        await send_ephemeral(interaction, f"**Latest {len(lines)} actions**\n{text}")
+
+    @app_commands.describe(
+        retention_days="Days to keep notes and what members wrote when asking to talk (90)",
+        leave_grace_days="Days after a member leaves before their data is erased (30)",
+    )
+    async def setup_privacy(
+        self,
+        interaction: discord.Interaction,
+        retention_days: app_commands.Range[int, 7, 3650] | None = None,
+        leave_grace_days: app_commands.Range[int, 0, 365] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        config = await retention.configure(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild_id,
+            actor_id=interaction.user.id,
+            retention_days=retention_days,
+            leave_grace_days=leave_grace_days,
+        )
+        await send_ephemeral(
+            interaction,
+            f"Notes and what members wrote when asking to talk are kept "
+            f"**{config.retention_days} days**. Members who leave are erased "
+            f"**{config.leave_grace_days} days** after they leave (this needs "
+            "MEMBERS_INTENT, or Discord doesn't tell Kinfolk who left).",
+        )
