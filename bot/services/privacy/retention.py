@@ -8,18 +8,26 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, true, update
+from sqlalchemy import delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.engine import Database
-from bot.db.models import Checkin, MemberDeparture, PrivacySettings, SupportRequest, ThinkingNote
+from bot.db.models import (
+    ActivityDay,
+    Checkin,
+    MemberDeparture,
+    PrivacySettings,
+    SupportRequest,
+    ThinkingNote,
+)
 from bot.db.repositories import audit, outbox
 from bot.db.upsert import update_guild_row, update_member_row
 from bot.domain.checkins import InvalidInput
 from bot.domain.escalation import ACTIVE_STATUSES
 from bot.jobs.delivery import Done, KindHandler, NoFollowUp, Prepared, QueuedMessage, Skip
 from bot.services.privacy.member_data import erase
+from bot.services.reachout.sweep import ACTIVITY_DAYS_KEPT
 
 KIND_RETENTION = "privacy_retention"
 KIND_LEAVER = "privacy_leaver"
@@ -119,6 +127,9 @@ async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
     )
     for guild, days in custom.items():
         await clear(lambda column, guild=guild: column == guild, days)
+    days_kept = now.date() - timedelta(days=ACTIVITY_DAYS_KEPT)
+    result = await session.execute(delete(ActivityDay).where(ActivityDay.day < days_kept))
+    cleared["activity_days"] = result.rowcount or 0  # type: ignore[attr-defined]
     return cleared
 
 
