@@ -22,7 +22,7 @@ from bot.config import (
     unusable_database,
 )
 from bot.db import migrate
-from bot.db.crypto import generate_key
+from bot.db.crypto import EncryptionKeyMissing, generate_key
 from bot.db.engine import Database
 from bot.invite import PERMISSIONS, application_id_from_token, invite_url
 from bot.logs import configure_logging
@@ -70,6 +70,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _invite(settings, args.client_id)
     except ConfigError as error:
         print(f"kinfolk: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except EncryptionKeyMissing as error:
+        print(
+            f"kinfolk: {error}. Keep the key the text was written with in ENCRYPTION_KEY "
+            "(after the new one) until `kinfolk rotate-key` has finished.",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 0
