@@ -10,10 +10,8 @@ due inside the member's quiet hours: it waits for them to end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
-
-from bot.domain.checkins import next_occurrence
 
 DEFAULT_THRESHOLD_DAYS = 14
 MIN_THRESHOLD_DAYS = 3
@@ -49,11 +47,29 @@ def in_quiet_hours(at: datetime, tz: ZoneInfo, quiet: QuietHours) -> bool:
 
 
 def next_allowed(at: datetime, tz: ZoneInfo, quiet: QuietHours) -> datetime:
-    """`at` itself if it is outside the quiet hours, else the moment they end (in UTC)."""
+    """`at` itself if it is outside the quiet hours, else the moment they end (in UTC).
+
+    Around daylight-saving changes the local end time may happen twice (the earliest that is
+    still ahead counts) or not at all (then the first minute outside the quiet hours)."""
     if not in_quiet_hours(at, tz, quiet):
         return at
-    _, end = next_occurrence(at, quiet.end, tz)
-    return end
+    local_day = at.astimezone(tz).date()
+    ends = sorted(
+        datetime.combine(local_day + timedelta(days=offset), quiet.end, tzinfo=tz)
+        .replace(fold=fold)
+        .astimezone(UTC)
+        for offset in (0, 1, 2)
+        for fold in (0, 1)
+    )
+    for end in ends:
+        if end > at and not in_quiet_hours(end, tz, quiet):
+            return end
+    minute = at.replace(second=0, microsecond=0)
+    for _ in range(3 * 24 * 60):
+        minute += timedelta(minutes=1)
+        if not in_quiet_hours(minute, tz, quiet):
+            return minute
+    return at  # unreachable: quiet hours never cover a whole day
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ class ReachoutSetup(commands.Cog):
             enabled=enabled,
             threshold_days=threshold_days,
             channels=channels,
+            known_channels={c.id for c in interaction.guild.channels},
             message=message,
             not_opted=not_opted.value if not_opted else None,
             buddy_nudge=buddy_nudge.value if buddy_nudge else None,

@@ -236,6 +236,23 @@ def _typed_value(
     raise AssertionError(f"option {spec['name']!r}: cannot resolve {raw!r} for type {kind}")
 
 
+# Select menus whose values are users, roles, mentionables or channels (component types 5-8)
+# come with ``resolved`` data, like the matching command options.
+_SELECT_VALUE_TYPES = {5: USER, 6: ROLE, 7: MENTIONABLE, 8: CHANNEL}
+
+
+def select_resolved(
+    world: World, rec: PendingInteraction, component_type: int, values: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The ``resolved`` block Discord sends with an auto-populated select's ``values``."""
+    kind = _SELECT_VALUE_TYPES.get(component_type)
+    resolved: dict[str, dict[str, Any]] = {}
+    if kind is not None:
+        for value in values:
+            _typed_value(world, rec, {"type": kind, "name": "values"}, value, resolved)
+    return resolved
+
+
 def nest_options(path: list[str], leaf: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Wrap leaf options in subcommand / subcommand-group layers, innermost first."""
     options = leaf

@@ -237,6 +237,27 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", data)
         return msg
 
+    async def add_reaction(self, message: StoredMessage, user_id: int, emoji: str = "👍") -> None:
+        """A user reacts to ``message`` with a unicode ``emoji``: MESSAGE_REACTION_ADD
+        (intent-filtered), shaped like Discord's. Only the event is simulated; the message's
+        stored reactions are not tracked."""
+        data: dict[str, Any] = {
+            "user_id": str(user_id),
+            "channel_id": str(message.channel_id),
+            "message_id": str(message.id),
+            "message_author_id": str(message.author_id),
+            "emoji": {"id": None, "name": emoji},
+            "burst": False,
+            "burst_colors": [],
+            "type": 0,
+        }
+        if message.guild_id is not None:
+            data["guild_id"] = str(message.guild_id)
+            member = self.world.guilds[message.guild_id].members.get(user_id)
+            if member is not None:
+                data["member"] = member.payload()
+        await self.dispatch("MESSAGE_REACTION_ADD", data)
+
     async def _start(
         self, rec: ix.PendingInteraction, payload: dict[str, Any]
     ) -> ix.InteractionHandle:
@@ -334,6 +355,9 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
         if component["type"] != 2:
             data["values"] = [str(v) for v in values or []]
+            resolved = ix.select_resolved(self.world, rec, component["type"], data["values"])
+            if resolved:
+                data["resolved"] = resolved
         payload["data"] = data
         payload["message"] = self.render(message)
         return await self._start(rec, payload)

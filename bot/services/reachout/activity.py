@@ -37,6 +37,7 @@ class ActivityTracker:
         self.db = db
         self.clock = clock
         self._rules: dict[int, _Rules] = {}
+        self._generation: dict[int, int] = {}
         self._seen: dict[tuple[int, int], datetime] = {}
         self._counts: dict[tuple[int, int, object], Counter[str]] = {}
 
@@ -47,6 +48,7 @@ class ActivityTracker:
     def forget(self, guild_id: int) -> None:
         """The server's settings changed: read them again on the next event."""
         self._rules.pop(guild_id, None)
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
     async def seen(
         self, guild_id: int, user_id: int, kind: str, *, channel_id: int | None = None
@@ -68,6 +70,7 @@ class ActivityTracker:
         rules = self._rules.get(guild_id)
         if rules is not None and time.monotonic() - rules.fetched < SETTINGS_TTL_SECONDS:
             return rules
+        generation = self._generation.get(guild_id, 0)
         async with self.db.session() as session:
             settings = await repo.get_settings(session, guild_id)
         rules = _Rules(
@@ -75,7 +78,9 @@ class ActivityTracker:
             channels=frozenset(settings.channel_ids or ()) if settings else frozenset(),
             fetched=time.monotonic(),
         )
-        self._rules[guild_id] = rules
+        if self._generation.get(guild_id, 0) == generation:
+            # Not if the settings changed while they were read: the next event reads again.
+            self._rules[guild_id] = rules
         return rules
 
     async def flush(self) -> int:

@@ -25,8 +25,9 @@ def render(counts: repo.DigestCounts, *, threshold_days: int, listed: bool) -> s
     ]
     if listed:
         if counts.not_opted:
-            names = " ".join(f"<@{user}>" for user in counts.not_opted)
-            more = "" if len(counts.not_opted) < LIST_LIMIT else f" (the first {LIST_LIMIT})"
+            shown = counts.not_opted[:LIST_LIMIT]
+            names = " ".join(f"<@{user}>" for user in shown)
+            more = "" if len(counts.not_opted) <= LIST_LIMIT else f" (the first {LIST_LIMIT})"
             lines.append(f"Quiet, and never opted in to DMs{more} — maybe say hello? {names}")
         else:
             lines.append("No quiet members who haven't opted in to DMs.")
@@ -56,7 +57,7 @@ class DigestHandler(NoFollowUp):
                 guild_id,
                 cutoff=now - timedelta(days=settings.threshold_days),
                 since=now - timedelta(days=7),
-                list_limit=LIST_LIMIT,
+                list_limit=LIST_LIMIT + 1,
             )
         if now.date() - day > timedelta(days=2):
             return Skip(f"the digest of {day} is days late; the next one is queued")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -61,16 +62,25 @@ def _config(guild_id: int, settings: ReachoutSettings | None) -> ReachoutConfig:
     )
 
 
-def check_channels(text: str) -> list[int]:
+def check_channels(text: str, known: Collection[int] | None = None) -> list[int]:
+    """Channel ids from what a moderator typed; each must be one of `known` (the server's
+    channels) when given."""
     if text.strip().lower() in ("", "all", "every", "any"):
         return []
     try:
-        return parse_channels(text)
+        ids = parse_channels(text)
     except ValueError as error:
         raise InvalidInput(
             f"I couldn't read “{str(error)[:40]}” as a channel. Mention the channels, like "
             "#general #support, or write `all`. Nothing was changed."
         ) from None
+    strangers = [i for i in ids if known is not None and i not in known]
+    if strangers:
+        raise InvalidInput(
+            f"<#{strangers[0]}> isn't a channel of this server. Mention channels from here, "
+            "like #general #support, or write `all`. Nothing was changed."
+        )
+    return ids
 
 
 def check_message(text: str) -> str | None:
@@ -94,6 +104,7 @@ async def configure(
     enabled: bool | None = None,
     threshold_days: int | None = None,
     channels: str | None = None,
+    known_channels: Collection[int] | None = None,
     message: str | None = None,
     not_opted: str | None = None,
     buddy_nudge: str | None = None,
@@ -111,7 +122,7 @@ async def configure(
             )
         values["threshold_days"] = threshold_days
     if channels is not None:
-        values["channel_ids"] = check_channels(channels)
+        values["channel_ids"] = check_channels(channels, known_channels)
     if message is not None:
         values["message"] = check_message(message)
     if not_opted is not None:
@@ -155,18 +166,28 @@ async def queue_jobs(session: AsyncSession, settings: ReachoutSettings, *, now: 
 async def queue_sweep(
     session: AsyncSession, guild_id: int, version: int, *, due: datetime, now: datetime
 ) -> None:
-    slot = due.replace(second=0, microsecond=0).isoformat()
+    """Queue the server's sweep for the slot `due` (to the minute); once per slot."""
+    slot = due.replace(second=0, microsecond=0)
     await outbox.enqueue(
         session,
-        key=f"reachout:sweep:{guild_id}:{version}:{slot}",
+        key=f"reachout:sweep:{guild_id}:{version}:{slot.isoformat()}",
         kind=KIND_SWEEP,
         target_type="channel",
         target_id=guild_id,
-        payload={"version": version},
+        payload={"version": version, "slot": slot.isoformat()},
         due_at=due,
         now=now,
         guild_id=guild_id,
     )
+
+
+def next_slot(slot: datetime, now: datetime) -> datetime:
+    """The slot after `slot` that is still ahead of `now`: derived from the row, not the
+    clock, so a sweep row processed twice queues one successor, not two."""
+    following = slot + SWEEP_EVERY
+    if following <= now:
+        following += SWEEP_EVERY * ((now - following) // SWEEP_EVERY + 1)
+    return following
 
 
 async def server_timezone(session: AsyncSession, guild_id: int) -> str:

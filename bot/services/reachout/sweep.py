@@ -32,7 +32,7 @@ from bot.domain.reachout import (
 )
 from bot.domain.timezones import is_valid_timezone, zone
 from bot.jobs.delivery import Done, NoFollowUp, Prepared, QueuedMessage, Skip
-from bot.services.reachout.settings import SWEEP_EVERY, queue_sweep, server_timezone
+from bot.services.reachout.settings import next_slot, queue_sweep, server_timezone
 
 KIND_DM = "reachout_dm"
 KIND_BUDDY = "reachout_buddy"
@@ -166,7 +166,10 @@ class SweepHandler(NoFollowUp):
                 return Skip("reach-out is switched off in this server")
             if settings.version != message.payload.get("version"):
                 return Skip("the settings changed; a newer sweep is queued")
-            await queue_sweep(session, guild_id, settings.version, due=now + SWEEP_EVERY, now=now)
+            slot = datetime.fromisoformat(message.payload.get("slot") or now.isoformat())
+            await queue_sweep(
+                session, guild_id, settings.version, due=next_slot(slot, now), now=now
+            )
             result = await _sweep(session, settings, now)
             await repo.purge_days(
                 session,
