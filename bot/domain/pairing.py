@@ -211,6 +211,7 @@ def _heuristic(ids: list[int], costs: Costs) -> tuple[list[tuple[int, ...]], lis
     leftovers = [m for m in order if m not in partner]
     leftovers = _repair(leftovers, pairs, costs)
     _undo_repeats(pairs, costs)
+    _match_support(pairs, costs)
     groups: list[tuple[int, ...]] = [tuple(p) for p in pairs]
     if len(leftovers) == 1:
         groups, leftovers = _make_trio(leftovers[0], groups, costs)
@@ -280,6 +281,27 @@ def _undo_repeats(pairs: list[list[int]], costs: Costs) -> None:
                     continue  # the repeat would only move: look for a better swap
                 pairs[index][:], other[:] = new
                 break
+
+
+def _match_support(pairs: list[list[int]], costs: Costs) -> None:
+    """Swap partners between pairs that involve offers or gaps of support whenever that
+    lowers the total cost: the greedy pass, looking at timezone neighbours, misses a member
+    whose offer meets another's gap a little further away."""
+
+    def involved(member: int) -> bool:
+        candidate = costs.by_id[member]
+        return bool(candidate.offers or candidate.gaps)
+
+    special = [pair for pair in pairs if involved(pair[0]) or involved(pair[1])]
+    for position, first in enumerate(special):
+        for second in special[position + 1 : position + 1 + 2 * NEIGHBOURS]:
+            a, b = first
+            c, d = second
+            now = costs.pair(a, b) + costs.pair(c, d)
+            straight = costs.pair(a, c) + costs.pair(b, d)
+            crossed = costs.pair(a, d) + costs.pair(b, c)
+            if min(straight, crossed) < now:
+                first[:], second[:] = ([a, c], [b, d]) if straight <= crossed else ([a, d], [b, c])
 
 
 def _make_trio(

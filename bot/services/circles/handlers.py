@@ -20,7 +20,7 @@ from bot.jobs.delivery import (
     Undeliverable,
 )
 from bot.services.circles.milestones import KIND_MILESTONE, MilestoneHandler
-from bot.services.circles.notes import KIND_NOTE, NOTE_VIEW
+from bot.services.circles.notes import KIND_NOTE, KIND_REPORT, NOTE_VIEW, report_text
 
 KIND_UNDELIVERED = "circle_note_undelivered"
 UNDELIVERED = (
@@ -109,9 +109,28 @@ class UndeliveredHandler(NoFollowUp):
         )
 
 
+class ReportHandler(NoFollowUp):
+    """A reported note, to the moderators: its text read from the encrypted note now."""
+
+    max_attempts: int | None = None  # a report must reach someone
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        async with self.db.session() as session:
+            note = await repo.get_note(session, int(message.payload["note_id"]))
+        if note is None:
+            return Skip("the note was deleted")
+        return Delivery(
+            target_type=message.target_type, target_id=message.target_id, content=report_text(note)
+        )
+
+
 def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
     return {
         KIND_NOTE: NoteHandler(db, clock),
+        KIND_REPORT: ReportHandler(db),
         KIND_UNDELIVERED: UndeliveredHandler(),
         KIND_MILESTONE: MilestoneHandler(db, clock),
     }

@@ -52,12 +52,19 @@ async def _queue(
     )
 
 
-def _next_anniversary(joined: date, today: date) -> tuple[int, date]:
-    years = years_in_server(joined, today) + 1
+def _anniversary(joined: date, years: int) -> date:
     try:
-        return years, joined.replace(year=joined.year + years)
+        return joined.replace(year=joined.year + years)
     except ValueError:  # 29 February
-        return years, date(joined.year + years, 3, 1)
+        return date(joined.year + years, 3, 1)
+
+
+def _next_anniversary(joined: date, today: date) -> tuple[int, date]:
+    """The first anniversary on or after `today` (today's is still ahead: it is at noon)."""
+    years = max(years_in_server(joined, today), 1)
+    while _anniversary(joined, years) < today:
+        years += 1
+    return years, _anniversary(joined, years)
 
 
 async def set_opt_in(
@@ -71,9 +78,10 @@ async def set_opt_in(
 ) -> None:
     now = clock.now()
     async with db.session() as session:
-        member = await repo.update_member(
-            session, guild_id, user_id, now=now, milestones=on, joined_on=joined_on
-        )
+        values: dict[str, object] = {"milestones": on}
+        if joined_on is not None:
+            values["joined_on"] = joined_on
+        member = await repo.update_member(session, guild_id, user_id, now=now, **values)
         if on and member.joined_on is not None:
             years, day = _next_anniversary(member.joined_on, now.date())
             due = datetime.combine(day, ANNIVERSARY_AT, tzinfo=now.tzinfo)

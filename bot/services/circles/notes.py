@@ -18,9 +18,9 @@ from bot.db.repositories import escalation as escalation_repo
 from bot.db.repositories import outbox
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTE_MAX_CHARS, may_send_note
-from bot.jobs.delivery import plain_payload
 
 KIND_NOTE = "circle_note"
+KIND_REPORT = "circle_note_report"
 NOTE_VIEW = "circle_note"
 
 
@@ -115,22 +115,26 @@ async def report(db: Database, clock: Clock, note_id: int, reporter_id: int) -> 
         note.status, note.reported_at = "reported", now
         escalation = await escalation_repo.get_settings(session, note.guild_id)
         channel_id = escalation.alert_channel_id if escalation else None
-        quoted = ("\n> " + note.note.replace("\n", "\n> ")) if note.note else " (no text)"
-        content = (
-            f"🚩 A thinking-of-you note was reported by its recipient <@{reporter_id}>.\n"
-            f"Sent by <@{note.sender_id}>"
-            + (" (anonymously)" if note.anonymous else "")
-            + f" on <t:{int(note.created_at.timestamp())}:f>. The note:{quoted}"
-        )
+        # The text is read (decrypted) when the report is sent, never copied into the outbox.
         await outbox.enqueue(
             session,
             key=f"circle:note-report:{note.id}",
-            kind="plain",
+            kind=KIND_REPORT,
             target_type="channel" if channel_id else "guild_owner",
             target_id=channel_id or note.guild_id,
-            payload=plain_payload(content),
+            payload={"note_id": note.id},
             due_at=now,
             now=now,
             guild_id=note.guild_id,
         )
         return True
+
+
+def report_text(note: ThinkingNote) -> str:
+    quoted = ("\n> " + note.note.replace("\n", "\n> ")) if note.note else " (no text, or cleared)"
+    return (
+        f"🚩 A thinking-of-you note was reported by its recipient <@{note.recipient_id}>.\n"
+        f"Sent by <@{note.sender_id}>"
+        + (" (anonymously)" if note.anonymous else "")
+        + f" on <t:{int(note.created_at.timestamp())}:f>. The note:{quoted}"
+    )
