@@ -149,11 +149,23 @@ async def test_add_refuses_yourself_and_bad_names_saving_nothing(
         await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL, name="   ")
     with pytest.raises(InvalidInput, match="under 60 characters"):
         await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL, name="x" * 61)
-    with pytest.raises(ValueError, match="exactly one"):
-        await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL, member_id=B, name="Bea")
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="member_id or name"):
         await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL)
     assert await _all(db, CirclePerson) == []
+
+
+async def test_a_member_is_added_with_their_name_kept_encrypted(
+    db: Database, clock: FrozenClock
+) -> None:
+    """What the member select does: the id and the display name at that moment."""
+    entry = await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL, member_id=B, name="Bea")
+    assert (entry.person.user_id, entry.person.name) == (B, "Bea")
+    assert entry.person.display() == f"<@{B}>"
+    with pytest.raises(InvalidInput, match="already in your circle"):
+        await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL, member_id=B, name="Bea B")
+    # A typed "Bea" is someone else: allowed.
+    await circle.add(db, clock, GUILD, A, Kind.EMOTIONAL, name="Bea")
+    assert "Bea" not in str(await _raw(db, "SELECT person_name FROM circle_people"))
 
 
 async def test_no_duplicates_within_a_kind(db: Database, clock: FrozenClock) -> None:

@@ -86,9 +86,10 @@ async def add(
     name: str | None = None,
     professional: bool = False,
 ) -> Entry:
-    """Add a server member (`member_id`) or a typed name to one kind of the circle."""
-    if (member_id is None) == (name is None):
-        raise ValueError("give exactly one of member_id and name")
+    """Add a server member (`member_id`, with their display name as `name`, kept in case
+    Discord can't tell it later) or a typed name to one kind of the circle."""
+    if member_id is None and name is None:
+        raise ValueError("give member_id or name")
     if member_id == user_id:
         raise InvalidInput(
             "That's you! Your circle is the people around you. (Looking after yourself "
@@ -104,9 +105,13 @@ async def add(
                 "support, which is wonderful. Remove someone first to add another."
             )
         for row in same_kind:
-            if (member_id is not None and row.person_user_id == member_id) or (
-                clean is not None and (row.person_name or "").lower() == clean.lower()
-            ):
+            same_member = member_id is not None and row.person_user_id == member_id
+            same_name = (
+                member_id is None
+                and row.person_user_id is None
+                and (row.person_name or "").lower() == (clean or "").lower()
+            )
+            if same_member or same_name:
                 raise InvalidInput(
                     f"They're already in your circle for {kind.label.lower()} support."
                 )

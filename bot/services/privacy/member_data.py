@@ -28,6 +28,7 @@ from bot.db.models import (
     ThinkingNote,
 )
 from bot.db.repositories import app_state, audit
+from bot.services.escalation.requests import SUBJECT as REQUEST_SUBJECT
 from bot.services.privacy.registry import REGISTRY, MemberColumn
 
 TOMBSTONE_STATE = "privacy.tombstone_secret"  # the app_state row holding it
@@ -138,56 +139,69 @@ KEPT_WHY = {
 }
 
 
+# Audit actions that mean a moderator acted on a request.
+MODERATOR_ACTIONS = ("talk.claimed", "talk.resolved", "talk.handed_off")
+
+
+async def _keys(session: AsyncSession, model: Any, condition: Any) -> set[tuple[Any, ...]]:
+    """The primary keys of the rows matching `condition`."""
+    columns = list(model.__table__.primary_key.columns)
+    return {tuple(row) for row in (await session.execute(select(*columns).where(condition))).all()}
+
+
 async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> Erased:
     """Erase the member from this server in the caller's unit of work."""
     tomb = await tombstone(session, guild_id, user_id, now=now)
-    result = Erased()
+    deleted: dict[str, int] = {}
+    kept: dict[str, set[tuple[Any, ...]]] = {}
 
-    def count(bucket: dict[str, int], table: str, n: int | None) -> None:
-        if n:
-            bucket[table] = bucket.get(table, 0) + n
+    def gone(table: str, result: Any) -> None:
+        if result.rowcount:
+            deleted[table] = deleted.get(table, 0) + result.rowcount
 
     for entry in REGISTRY:
         column = getattr(entry.model, entry.column)
         mine = _mine(entry, guild_id, user_id)
         if entry.on_delete == "delete":
-            n = (await session.execute(delete(entry.model).where(mine))).rowcount  # type: ignore[attr-defined]
-            count(result.deleted, entry.table, n)
-        elif entry.on_delete == "tombstone":
-            n = (
-                await session.execute(update(entry.model).where(mine).values({column: tomb}))
-            ).rowcount  # type: ignore[attr-defined]
-            count(result.kept, entry.table, n)
-        elif entry.on_delete == "unlink":
-            n = (
-                await session.execute(update(entry.model).where(mine).values({column: None}))
-            ).rowcount  # type: ignore[attr-defined]
-            count(result.kept, entry.table, n)
+            gone(entry.table, await session.execute(delete(entry.model).where(mine)))
+        elif entry.on_delete in ("tombstone", "unlink"):
+            kept.setdefault(entry.table, set()).update(await _keys(session, entry.model, mine))
+            value = tomb if entry.on_delete == "tombstone" else None
+            await session.execute(update(entry.model).where(mine).values({column: value}))
         elif entry.on_delete == "escalation":
+            by_moderator = select(AuditEntry.subject_id).where(
+                AuditEntry.guild_id == guild_id,
+                AuditEntry.subject_type == REQUEST_SUBJECT,
+                AuditEntry.action.in_(MODERATOR_ACTIONS),
+                AuditEntry.actor_id != user_id,
+            )
             acted_on = or_(
                 and_(SupportRequest.claimed_by.is_not(None), SupportRequest.claimed_by != user_id),
                 and_(SupportRequest.closed_by.is_not(None), SupportRequest.closed_by != user_id),
+                SupportRequest.id.in_(by_moderator),
             )
-            kept = await session.execute(
-                update(SupportRequest).where(mine, acted_on).values(member_id=tomb, context=None)
+            keep = and_(mine, acted_on)
+            kept.setdefault(entry.table, set()).update(await _keys(session, SupportRequest, keep))
+            await session.execute(
+                update(SupportRequest).where(keep).values(member_id=tomb, context=None)
             )
-            count(result.kept, entry.table, kept.rowcount)  # type: ignore[attr-defined]
-            gone = await session.execute(delete(SupportRequest).where(mine))
-            count(result.deleted, entry.table, gone.rowcount)  # type: ignore[attr-defined]
+            gone(entry.table, await session.execute(delete(SupportRequest).where(mine)))
         elif entry.on_delete == "outbox":
             text = str(user_id)
-            gone = await session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.guild_id == guild_id,
-                    or_(
-                        mine,
-                        OutboxMessage.idempotency_key.like(f"%:{text}:%"),
-                        OutboxMessage.idempotency_key.like(f"%:{text}"),
-                        cast(OutboxMessage.payload, Text).like(f"%{text}%"),
-                    ),
-                )
+            gone(
+                entry.table,
+                await session.execute(
+                    delete(OutboxMessage).where(
+                        OutboxMessage.guild_id == guild_id,
+                        or_(
+                            mine,
+                            OutboxMessage.idempotency_key.like(f"%:{text}:%"),
+                            OutboxMessage.idempotency_key.like(f"%:{text}"),
+                            cast(OutboxMessage.payload, Text).like(f"%{text}%"),
+                        ),
+                    )
+                ),
             )
-            count(result.deleted, entry.table, gone.rowcount)  # type: ignore[attr-defined]
     # Ids inside the audit log's details (e.g. who a request was handed off from).
     rows = await session.scalars(
         select(AuditEntry).where(
@@ -196,8 +210,8 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
     )
     for row in rows.all():
         row.detail = json.loads(json.dumps(row.detail).replace(str(user_id), str(tomb)))
-        count(result.kept, "audit_log", 1)
-    return result
+        kept.setdefault("audit_log", set()).add((row.id,))
+    return Erased(deleted, {table: len(keys) for table, keys in kept.items() if keys})
 
 
 async def delete_member(db: Database, clock: Clock, guild_id: int, user_id: int) -> Erased:
