@@ -90,7 +90,7 @@ async def show_circle(interaction: discord.Interaction, guild_id: int, *, edit: 
     if edit:
         file = kwargs.pop("file")
         await interaction.response.edit_message(
-            attachments=[file], allowed_mentions=NO_PINGS, **kwargs
+            content=None, attachments=[file], allowed_mentions=NO_PINGS, **kwargs
         )
     else:
         await send_ephemeral(interaction, **kwargs)

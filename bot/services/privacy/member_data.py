@@ -24,6 +24,7 @@ from bot.db.models import (
     BuddyGroup,
     BuddyGroupMember,
     OutboxMessage,
+    SupportOffer,
     SupportRequest,
     ThinkingNote,
 )
@@ -57,14 +58,17 @@ def _scope(entry: MemberColumn, guild_id: int) -> Any:
     return model.guild_id == guild_id
 
 
-def _mine(entry: MemberColumn, guild_id: int, user_id: int) -> Any:
+def _mine(entry: MemberColumn, guild_id: int, user_id: int, *, pending: bool = False) -> Any:
     column = getattr(entry.model, entry.column)
     if entry.on_delete == "outbox":
-        return and_(
+        condition = and_(
             OutboxMessage.guild_id == guild_id,
             OutboxMessage.target_type == "user",
             OutboxMessage.target_id == user_id,
         )
+        if pending:  # what /privacy show calls "about to send"
+            return and_(condition, OutboxMessage.status.in_(("pending", "sending")))
+        return condition
     return and_(_scope(entry, guild_id), column == user_id)
 
 
@@ -76,7 +80,9 @@ async def counts(db: Database, guild_id: int, user_id: int) -> list[tuple[str, i
             if entry.what is None:
                 continue
             n = await session.scalar(
-                select(func.count()).select_from(entry.model).where(_mine(entry, guild_id, user_id))
+                select(func.count())
+                .select_from(entry.model)
+                .where(_mine(entry, guild_id, user_id, pending=True))
             )
             if n:
                 found.append((entry.what, int(n)))
@@ -113,6 +119,8 @@ async def export(db: Database, guild_id: int, user_id: int) -> dict[str, Any]:
                     and row.anonymous
                 ):
                     values["sender_id"] = None
+                if isinstance(row, SupportOffer) and row.topics:
+                    values["topics"] = json.loads(row.topics)
                 if isinstance(row, OutboxMessage):
                     values = {k: values[k] for k in ("kind", "status", "due_at", "sent_at")}
                 out.append(values)
@@ -128,8 +136,10 @@ class Erased:
 
 
 KEPT_WHY = {
-    "support_requests": "“I need to talk” requests a moderator acted on, with your id replaced "
-    "by a pseudonym and your words erased: moderators' actions must stay accountable",
+    "support_requests": "your “I need to talk” requests a moderator acted on, with your id "
+    "replaced by a pseudonym and your words erased: moderators' actions must stay accountable",
+    "support_requests.handled": "“I need to talk” requests you handled as a moderator, with "
+    "your id replaced by a pseudonym: they belong to the members who asked",
     "audit_log": "the audit log of moderators' actions involving you, under a pseudonym",
     "buddy_blocks": "blocks other members made, under a pseudonym, so they are never paired "
     "with you (these are theirs, for their safety)",
@@ -165,7 +175,10 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
         if entry.on_delete == "delete":
             gone(entry.table, await session.execute(delete(entry.model).where(mine)))
         elif entry.on_delete in ("tombstone", "unlink"):
-            kept.setdefault(entry.table, set()).update(await _keys(session, entry.model, mine))
+            # Requests the member handled as a moderator are kept for another reason than
+            # their own requests: told apart in what the member reads.
+            reason = "support_requests.handled" if entry.model is SupportRequest else entry.table
+            kept.setdefault(reason, set()).update(await _keys(session, entry.model, mine))
             value = tomb if entry.on_delete == "tombstone" else None
             await session.execute(update(entry.model).where(mine).values({column: value}))
         elif entry.on_delete == "escalation":
