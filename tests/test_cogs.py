@@ -42,6 +42,9 @@ async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
             "checkins",
             "buddies",
             "buddies-round",
+            "reachout",
+            "circles",
+            "privacy",
         }  # type: ignore[union-attr]
     finally:
         await db.close()

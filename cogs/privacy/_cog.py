@@ -100,13 +100,18 @@ class Privacy(commands.Cog):
         self.bot.add_dynamic_items(ConfirmDelete)
         self.bot.outbox.handlers.update(retention.handlers(self.bot.db, self.bot.clock))
         setup_group.attach(self.bot.tree, *self.commands)
-        await retention.start(self.bot.db, self.bot.clock)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ConfirmDelete)
         for kind in retention.handlers(self.bot.db, self.bot.clock):
             self.bot.outbox.handlers.pop(kind, None)
         setup_group.detach(self.bot.tree, *self.commands)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Make sure today's retention purge is queued (once a day: the key is unique)."""
+        await retention.start(self.bot.db, self.bot.clock)
+        self.bot.outbox.wake()
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
