@@ -8,6 +8,7 @@ import importlib
 import logging
 import pkgutil
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -19,7 +20,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.db.engine import Database, DatabaseClosing
 from bot.jobs.outbox import OutboxDispatcher
-from bot.services import command_sync
+from bot.jobs.pacing import Pacer
+from bot.metrics import Metrics, RateLimitCounter
+from bot.services import command_sync, health
 from bot.services.reachout.activity import ActivityTracker
 from bot.ui import errors
 from bot.ui.outbox_sender import DiscordSender
@@ -67,7 +70,12 @@ def apply_endpoint_overrides(settings: Settings) -> None:
         )
 
 
-class KinfolkBot(commands.Bot):
+class KinfolkBot(commands.AutoShardedBot):
+    """The bot. It always runs as an AutoShardedBot: with SHARD_COUNT unset it takes the
+    shard count Discord recommends and runs every shard here; with SHARD_COUNT and SHARD_IDS
+    several processes each run their range against one PostgreSQL. Nothing in it relies on
+    seeing another shard's events: work that must happen once lives in the outbox."""
+
     def __init__(
         self,
         *,
@@ -77,6 +85,8 @@ class KinfolkBot(commands.Bot):
         extensions: Sequence[str] | None = None,
         outbox_poll_seconds: float = 5.0,
         participation_flush_seconds: float = 15.0,
+        metrics: Metrics | None = None,
+        metrics_refresh_seconds: float = 15.0,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -84,6 +94,11 @@ class KinfolkBot(commands.Bot):
             help_command=None,
             intents=intents(settings.members_intent),
             allowed_mentions=discord.AllowedMentions.none(),
+            # Kinfolk needs no member lists (leaves arrive as raw events): never download a
+            # big server's members at start, which would cost minutes and hundreds of MB.
+            chunk_guilds_at_startup=False,
+            shard_count=settings.shard_count,
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             **options,
         )
         self.settings = settings
@@ -94,13 +109,28 @@ class KinfolkBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
         # Everything the bot says on its own initiative goes through this one loop;
         # features register how to render their kinds of message (and their views) on it.
-        self.sender = DiscordSender(self)
-        self.outbox = OutboxDispatcher(db, clock, self.sender, {}, poll_seconds=outbox_poll_seconds)
+        self.sender = DiscordSender(self, Pacer(settings.outbox_per_second))
+        self.outbox = OutboxDispatcher(
+            db,
+            clock,
+            self.sender,
+            {},
+            poll_seconds=outbox_poll_seconds,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            concurrency=settings.outbox_concurrency,
+            batch=max(20, settings.outbox_concurrency * 5),
+        )
         self._outbox_task: asyncio.Task[None] | None = None
         # Participation is counted in memory and written every few seconds (reach-out).
         self.participation = ActivityTracker(db, clock)
         self.participation_flush_seconds = participation_flush_seconds
         self._participation_task: asyncio.Task[None] | None = None
+        # Optional Prometheus metrics (METRICS_PORT).
+        self.metrics = metrics
+        self.metrics_refresh_seconds = metrics_refresh_seconds
+        self._metrics_task: asyncio.Task[None] | None = None
+        if metrics is not None:
+            logging.getLogger("discord.http").addFilter(RateLimitCounter(metrics))
 
     async def setup_hook(self) -> None:
         names = self._extension_names
@@ -111,6 +141,24 @@ class KinfolkBot(commands.Bot):
         self._participation_task = asyncio.create_task(
             self._flush_participation_often(), name="activity"
         )
+        if self.metrics is not None:
+            self._metrics_task = asyncio.create_task(self._refresh_metrics(), name="metrics")
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if self.metrics is not None:
+            self.metrics.interactions.labels(interaction.type.name).inc()
+
+    async def _refresh_metrics(self) -> None:
+        assert self.metrics is not None
+        while True:
+            try:
+                self.metrics.update(await health.snapshot(self.db, self.clock))
+            except DatabaseClosing:
+                return
+            except Exception as error:
+                self.metrics.up.set(0)
+                log.warning("metrics: could not read the database (%s)", type(error).__name__)
+            await asyncio.sleep(self.metrics_refresh_seconds)
 
     async def _run_outbox(self) -> None:
         # DMs to server owners need the guild cache, so wait for READY.
@@ -148,6 +196,8 @@ class KinfolkBot(commands.Bot):
             await task
 
     async def close(self) -> None:
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
         await self.stop_outbox(grace=2.0)
         if self._participation_task is not None:
             self._participation_task.cancel()
@@ -178,4 +228,10 @@ class KinfolkBot(commands.Bot):
         await errors.report(interaction, error)
 
     async def on_ready(self) -> None:
-        log.info("connected as %s to %d server(s)", self.user, len(self.guilds))
+        log.info(
+            "connected as %s to %d server(s) on shard(s) %s of %s",
+            self.user,
+            len(self.guilds),
+            ",".join(str(i) for i in sorted(self.shards)) or "-",
+            self.shard_count,
+        )

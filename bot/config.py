@@ -41,6 +41,17 @@ class Settings:
     # The privileged Server Members intent: lets Kinfolk notice at once when a member leaves
     # (their buddy is told). Must also be switched on in the Developer Portal.
     members_intent: bool = False
+    # Sharding: how many shards the bot runs in all, and which of them this process runs
+    # (None: all of them). Unset, Discord's recommended count is used, in one process.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    # The outbox: REST requests a second for this process (all processes together must stay
+    # under Discord's 50), how long a claimed message is leased, and how many are sent at once.
+    outbox_per_second: float = 45.0
+    outbox_lease_seconds: int = 120
+    outbox_concurrency: int = 4
+    # Serve Prometheus metrics on this port of 127.0.0.1 (needs the "metrics" extra).
+    metrics_port: int | None = None
 
     def require_token(self) -> str:
         if not self.token:
@@ -99,6 +110,17 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         gateway_url=_http_url("DISCORD_GATEWAY_URL", env.get("DISCORD_GATEWAY_URL"), ("ws", "wss")),
         encryption_keys=_encryption_keys(env.get("ENCRYPTION_KEY")),
         members_intent=_flag("MEMBERS_INTENT", env.get("MEMBERS_INTENT")),
+        **_shards(env.get("SHARD_COUNT"), env.get("SHARD_IDS")),
+        metrics_port=_port("METRICS_PORT", env.get("METRICS_PORT")),
+        outbox_per_second=float(
+            _number("OUTBOX_PER_SECOND", env.get("OUTBOX_PER_SECOND"), 45, low=1, high=10_000)
+        ),
+        outbox_lease_seconds=_number(
+            "OUTBOX_LEASE_SECONDS", env.get("OUTBOX_LEASE_SECONDS"), 120, low=5, high=3600
+        ),
+        outbox_concurrency=_number(
+            "OUTBOX_CONCURRENCY", env.get("OUTBOX_CONCURRENCY"), 4, low=1, high=64
+        ),
     )
 
 
@@ -164,6 +186,56 @@ def _flag(name: str, raw: str | None) -> bool:
     if value not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
         raise ConfigError(name, f"is '{raw}'", "use true or false")
     return value in ("true", "1", "yes", "on")
+
+
+def _shards(raw_count: str | None, raw_ids: str | None) -> dict[str, object]:
+    """SHARD_COUNT (a positive number) and SHARD_IDS ("0,1", "2-3", or a mix), validated
+    together: every id must be below the count, and ids need a count."""
+    count_text, ids_text = _blank_to_none(raw_count), _blank_to_none(raw_ids)
+    count: int | None = None
+    if count_text is not None:
+        if not count_text.isdigit() or not 0 < int(count_text) <= 100_000:
+            raise ConfigError(
+                "SHARD_COUNT", f"is '{count_text}'", "use a whole number of shards, such as 2"
+            )
+        count = int(count_text)
+    if ids_text is None:
+        return {"shard_count": count, "shard_ids": None}
+    if count is None:
+        raise ConfigError(
+            "SHARD_IDS",
+            "is set without SHARD_COUNT",
+            "set SHARD_COUNT to the number of shards all processes run together",
+        )
+    ids: set[int] = set()
+    fix = f"list shard numbers from 0 to {count - 1}, such as 0,1 or 0-3"
+    for part in (p.strip() for p in ids_text.split(",")):
+        low, _, high = part.partition("-")
+        if not low.strip().isdigit() or (high and not high.strip().isdigit()):
+            raise ConfigError("SHARD_IDS", f"is '{ids_text}'", fix)
+        first, last = int(low), int(high or low)
+        if first > last or last >= count:
+            raise ConfigError("SHARD_IDS", f"has '{part}', outside 0 to {count - 1}", fix)
+        ids.update(range(first, last + 1))
+    return {"shard_count": count, "shard_ids": tuple(sorted(ids))}
+
+
+def _number(name: str, raw: str | None, default: int, *, low: int, high: int) -> int:
+    value = _blank_to_none(raw)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigError(name, f"is '{value}'", f"use a whole number from {low} to {high}")
+    return int(value)
+
+
+def _port(name: str, raw: str | None) -> int | None:
+    value = _blank_to_none(raw)
+    if value is None:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(name, f"is '{value}'", "use a port number from 1 to 65535, such as 9108")
+    return int(value)
 
 
 def _log_level(raw: str | None) -> str:

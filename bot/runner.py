@@ -22,6 +22,7 @@ from bot.config import ConfigError, Settings, unusable_database
 from bot.db import migrate
 from bot.db.crypto import configure_keys
 from bot.db.engine import Database
+from bot.metrics import Metrics, MetricsUnavailable
 
 log = logging.getLogger("kinfolk")
 
@@ -38,10 +39,29 @@ async def serve(settings: Settings) -> int:
             await migrate.upgrade(database)
         except Exception as error:
             raise unusable_database(settings.database_url, error) from error
-        bot = KinfolkBot(settings=settings, db=database, clock=SystemClock())
-        return await _run_until_signalled(bot, database, token)
+        metrics = _metrics(settings)
+        bot = KinfolkBot(settings=settings, db=database, clock=SystemClock(), metrics=metrics)
+        server = metrics.serve(settings.metrics_port) if metrics and settings.metrics_port else None
+        try:
+            return await _run_until_signalled(bot, database, token)
+        finally:
+            if server is not None:
+                server.shutdown()
     finally:
         await database.close()
+
+
+def _metrics(settings: Settings) -> Metrics | None:
+    if settings.metrics_port is None:
+        return None
+    try:
+        return Metrics()
+    except MetricsUnavailable as error:
+        raise ConfigError(
+            "METRICS_PORT",
+            "is set but prometheus-client is not installed",
+            "run `.venv/bin/pip install -e '.[metrics]'`, or unset METRICS_PORT",
+        ) from error
 
 
 async def _run_until_signalled(bot: KinfolkBot, database: Database, token: str) -> int:

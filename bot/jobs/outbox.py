@@ -4,6 +4,11 @@ It claims due rows with a lease (so a second process, or this one after a crash,
 sends a row another is sending), asks the row's kind to render it from the current state,
 hands it to the `Sender`, and records the outcome. The sender paces its requests below
 Discord's global limit of 50 a second (`bot.jobs.pacing`).
+
+Rows are claimed most urgent first (escalation alerts before bulk reminders: see
+`outbox.priority_of`), and a claimed batch is worked on by up to `concurrency` messages at
+once, so the database work of one message overlaps the round trip of another. Messages for
+the same target (a channel, a member) stay in order: they are sent one after the other.
 """
 
 from __future__ import annotations
@@ -70,7 +75,10 @@ class OutboxDispatcher:
         batch: int = 20,
         poll_seconds: float = 5.0,
         per_second: float | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.db = db
         self.clock = clock
         self.sender = sender
@@ -79,6 +87,9 @@ class OutboxDispatcher:
         self.lease = lease
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.concurrency = concurrency
+        # When the lease on the batch in hand runs out.
+        self._batch_lease_ends: datetime | None = None
         # Sends per second; None leaves pacing to the sender (which paces each request).
         self._interval = 0.0 if per_second is None else 1.0 / per_second
         self._next_send = 0.0
@@ -114,25 +125,47 @@ class OutboxDispatcher:
 
     async def run_once(self) -> int:
         """Claim and process one batch of due messages; returns how many were handled."""
+        claimed_at = self.clock.now()
         async with self.db.session() as session:
             rows = await outbox.claim_due(
-                session, now=self.clock.now(), owner=self.owner, lease=self.lease, limit=self.batch
+                session, now=claimed_at, owner=self.owner, lease=self.lease, limit=self.batch
             )
-        for position, row in enumerate(rows):
-            if self._stopping:
-                await self._release([_queued(r) for r in rows[position:]])
-                break
-            message = _queued(row)
-            try:
-                await self._process(message)
-            except DatabaseClosing:
-                raise
-            except Exception:
-                # One bad message must not hold up the rest of the batch.
-                log.exception("outbox %s (%s): failed while processing", message.id, message.kind)
-                handler = self.handlers.get(message.kind, PLAIN)
-                await self._retry(message, handler, "internal error")
+        self._batch_lease_ends = claimed_at + self.lease
+        # One lane per target, in claim order (most urgent first); lanes run side by side.
+        lanes: dict[tuple[str, int], list[QueuedMessage]] = {}
+        for row in rows:
+            lanes.setdefault((row.target_type, row.target_id), []).append(_queued(row))
+        waiting = list(lanes.values())
+        workers = [
+            asyncio.create_task(self._work(waiting))
+            for _ in range(min(self.concurrency, len(waiting)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
         return len(rows)
+
+    async def _work(self, waiting: list[list[QueuedMessage]]) -> None:
+        """Take lanes until none is left; hand everything back when stopping."""
+        while waiting:
+            lane = waiting.pop(0)
+            for position, message in enumerate(lane):
+                if self._stopping:
+                    await self._release(lane[position:])
+                    break
+                try:
+                    await self._process(message)
+                except DatabaseClosing:
+                    raise
+                except Exception:
+                    # One bad message must not hold up the rest of the batch.
+                    log.exception(
+                        "outbox %s (%s): failed while processing", message.id, message.kind
+                    )
+                    handler = self.handlers.get(message.kind, PLAIN)
+                    await self._retry(message, handler, "internal error")
 
     async def _process(self, message: QueuedMessage) -> None:
         handler = self.handlers.get(message.kind, PLAIN)
@@ -158,13 +191,7 @@ class OutboxDispatcher:
         if prepared.edit_message_id is None:
             prepared = dataclasses.replace(prepared, nonce=f"kinfolk-{message.id}")
         await self._pace()
-        # A fresh lease for this one message: the batch's lease may be nearly spent, and a
-        # send must never outlive its lease (another process would then send it too).
-        async with self.db.session() as session:
-            kept = await outbox.renew_lease(
-                session, message.id, owner=self.owner, until=self.clock.now() + self.lease
-            )
-        if not kept:
+        if not await self._hold_lease(message):
             log.warning(
                 "outbox %s (%s): lease lost before sending; skipped", message.id, message.kind
             )
@@ -195,6 +222,18 @@ class OutboxDispatcher:
             await self._fail(message, f"{outcome.code}: {outcome.reason}", retry_at)
         else:
             await self._retry(message, handler, outcome.reason)
+
+    async def _hold_lease(self, message: QueuedMessage) -> bool:
+        """Make sure the lease outlasts the send. The send is cut off after half a lease, so
+        a batch lease with more than that left is enough; otherwise this one message gets a
+        fresh lease (False if another dispatcher took it meanwhile)."""
+        ends = self._batch_lease_ends
+        if ends is not None and ends - self.clock.now() > self.lease * 0.6:
+            return True
+        async with self.db.session() as session:
+            return await outbox.renew_lease(
+                session, message.id, owner=self.owner, until=self.clock.now() + self.lease
+            )
 
     async def _retry(self, message: QueuedMessage, handler: KindHandler, reason: str) -> None:
         limit = handler.max_attempts

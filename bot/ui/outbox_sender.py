@@ -48,6 +48,8 @@ class DiscordSender:
         self.client = client
         self.views: dict[str, ViewBuilder] = {}
         self.pacer = pacer or Pacer()
+        # Names of servers this process has no shard of, fetched once (for "{server}").
+        self._server_names: dict[int, str] = {}
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         try:
@@ -58,7 +60,11 @@ class DiscordSender:
                 channel = await self._private_thread(delivery)
                 if channel is None:
                     return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
-            kwargs = self._kwargs(delivery, channel.id)
+            content = delivery.content
+            if content and delivery.server_name_of is not None and "{server}" in content:
+                name = await self._server_name(delivery.server_name_of)
+                content = content.replace("{server}", name)
+            kwargs = self._kwargs(delivery, channel.id, content)
             await self.pacer.wait()
             if delivery.edit_message_id:
                 kwargs.pop("reference", None)
@@ -88,11 +94,39 @@ class DiscordSender:
                 )
             return await self._dm(delivery.target_id)
         if delivery.target_type == "guild_owner":
-            guild = self.client.get_guild(delivery.target_id)
+            guild = await self._guild(delivery.target_id)
             if guild is None or guild.owner_id is None:
                 return None
             return await self._dm(guild.owner_id)
         raise ValueError(f"unknown target type {delivery.target_type!r}")
+
+    async def _guild(self, guild_id: int) -> discord.Guild | None:
+        """The server from the cache, or from Discord when another process (another shard)
+        holds it: any process may send any outbox message."""
+        guild = self.client.get_guild(guild_id)
+        if guild is not None:
+            return guild
+        await self.pacer.wait()
+        try:
+            return await self.client.fetch_guild(guild_id, with_counts=False)
+        except (discord.NotFound, discord.Forbidden):
+            return None
+
+    async def _server_name(self, guild_id: int) -> str:
+        cached = self.client.get_guild(guild_id)
+        if cached is not None:
+            return discord.utils.escape_markdown(cached.name)
+        known = self._server_names.get(guild_id)
+        if known is not None:
+            return known
+        guild = await self._guild(guild_id)
+        if guild is None:
+            return "your server"
+        name = discord.utils.escape_markdown(guild.name)
+        if len(self._server_names) > 10_000:
+            self._server_names.clear()
+        self._server_names[guild_id] = name
+        return name
 
     async def _dm(self, user_id: int) -> discord.DMChannel:
         # discord.py keeps recent DM channels; opening one is a request only when it doesn't.
@@ -124,13 +158,7 @@ class DiscordSender:
                 log.info("member %s is no longer in the server; not added to a thread", member)
         return thread
 
-    def _kwargs(self, delivery: Delivery, channel_id: int) -> dict[str, Any]:
-        content = delivery.content
-        if content and delivery.server_name_of is not None:
-            guild = self.client.get_guild(delivery.server_name_of)
-            content = content.replace(
-                "{server}", discord.utils.escape_markdown(guild.name) if guild else "your server"
-            )
+    def _kwargs(self, delivery: Delivery, channel_id: int, content: str | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "content": content,
             "embeds": [discord.Embed.from_dict(e) for e in delivery.embeds],

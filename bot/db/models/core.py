@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.models.base import Base
@@ -31,7 +31,9 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_messages_status_priority_due_at", "status", "priority", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -43,6 +45,9 @@ class OutboxMessage(Base):
     target_id: Mapped[int] = mapped_column(Snowflake)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="pending")
+    # Claimed lowest first: a member waiting for a person (0) before everyday messages (1)
+    # before bulk nudges and jobs (2), so a backlog of reminders never delays an alert.
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
@@ -20,6 +20,31 @@ from bot.db.upsert import insert_ignoring_conflicts
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 # A channel or thread id; a user id (a DM); a server id (a DM to that server's owner).
 TARGET_TYPES = ("channel", "user", "guild_owner")
+
+# Claimed lowest first. A member waiting for a person comes before everything else; bulk
+# nudges and scheduled jobs wait behind everyday messages. Due time orders within a level.
+URGENT, NORMAL, BULK = 0, 1, 2
+URGENT_KINDS = frozenset({"circle_note_report"})
+BULK_KINDS = frozenset(
+    {
+        "checkin_reminder",
+        "checkin_prompt",
+        "reachout_dm",
+        "reachout_buddy",
+        "reachout_sweep",
+        "reachout_digest",
+        "circle_milestone",
+        "privacy_retention",
+        "privacy_leaver",
+    }
+)
+
+
+def priority_of(kind: str) -> int:
+    """Escalation messages (kinds "talk.*") and reports are urgent; see BULK_KINDS."""
+    if kind.startswith("talk.") or kind in URGENT_KINDS:
+        return URGENT
+    return BULK if kind in BULK_KINDS else NORMAL
 
 
 async def enqueue(
@@ -48,6 +73,7 @@ async def enqueue(
         target_id=target_id,
         payload=payload,
         status=PENDING,
+        priority=priority_of(kind),
         due_at=due_at,
         attempts=0,
         created_at=now,
@@ -58,20 +84,32 @@ async def enqueue(
 async def claim_due(
     session: AsyncSession, *, now: datetime, owner: str, lease: timedelta, limit: int
 ) -> list[OutboxMessage]:
-    """Lease up to `limit` due messages to `owner`, oldest first."""
-    claimable = or_(
-        and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now),
-        and_(OutboxMessage.status == SENDING, OutboxMessage.leased_until < now),
-    )
-    ids = (
+    """Lease up to `limit` due messages to `owner`: messages whose dispatcher died (lease run
+    out) first, then pending ones by priority and due time. Each select walks the
+    (status, priority, due_at) index."""
+    expired = (
         await session.scalars(
             select(OutboxMessage.id)
-            .where(claimable)
-            .order_by(OutboxMessage.due_at, OutboxMessage.id)
+            .where(OutboxMessage.status == SENDING, OutboxMessage.leased_until < now)
+            .order_by(OutboxMessage.priority, OutboxMessage.due_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
+    pending = (
+        (
+            await session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
+                .order_by(OutboxMessage.priority, OutboxMessage.due_at, OutboxMessage.id)
+                .limit(limit - len(expired))
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if len(expired) < limit
+        else []
+    )
+    ids = [*expired, *pending]
     if not ids:
         return []
     await session.execute(
@@ -88,7 +126,7 @@ async def claim_due(
     rows = await session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.id.in_(ids))
-        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .order_by(OutboxMessage.priority, OutboxMessage.due_at, OutboxMessage.id)
         .execution_options(populate_existing=True)
     )
     return list(rows.all())
