@@ -152,10 +152,17 @@ def _quiet(guild_id: int, cutoff: datetime) -> Select[Any]:
 
 
 async def sweep_candidates(
-    session: AsyncSession, guild_id: int, *, cutoff: datetime, now: datetime
+    session: AsyncSession,
+    guild_id: int,
+    *,
+    cutoff: datetime,
+    now: datetime,
+    after_user: int | None = None,
+    limit: int | None = None,
 ) -> list[MemberActivity]:
     """Quiet members the sweep may have something to do for: a new quiet spell, or the next
-    reach-out of the current one due. Members who said no are left out entirely."""
+    reach-out of the current one due. Members who said no are left out entirely. In user id
+    order, `limit` at a time after `after_user`, so a big server is swept in chunks."""
     statement = _quiet(guild_id, cutoff).where(
         or_(MemberActivity.dm_consent.is_(None), MemberActivity.dm_consent != "no"),
         or_(MemberActivity.paused_until.is_(None), MemberActivity.paused_until <= now),
@@ -165,6 +172,9 @@ async def sweep_candidates(
             and_(MemberActivity.next_at.is_not(None), MemberActivity.next_at <= now),
         ),
     )
+    if after_user is not None:
+        statement = statement.where(MemberActivity.user_id > after_user)
+    statement = statement.order_by(MemberActivity.user_id).limit(limit)
     return list((await session.scalars(statement.with_for_update())).all())
 
 

