@@ -42,6 +42,12 @@ def explain(error: BaseException) -> tuple[str, str | None]:
         original, TransitionRefused | InvalidSetting | InvalidInput
     ):
         return str(original), None
+    if isinstance(error, app_commands.TransformerError):
+        return (
+            "I couldn't use what you picked for one of the options: Discord hasn't told me "
+            "about it yet, or I can't see it. Check that I can view it, then try again in a "
+            "moment. Nothing was changed."
+        ), None
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That command only works inside a server.", None
     if isinstance(error, app_commands.CommandOnCooldown):

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ViewBuilder = Callable[[dict[str, Any]], discord.ui.View]
 
+MAX_CONTENT = 2000
 CANNOT_DM = 50007
 MISSING_ACCESS = 50001
 
@@ -64,6 +65,9 @@ class DiscordSender:
             if content and delivery.server_name_of is not None and "{server}" in content:
                 name = await self._server_name(delivery.server_name_of)
                 content = content.replace("{server}", name)
+            if content and len(content) > MAX_CONTENT:
+                # Never let a long name make a message Discord refuses: it would never go.
+                content = content[: MAX_CONTENT - 1] + "…"
             kwargs = self._kwargs(delivery, channel.id, content)
             await self.pacer.wait()
             if delivery.edit_message_id:

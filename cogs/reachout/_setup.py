@@ -47,10 +47,26 @@ def describe(config: settings.ReachoutConfig) -> str:
         + ".",
         "The message: "
         + ("your own wording." if config.message else "Kinfolk's default:")
-        + "\n> "
-        + (config.message or DEFAULT_MESSAGE).replace("\n", "\n> "),
+        + "\n"
+        + quoted_preview(config.message or DEFAULT_MESSAGE),
     ]
     return "\n".join(lines)
+
+
+PREVIEW_CHARS = 600
+PREVIEW_LINES = 10
+
+
+def quoted_preview(message: str) -> str:
+    """The message as a quote, shortened so the summary always fits in one Discord message
+    (quoting adds two characters a line; a 1000-character message can have 500 lines)."""
+    lines = message.splitlines() or [""]
+    shortened = len(lines) > PREVIEW_LINES or len(message) > PREVIEW_CHARS
+    text = "\n".join(lines[:PREVIEW_LINES])[:PREVIEW_CHARS]
+    quoted = "> " + text.replace("\n", "\n> ")
+    if shortened:
+        quoted += "…\n(shortened here; members get the whole message)"
+    return quoted
 
 
 class ReachoutSetup(commands.Cog):

@@ -83,6 +83,11 @@ def check_channels(text: str, known: Collection[int] | None = None) -> list[int]
     return ids
 
 
+SERVER_PLACEHOLDER = "{server}"
+# A server name is at most 100 characters; escaping its markdown can double that.
+SERVER_NAME_MAX_CHARS = 200
+
+
 def check_message(text: str) -> str | None:
     text = text.strip()
     if not text or text.lower() == "default":
@@ -91,6 +96,14 @@ def check_message(text: str) -> str | None:
         raise InvalidInput(
             f"The message is {len(text)} characters; please keep it under "
             f"{MESSAGE_MAX_CHARS}. Nothing was changed."
+        )
+    # Each {server} becomes the server's name when the DM is sent: count it at its longest.
+    longest = len(text.replace(SERVER_PLACEHOLDER, "x" * SERVER_NAME_MAX_CHARS))
+    if longest > MESSAGE_MAX_CHARS:
+        raise InvalidInput(
+            f"With the server's name filled in for each {SERVER_PLACEHOLDER}, the message could "
+            f"reach {longest} characters; please keep it under {MESSAGE_MAX_CHARS} (use "
+            f"{SERVER_PLACEHOLDER} once or twice). Nothing was changed."
         )
     return text
 
