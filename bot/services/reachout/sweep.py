@@ -6,7 +6,7 @@ Each queued message has a key made of the member, the quiet spell and the stage,
 that runs twice (a restart mid-sweep, two processes) queues nothing twice. The member's row
 records the stage in the same unit of work.
 
-A server is swept `SWEEP_CHUNK` members per unit of work, so a big server never holds
+A server is swept `SWEEP_CHUNK` quiet members per unit of work, so a big server never holds
 SQLite's single writer for long (10,000 quiet members in one unit held it for 2.85 s, longer
 than members can wait for an answer). A sweep cut short resumes where the members' stages
 show it stopped.
@@ -42,7 +42,7 @@ from bot.services.reachout.settings import next_slot, queue_sweep, server_timezo
 KIND_DM = "reachout_dm"
 KIND_BUDDY = "reachout_buddy"
 ACTIVITY_DAYS_KEPT = 90
-SWEEP_CHUNK = 500
+SWEEP_CHUNK = 200
 
 
 @dataclass
