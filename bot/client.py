@@ -129,8 +129,9 @@ class KinfolkBot(commands.AutoShardedBot):
         self.metrics = metrics
         self.metrics_refresh_seconds = metrics_refresh_seconds
         self._metrics_task: asyncio.Task[None] | None = None
-        if metrics is not None:
-            logging.getLogger("discord.http").addFilter(RateLimitCounter(metrics))
+        self._rate_limit_counter = RateLimitCounter(metrics) if metrics is not None else None
+        if self._rate_limit_counter is not None:
+            logging.getLogger("discord.http").addFilter(self._rate_limit_counter)
 
     async def setup_hook(self) -> None:
         names = self._extension_names
@@ -198,6 +199,8 @@ class KinfolkBot(commands.AutoShardedBot):
     async def close(self) -> None:
         if self._metrics_task is not None:
             self._metrics_task.cancel()
+        if self._rate_limit_counter is not None:
+            logging.getLogger("discord.http").removeFilter(self._rate_limit_counter)
         await self.stop_outbox(grace=2.0)
         if self._participation_task is not None:
             self._participation_task.cancel()

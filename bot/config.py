@@ -142,6 +142,11 @@ def default_database_url(base_dir: Path | None = None) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+def _digits(text: str) -> bool:
+    """Only 0-9: str.isdigit() also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _blank_to_none(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
@@ -194,7 +199,7 @@ def _shards(raw_count: str | None, raw_ids: str | None) -> dict[str, object]:
     count_text, ids_text = _blank_to_none(raw_count), _blank_to_none(raw_ids)
     count: int | None = None
     if count_text is not None:
-        if not count_text.isdigit() or not 0 < int(count_text) <= 100_000:
+        if not _digits(count_text) or not 0 < int(count_text) <= 100_000:
             raise ConfigError(
                 "SHARD_COUNT", f"is '{count_text}'", "use a whole number of shards, such as 2"
             )
@@ -210,8 +215,8 @@ def _shards(raw_count: str | None, raw_ids: str | None) -> dict[str, object]:
     ids: set[int] = set()
     fix = f"list shard numbers from 0 to {count - 1}, such as 0,1 or 0-3"
     for part in (p.strip() for p in ids_text.split(",")):
-        low, _, high = part.partition("-")
-        if not low.strip().isdigit() or (high and not high.strip().isdigit()):
+        low, dash, high = part.partition("-")
+        if not _digits(low.strip()) or (dash and not _digits(high.strip())):
             raise ConfigError("SHARD_IDS", f"is '{ids_text}'", fix)
         first, last = int(low), int(high or low)
         if first > last or last >= count:
@@ -224,7 +229,7 @@ def _number(name: str, raw: str | None, default: int, *, low: int, high: int) ->
     value = _blank_to_none(raw)
     if value is None:
         return default
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not _digits(value) or not low <= int(value) <= high:
         raise ConfigError(name, f"is '{value}'", f"use a whole number from {low} to {high}")
     return int(value)
 
@@ -233,7 +238,7 @@ def _port(name: str, raw: str | None) -> int | None:
     value = _blank_to_none(raw)
     if value is None:
         return None
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not _digits(value) or not 0 < int(value) < 65536:
         raise ConfigError(name, f"is '{value}'", "use a port number from 1 to 65535, such as 9108")
     return int(value)
 
@@ -249,7 +254,7 @@ def _snowflake(name: str, raw: str | None) -> int | None:
     value = _blank_to_none(raw)
     if value is None:
         return None
-    if not value.isdigit() or not 0 < int(value) < 2**64:
+    if not _digits(value) or not 0 < int(value) < 2**64:
         raise ConfigError(
             name,
             f"is '{value}', not a Discord id",

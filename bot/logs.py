@@ -32,6 +32,9 @@ class RedactingFormatter(logging.Formatter):
 def configure_logging(level: str, secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter(secrets or []))
+    # The handler applies LOG_LEVEL to what is printed; loggers may let more through to their
+    # filters (the metrics count discord.py's rate-limit warnings even at LOG_LEVEL=ERROR).
+    handler.setLevel(level)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -40,3 +43,6 @@ def configure_logging(level: str, secrets: list[str] | None = None) -> None:
     floor = max(logging.INFO, logging.getLevelName(level))
     for name in SENSITIVE_LOGGERS:
         logging.getLogger(name).setLevel(floor)
+    # discord.py's rate-limit warnings must reach the metrics' counter (a filter on this
+    # logger); the handler's level still keeps them off the output above WARNING.
+    logging.getLogger("discord.http").setLevel(min(floor, logging.WARNING))

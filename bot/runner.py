@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 
 import discord
 
@@ -33,15 +34,19 @@ async def serve(settings: Settings) -> int:
     token = settings.require_token()
     configure_keys(settings.require_encryption_keys())
     apply_endpoint_overrides(settings)
-    database = Database(settings.database_url)
+    # Migrations on their own engine, without the running bot's statement timeouts.
+    migrator = Database(settings.database_url)
     try:
-        try:
-            await migrate.upgrade(database)
-        except Exception as error:
-            raise unusable_database(settings.database_url, error) from error
+        await migrate.upgrade(migrator)
+    except Exception as error:
+        raise unusable_database(settings.database_url, error) from error
+    finally:
+        await migrator.close()
+    database = Database(settings.database_url, timeouts=True)
+    try:
         metrics = _metrics(settings)
         bot = KinfolkBot(settings=settings, db=database, clock=SystemClock(), metrics=metrics)
-        server = metrics.serve(settings.metrics_port) if metrics and settings.metrics_port else None
+        server = _serve_metrics(metrics, settings.metrics_port)
         try:
             return await _run_until_signalled(bot, database, token)
         finally:
@@ -61,6 +66,19 @@ def _metrics(settings: Settings) -> Metrics | None:
             "METRICS_PORT",
             "is set but prometheus-client is not installed",
             "run `.venv/bin/pip install -e '.[metrics]'`, or unset METRICS_PORT",
+        ) from error
+
+
+def _serve_metrics(metrics: Metrics | None, port: int | None) -> Any:
+    if metrics is None or port is None:
+        return None
+    try:
+        return metrics.serve(port)
+    except OSError as error:
+        raise ConfigError(
+            "METRICS_PORT",
+            f"could not be used ({error.strerror or error})",
+            "pick a free port; each process on one machine needs its own",
         ) from error
 
 

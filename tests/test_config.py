@@ -162,3 +162,109 @@ def test_members_intent_defaults_to_off_and_names_itself_when_bad() -> None:
     assert caught.value.setting == "MEMBERS_INTENT"
     assert str(caught.value).startswith("MEMBERS_INTENT")
     assert "maybe" in str(caught.value)
+
+
+# ----- scale-out settings (issue 9) -------------------------------------------------------
+
+
+def test_scale_out_settings_default_to_one_process_without_metrics() -> None:
+    settings = load_settings({})
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+    assert settings.outbox_per_second == 45.0
+    assert settings.outbox_lease_seconds == 120
+    assert settings.outbox_concurrency == 4
+    assert settings.metrics_port is None
+
+
+@pytest.mark.parametrize(
+    ("count", "ids", "expected"),
+    [
+        ("4", None, None),
+        ("4", "", None),
+        ("4", "0,1", (0, 1)),
+        ("4", "2-3", (2, 3)),
+        ("8", "6, 0-2 ,4", (0, 1, 2, 4, 6)),
+        ("4", "1,1-2,2", (1, 2)),
+        ("1", "0", (0,)),
+        (" 2 ", " 1 ", (1,)),
+    ],
+)
+def test_shard_ids_read_lists_and_ranges(count: str, ids: str | None, expected: object) -> None:
+    env = {"SHARD_COUNT": count} | ({} if ids is None else {"SHARD_IDS": ids})
+    settings = load_settings(env)
+    assert settings.shard_count == int(count)
+    assert settings.shard_ids == expected
+
+
+def test_outbox_and_metrics_settings_are_read() -> None:
+    settings = load_settings(
+        {
+            "OUTBOX_PER_SECOND": "20",
+            "OUTBOX_LEASE_SECONDS": "300",
+            "OUTBOX_CONCURRENCY": "16",
+            "METRICS_PORT": "9108",
+        }
+    )
+    assert settings.outbox_per_second == 20.0
+    assert isinstance(settings.outbox_per_second, float)
+    assert settings.outbox_lease_seconds == 300
+    assert settings.outbox_concurrency == 16
+    assert settings.metrics_port == 9108
+    # The bounds themselves are accepted.
+    edges = load_settings(
+        {
+            "OUTBOX_PER_SECOND": "1",
+            "OUTBOX_LEASE_SECONDS": "3600",
+            "OUTBOX_CONCURRENCY": "64",
+            "METRICS_PORT": "65535",
+        }
+    )
+    assert (edges.outbox_per_second, edges.outbox_lease_seconds) == (1.0, 3600)
+    assert (edges.outbox_concurrency, edges.metrics_port) == (64, 65535)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({"SHARD_COUNT": "-1"}, "SHARD_COUNT"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT"),
+        ({"SHARD_COUNT": "100001"}, "SHARD_COUNT"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0-4"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3-1"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0,,1"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "-1"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "a-b"}, "SHARD_IDS"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0;1"}, "SHARD_IDS"),
+        ({"OUTBOX_PER_SECOND": "0"}, "OUTBOX_PER_SECOND"),
+        ({"OUTBOX_PER_SECOND": "10001"}, "OUTBOX_PER_SECOND"),
+        ({"OUTBOX_PER_SECOND": "fast"}, "OUTBOX_PER_SECOND"),
+        ({"OUTBOX_LEASE_SECONDS": "4"}, "OUTBOX_LEASE_SECONDS"),
+        ({"OUTBOX_LEASE_SECONDS": "3601"}, "OUTBOX_LEASE_SECONDS"),
+        ({"OUTBOX_LEASE_SECONDS": "2m"}, "OUTBOX_LEASE_SECONDS"),
+        ({"OUTBOX_CONCURRENCY": "0"}, "OUTBOX_CONCURRENCY"),
+        ({"OUTBOX_CONCURRENCY": "65"}, "OUTBOX_CONCURRENCY"),
+        ({"OUTBOX_CONCURRENCY": "4.0"}, "OUTBOX_CONCURRENCY"),
+        ({"METRICS_PORT": "0"}, "METRICS_PORT"),
+        ({"METRICS_PORT": "65536"}, "METRICS_PORT"),
+        ({"METRICS_PORT": "http"}, "METRICS_PORT"),
+        ({"METRICS_PORT": "-9108"}, "METRICS_PORT"),
+    ],
+)
+def test_bad_scale_out_values_name_the_setting(env: dict[str, str], setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert caught.value.setting == setting
+    assert str(caught.value).startswith(setting)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "setting", ["OUTBOX_CONCURRENCY", "OUTBOX_LEASE_SECONDS", "METRICS_PORT", "SHARD_COUNT"]
+)
+def test_a_superscript_digit_is_a_config_error(setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({setting: "²"})
+    assert caught.value.setting == setting

@@ -46,19 +46,44 @@ class DatabaseClosing(RuntimeError):
 _in_unit_of_work: ContextVar[bool] = ContextVar("kinfolk_in_unit_of_work", default=False)
 
 
+# PostgreSQL's answers while it shuts down or starts up (admin_shutdown, crash_shutdown,
+# cannot_connect_now); SQLSTATE class 08 is "connection exception".
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
 def is_unreachable(error: BaseException) -> bool:
     """True when the database could not be reached (down, restarting, timed out), as opposed
     to a bug: the member is asked to try again rather than shown an error id."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+        if sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
+            return True
     return isinstance(error, OperationalError | ConnectionError | TimeoutError)
 
 
-def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+# PostgreSQL: how long to wait for a new connection, and (for the running bot) for any one
+# statement and for a free pooled connection. Without them a database that accepts but never
+# answers stalls the outbox and the activity flusher until the OS gives up on the socket.
+PG_CONNECT_TIMEOUT_SECONDS = 3.0
+PG_STATEMENT_TIMEOUT_SECONDS = 10.0
+PG_POOL_TIMEOUT_SECONDS = 5.0
+
+
+def create_engine(
+    url: str, connect_args: dict[str, Any] | None = None, *, timeouts: bool = False
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
-    return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args or {})
+    args: dict[str, Any] = {"timeout": PG_CONNECT_TIMEOUT_SECONDS}
+    options: dict[str, Any] = {}
+    if timeouts:
+        args["command_timeout"] = PG_STATEMENT_TIMEOUT_SECONDS
+        options["pool_timeout"] = PG_POOL_TIMEOUT_SECONDS
+    args.update(connect_args or {})
+    return create_async_engine(url, pool_pre_ping=True, connect_args=args, **options)
 
 
 def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
@@ -94,10 +119,14 @@ class Database:
     engine is disposed (graceful shutdown), and refuses new ones once closing has begun.
     """
 
-    def __init__(self, url: str, *, connect_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, url: str, *, connect_args: dict[str, Any] | None = None, timeouts: bool = False
+    ) -> None:
+        """`timeouts`: bound every PostgreSQL statement and pool wait (the running bot);
+        left off for migrations and maintenance, whose statements may rightly take long."""
         self.url = url
         self.connect_args = connect_args or {}
-        self.engine = create_engine(url, self.connect_args)
+        self.engine = create_engine(url, self.connect_args, timeouts=timeouts)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._in_flight = 0
         self._idle = asyncio.Event()

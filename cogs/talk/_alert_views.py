@@ -170,7 +170,10 @@ async def open_thread(
         if request.thread_id:
             thread = await _existing_thread(bot, request.thread_id)
             if thread is not None:
-                await thread.add_user(discord.Object(moderator))
+                # Both, every time: adding is harmless when they are in, and the member may
+                # not be (adding them failed when the thread was opened).
+                for user in (request.member_id, moderator):
+                    await thread.add_user(discord.Object(user))
                 await thread.send(
                     f"<@{moderator}> is here now.",
                     allowed_mentions=discord.AllowedMentions(users=[discord.Object(moderator)]),

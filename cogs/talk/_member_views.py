@@ -67,16 +67,28 @@ async def open_and_answer(
     assert guild_id is not None
     bot = kinfolk(interaction)
     locale = str(interaction.locale.value)
+    save = asyncio.create_task(
+        requests.open_request(
+            bot.db,
+            bot.clock,
+            guild_id=guild_id,
+            member_id=interaction.user.id,
+            urgency=urgency,
+            locale=locale,
+        )
+    )
+    # Wait for the save, but never past the budget: if the database hangs, cancelling the
+    # save can itself take seconds (closing the stuck connection), so it is left to finish
+    # being cancelled on its own while the member is answered.
+    await asyncio.wait({save}, timeout=SAVE_BUDGET_SECONDS)
+    if not save.done():
+        save.cancel()
+        _abandoned.add(save)
+        save.add_done_callback(_forget)
+        await answer_unsaved(interaction, urgency, locale, TimeoutError(), guild_id)
+        return
     try:
-        async with asyncio.timeout(SAVE_BUDGET_SECONDS):
-            outcome = await requests.open_request(
-                bot.db,
-                bot.clock,
-                guild_id=guild_id,
-                member_id=interaction.user.id,
-                urgency=urgency,
-                locale=locale,
-            )
+        outcome = save.result()
     except Exception as error:
         await answer_unsaved(interaction, urgency, locale, error, guild_id)
         return
@@ -105,6 +117,15 @@ async def open_and_answer(
         ephemeral=True,
         allowed_mentions=NO_PINGS,
     )
+
+
+_abandoned: set[asyncio.Task[Any]] = set()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a /talk save given up on failed afterwards: %r", task.exception())
 
 
 async def answer_unsaved(
