@@ -97,6 +97,8 @@ class KinfolkBot(commands.AutoShardedBot):
             # Kinfolk needs no member lists (leaves arrive as raw events): never download a
             # big server's members at start, which would cost minutes and hundreds of MB.
             chunk_guilds_at_startup=False,
+            # Kinfolk never reads discord.py's message cache.
+            max_messages=None,
             shard_count=settings.shard_count,
             shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             **options,

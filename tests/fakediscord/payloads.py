@@ -6,13 +6,22 @@ from typing import Any
 
 from .world import World
 
+# The ``large_threshold`` discord.py always sends in IDENTIFY: above it a guild is "large"
+# and Discord stops sending offline members in GUILD_CREATE.
+LARGE_THRESHOLD = 250
+
 
 def guild_create_payload(world: World, guild_id: int, *, all_members: bool) -> dict[str, Any]:
-    """GUILD_CREATE as Discord sends it; without GUILD_MEMBERS only the bot's member."""
+    """GUILD_CREATE as Discord sends it; without GUILD_MEMBERS only the bot's member. A large
+    guild (over LARGE_THRESHOLD members) carries only the bot's member whatever the intents
+    (Discord sends the bot and members in voice; the stand-in has no voice), so a bot that
+    wants a big server's member list must ask for it in chunks."""
     guild = world.guilds[guild_id]
-    members = [
-        m.payload() for m in guild.members.values() if all_members or m.id == world.bot_user.id
-    ]
+    large = len(guild.members) > LARGE_THRESHOLD
+    if all_members and not large:
+        members = [m.payload() for m in guild.members.values()]
+    else:
+        members = [guild.members[world.bot_user.id].payload()]
     channels = [c for c in world.guild_channels(guild_id)]
     return {
         "id": str(guild.id),
@@ -43,7 +52,7 @@ def guild_create_payload(world: World, guild_id: int, *, all_members: bool) -> d
         "stickers": [],
         "soundboard_sounds": [],
         "joined_at": guild.members[world.bot_user.id].joined_at,
-        "large": False,
+        "large": large,
         "unavailable": False,
         "member_count": len(guild.members),
         "max_members": 500000,
