@@ -7,6 +7,7 @@ that matters for a support bot: who would Discord actually notify for this messa
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
 
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+# With ``enforce_nonce``, Discord returns the earlier message for a nonce the same author
+# used in the same channel "in the past few minutes" instead of creating a second one.
+NONCE_WINDOW_SECONDS = 300.0
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -81,6 +85,8 @@ class StoredMessage:
     edited_timestamp: str | None = None
     deleted: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)  # bodies of every edit
+    nonce: str | int | None = None  # as sent on creation; echoed back like Discord does
+    created_monotonic: float = field(default_factory=time.monotonic)
 
     @property
     def ephemeral(self) -> bool:
@@ -122,6 +128,8 @@ class StoredMessage:
             data["interaction_metadata"] = self.interaction
         if self.message_reference:
             data["message_reference"] = self.message_reference
+        if self.nonce is not None:
+            data["nonce"] = self.nonce
         return data
 
     def apply(self, body: dict[str, Any], files: list[UploadedFile], *, edit: bool) -> None:
@@ -250,6 +258,10 @@ class MessageStore:
     def __init__(self, world: World) -> None:
         self.world = world
         self.by_id: dict[int, StoredMessage] = world.message_index
+        # (channel, author, nonce) -> message id, for enforce_nonce.
+        self._nonces: dict[tuple[int, int, str], int] = {}
+        # Ids of messages returned again for a repeated nonce (one entry per repeat).
+        self.nonce_repeats: list[int] = []
 
     def create(self, channel_id: int, author_id: int, **kwargs: Any) -> StoredMessage:
         channel = self.world.channels.get(channel_id)
@@ -258,6 +270,20 @@ class MessageStore:
         self.by_id[msg.id] = msg
         if channel is not None and not msg.ephemeral:
             channel.last_message_id = msg.id
+        return msg
+
+    def remember_nonce(self, msg: StoredMessage, nonce: str | int) -> None:
+        msg.nonce = nonce
+        self._nonces[(msg.channel_id, msg.author_id, str(nonce))] = msg.id
+
+    def by_nonce(self, channel_id: int, author_id: int, nonce: str | int) -> StoredMessage | None:
+        """The live message ``author_id`` created with ``nonce`` in ``channel_id`` within
+        the last ``NONCE_WINDOW_SECONDS``, if any."""
+        msg = self.by_id.get(self._nonces.get((channel_id, author_id, str(nonce)), 0))
+        if msg is None or msg.deleted:
+            return None
+        if time.monotonic() - msg.created_monotonic > NONCE_WINDOW_SECONDS:
+            return None
         return msg
 
     def in_channel(self, channel_id: int, *, ephemeral: bool | None = None) -> list[StoredMessage]:

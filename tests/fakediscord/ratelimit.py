@@ -84,8 +84,13 @@ class Decision:
 class RateLimiter:
     """Per-route buckets, the global limit and injected failures, in Discord's order."""
 
-    def __init__(self, default_bucket: tuple[int, float] = DEFAULT_BUCKET) -> None:
+    def __init__(
+        self,
+        default_bucket: tuple[int, float] = DEFAULT_BUCKET,
+        global_limit: int = GLOBAL_LIMIT_PER_SECOND,
+    ) -> None:
         self.default_bucket = default_bucket
+        self.global_limit = global_limit  # requests per second over all routes
         self.buckets: dict[tuple[str, str], Bucket] = {}
         self.global_window: deque[float] = deque()
         self.failures: list[InjectedFailure] = []
@@ -113,7 +118,7 @@ class RateLimiter:
         if counts_globally:
             while self.global_window and now - self.global_window[0] >= 1.0:
                 self.global_window.popleft()
-            if len(self.global_window) >= GLOBAL_LIMIT_PER_SECOND:
+            if len(self.global_window) >= self.global_limit:
                 retry = 1.0 - (now - self.global_window[0])
                 return self._too_many(retry, scope="global")
             self.global_window.append(now)

@@ -124,8 +124,9 @@ class RestHandlers:
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        shards = self.fake.gateway.recommended_shards
         return ok(
-            request, {"url": self.fake.gateway_url, "shards": 1, "session_start_limit": limit}
+            request, {"url": self.fake.gateway_url, "shards": shards, "session_start_limit": limit}
         )
 
     async def create_dm(self, request: web.Request) -> web.Response:
@@ -193,8 +194,16 @@ class RestHandlers:
             not files_of(request)
         ):
             raise ApiError(400, 50006, "Cannot send an empty message")
-        msg = self.fake.store.create(channel.id, self.world.bot_user.id)
+        nonce, author = body.get("nonce"), self.world.bot_user.id
+        if nonce is not None and body.get("enforce_nonce"):
+            earlier = self.fake.store.by_nonce(channel.id, author, nonce)
+            if earlier is not None:  # Discord answers with the message it already has
+                self.fake.store.nonce_repeats.append(earlier.id)
+                return ok(request, self.fake.render(earlier))
+        msg = self.fake.store.create(channel.id, author)
         msg.apply(body, files_of(request), edit=False)
+        if nonce is not None:
+            self.fake.store.remember_nonce(msg, nonce)
         if channel.is_thread and channel.archived and not channel.locked:
             channel.archived = False  # sending to an archived, unlocked thread unarchives it
         await self.fake.gateway.dispatch("MESSAGE_CREATE", self.fake.render(msg))

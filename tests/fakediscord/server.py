@@ -21,7 +21,7 @@ from . import interactions as ix
 from . import validation
 from .gateway import Gateway
 from .messages import MessageStore, StoredMessage, pinged
-from .ratelimit import DEFAULT_BUCKET, InjectedFailure, RateLimiter
+from .ratelimit import DEFAULT_BUCKET, GLOBAL_LIMIT_PER_SECOND, InjectedFailure, RateLimiter
 from .rest import RestHandlers
 from .rest_common import RecordedRequest, make_middleware
 from .rest_interactions import InteractionRoutes
@@ -42,6 +42,7 @@ class FakeDiscord:
         *,
         bucket: tuple[int, float] = DEFAULT_BUCKET,
         fail_on_violations: bool = True,
+        global_limit: int = GLOBAL_LIMIT_PER_SECOND,
     ) -> None:
         validation.warm_up()
         self.world = world
@@ -51,7 +52,7 @@ class FakeDiscord:
         self.fail_on_violations = fail_on_violations
         # Seconds allowed between dispatch and the first callback (Discord: 3).
         self.response_deadline: float = validation.FIRST_RESPONSE_DEADLINE
-        self.limiter = RateLimiter(bucket)
+        self.limiter = RateLimiter(bucket, global_limit)
         self.store = MessageStore(world)
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []

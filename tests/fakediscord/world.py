@@ -47,6 +47,22 @@ def new_snowflake() -> int:
     return (ms << 22) | (next(_counter) & 0x3FFFFF)
 
 
+def shard_of(guild_id: int, num_shards: int) -> int:
+    """The shard Discord routes a guild's events to: ``(guild_id >> 22) % num_shards``."""
+    return (guild_id >> 22) % num_shards
+
+
+def guild_id_on_shard(shard_id: int, num_shards: int) -> int:
+    """A fresh snowflake for a guild that lands on ``shard_id`` of ``num_shards`` shards
+    (pass it to ``World.add_guild(..., guild_id=...)``)."""
+    if not 0 <= shard_id < num_shards:
+        raise ValueError(f"shard {shard_id} is not one of 0..{num_shards - 1}")
+    snowflake = new_snowflake()
+    ms = snowflake >> 22  # the shard is decided by the timestamp: move it a few ms on
+    ms += (shard_id - ms % num_shards) % num_shards
+    return (ms << 22) | (snowflake & 0x3FFFFF)
+
+
 @dataclass
 class User:
     id: int
@@ -246,9 +262,11 @@ class World:
         owner_id: int | None = None,
         *,
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
+        guild_id: int | None = None,
     ) -> Guild:
-        """Create a guild with @everyone, the bot's managed role, the bot and the owner."""
-        gid = new_snowflake()
+        """Create a guild with @everyone, the bot's managed role, the bot and the owner
+        (``guild_id``: a chosen id, e.g. from ``guild_id_on_shard``)."""
+        gid = guild_id if guild_id is not None else new_snowflake()
         if owner_id is None:
             owner_id = self.add_user(f"{name} owner").id
         guild = Guild(id=gid, name=name, owner_id=owner_id)
