@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import pkgutil
+import socket
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -70,6 +73,13 @@ def apply_endpoint_overrides(settings: Settings) -> None:
         )
 
 
+def _owner_name(settings: Settings) -> str:
+    """Who holds an outbox lease, readable by an operator: host, process, shards."""
+    shards = ",".join(str(i) for i in settings.shard_ids) if settings.shard_ids else "all"
+    host = socket.gethostname()[:40]
+    return f"{host}:{os.getpid()}:shards-{shards[:20]}:{uuid.uuid4().hex[:6]}"
+
+
 class KinfolkBot(commands.AutoShardedBot):
     """The bot. It always runs as an AutoShardedBot: with SHARD_COUNT unset it takes the
     shard count Discord recommends and runs every shard here; with SHARD_COUNT and SHARD_IDS
@@ -119,6 +129,7 @@ class KinfolkBot(commands.AutoShardedBot):
             {},
             poll_seconds=outbox_poll_seconds,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
+            owner=_owner_name(settings),
             concurrency=settings.outbox_concurrency,
             batch=max(20, settings.outbox_concurrency * 5),
         )

@@ -69,6 +69,9 @@ def is_unreachable(error: BaseException) -> bool:
 PG_CONNECT_TIMEOUT_SECONDS = 3.0
 PG_STATEMENT_TIMEOUT_SECONDS = 10.0
 PG_POOL_TIMEOUT_SECONDS = 5.0
+# Connections per process (and extra ones for bursts): the default 5 + 10 made units of work
+# wait 1.5-2 s for a connection at 100 interactions a second (benchmarks/RESULTS.md).
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 20
 
 
 def create_engine(
@@ -81,7 +84,11 @@ def create_engine(
     options: dict[str, Any] = {}
     if timeouts:
         args["command_timeout"] = PG_STATEMENT_TIMEOUT_SECONDS
-        options["pool_timeout"] = PG_POOL_TIMEOUT_SECONDS
+        options.update(
+            pool_timeout=PG_POOL_TIMEOUT_SECONDS,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_POOL_OVERFLOW,
+        )
     args.update(connect_args or {})
     return create_async_engine(url, pool_pre_ping=True, connect_args=args, **options)
 

@@ -77,15 +77,16 @@ async def open_and_answer(
             locale=locale,
         )
     )
-    # Wait for the save, but never past the budget: if the database hangs, cancelling the
-    # save can itself take seconds (closing the stuck connection), so it is left to finish
-    # being cancelled on its own while the member is answered.
+    # Wait for the save, but never past the budget. A slow save is never cancelled (a unit of
+    # work cut off midway can leave SQLite's write lock held, and cancelling a hung
+    # PostgreSQL connection itself takes seconds): the member is answered now, with the
+    # crisis resources, and told in a follow-up once the save has finished either way.
     await asyncio.wait({save}, timeout=SAVE_BUDGET_SECONDS)
     if not save.done():
-        save.cancel()
-        _abandoned.add(save)
-        save.add_done_callback(_forget)
-        await answer_unsaved(interaction, urgency, locale, TimeoutError(), guild_id)
+        await answer_slow(interaction, urgency, locale, guild_id)
+        finishing = asyncio.create_task(_tell_when_saved(interaction, save, urgency, locale))
+        _background.add(finishing)
+        finishing.add_done_callback(_background.discard)
         return
     try:
         outcome = save.result()
@@ -119,13 +120,60 @@ async def open_and_answer(
     )
 
 
-_abandoned: set[asyncio.Task[Any]] = set()
+# Follow-ups of slow saves still running (a reference keeps each task alive).
+_background: set[asyncio.Task[None]] = set()
+SLOW = (
+    "Saving your request is taking longer than it should. I'll keep trying, and I'll tell you "
+    "here as soon as the moderators have been told. If you need someone right now, these "
+    "people are there for you:"
+)
+SAVED_LATE = (
+    "Your request is saved now and the moderators have been told. Someone will be with you "
+    "as soon as they can."
+)
 
 
-def _forget(task: asyncio.Task[Any]) -> None:
-    _abandoned.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("a /talk save given up on failed afterwards: %r", task.exception())
+async def answer_slow(
+    interaction: discord.Interaction, urgency: Urgency, locale: str, guild_id: int
+) -> None:
+    resources = member_resources(EscalationConfig(guild_id=guild_id), locale)
+    await send_ephemeral(
+        interaction, SLOW, embed=resources_embed(resources, urgent=urgency is Urgency.CRISIS)
+    )
+
+
+async def _tell_when_saved(
+    interaction: discord.Interaction,
+    save: asyncio.Task[Any],
+    urgency: Urgency,
+    locale: str,
+) -> None:
+    """The slow save finished: tell the member how it went (follow-ups work for 15 minutes)."""
+    try:
+        outcome = await asyncio.shield(save)
+    except Exception as error:
+        log.warning("a slow /talk save failed: %s", type(error).__name__)
+        try:
+            await answer_unsaved(
+                interaction, urgency, locale, error, interaction.guild_id or 0, resources=False
+            )
+        except discord.HTTPException:
+            log.warning("could not tell the member their /talk request was not saved")
+        return
+    kinfolk(interaction).outbox.wake()
+    try:
+        if isinstance(outcome, AlreadyOpen):
+            await send_ephemeral(
+                interaction,
+                render.already_open_text(outcome.request),
+                view=member_request_view(outcome.request.request_id),
+            )
+        elif not isinstance(outcome, CoolingDown):
+            await send_ephemeral(
+                interaction, SAVED_LATE, view=member_request_view(outcome.request.request_id)
+            )
+    except discord.HTTPException:
+        log.warning("could not tell the member their slow /talk request was saved")
 
 
 async def answer_unsaved(
@@ -134,18 +182,22 @@ async def answer_unsaved(
     locale: str,
     error: BaseException,
     guild_id: int,
+    *,
+    resources: bool = True,
 ) -> None:
-    """Saving failed or was too slow: say so honestly, and still show where help is.
-    The built-in resources need no database."""
+    """Saving failed: say so honestly, and still show where help is (the built-in resources
+    need no database; left out when the member was shown them a moment ago)."""
     _, error_id = explain(error)
     if error_id is not None:
         log.error("error %s opening a /talk request", error_id, exc_info=unwrap(error))
     reference = f" (error id `{error_id}`)" if error_id else ""
-    resources = member_resources(EscalationConfig(guild_id=guild_id), locale)
+    text = UNSAVED.format(reference=reference)
+    if not resources:
+        await send_ephemeral(interaction, text.split(" If you need someone")[0])
+        return
+    help_now = member_resources(EscalationConfig(guild_id=guild_id), locale)
     await send_ephemeral(
-        interaction,
-        UNSAVED.format(reference=reference),
-        embed=resources_embed(resources, urgent=urgency is Urgency.CRISIS),
+        interaction, text, embed=resources_embed(help_now, urgent=urgency is Urgency.CRISIS)
     )
 
 
