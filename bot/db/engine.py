@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import (
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY = "kinfolk_read_only"
 
 
 class DatabaseClosing(RuntimeError):
@@ -114,7 +115,15 @@ def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only unit (`Database.read`) takes no write lock: WAL lets it read alongside
+        # the one writer.
+        read_only = bool(connection.get_execution_options().get(READ_ONLY))
+        info = connection.connection.info
+        if info.get(READ_ONLY, False) != read_only:
+            # query_only makes a write in a read-only unit fail loudly instead of queueing.
+            connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            info[READ_ONLY] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -153,6 +162,35 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
+        async with (
+            self._unit_of_work(),
+            self._sqlite_writer or contextlib.nullcontext(),
+            self._sessions() as session,
+            session.begin(),
+        ):
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that only reads. On SQLite it neither queues for the in-process
+        writer lock nor takes SQLite's write lock (a deferred BEGIN: WAL readers run beside
+        the writer), so reads are not held up by writes. A write in it fails, on both
+        backends (SQLite's query_only, PostgreSQL's READ ONLY transaction)."""
+        option = {READ_ONLY: True} if self._sqlite_writer else {"postgresql_readonly": True}
+        async with self._unit_of_work(), self._sessions() as session:
+            await session.connection(execution_options=option)
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            # Ending it by commit, not rollback, keeps what was read usable after the unit
+            # (a rollback would expire it); there is nothing to commit.
+            await session.commit()
+
+    @asynccontextmanager
+    async def _unit_of_work(self) -> AsyncIterator[None]:
+        """Refuse work while closing or nested; count the units in flight for `close()`."""
         if self._closing:
             raise DatabaseClosing("Kinfolk is shutting down")
         if _in_unit_of_work.get():
@@ -161,12 +199,7 @@ class Database:
         self._idle.clear()
         marker = _in_unit_of_work.set(True)
         try:
-            async with (
-                self._sqlite_writer or contextlib.nullcontext(),
-                self._sessions() as session,
-                session.begin(),
-            ):
-                yield session
+            yield
         finally:
             _in_unit_of_work.reset(marker)
             self._in_flight -= 1

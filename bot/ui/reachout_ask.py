@@ -35,6 +35,8 @@ def ask_view(guild_id: int) -> discord.ui.View:
 async def maybe_ask(interaction: discord.Interaction, guild_id: int) -> None:
     """Ask once, in a private follow-up, where reach-out is on; never twice."""
     bot = kinfolk(interaction)
+    if not await bot.participation.tracks(guild_id):
+        return  # reach-out is off there: no unit of work (and no SQLite write lock) needed
     if await consent.ask_once(bot.db, bot.clock, guild_id, interaction.user.id):
         await send_ephemeral(interaction, ASK_TEXT, view=ask_view(guild_id))
 

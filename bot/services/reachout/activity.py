@@ -52,6 +52,10 @@ class ActivityTracker:
         self._rules.pop(guild_id, None)
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
+    async def tracks(self, guild_id: int) -> bool:
+        """Whether reach-out is on in the server (from the same short-lived cache as `seen`)."""
+        return (await self._rules_for(guild_id)).enabled
+
     async def seen(
         self, guild_id: int, user_id: int, kind: str, *, channel_id: int | None = None
     ) -> bool:

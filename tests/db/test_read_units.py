@@ -1,0 +1,84 @@
+"""Read-only units of work (`Database.read`): on SQLite they don't queue behind a writer, on
+both backends a write inside one fails, and the connection writes normally afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from bot.db.engine import Database
+from bot.db.models import AppState
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+async def _put(db: Database, key: str, value: str) -> None:
+    async with db.session() as session:
+        await session.merge(AppState(key=key, value=value, updated_at=NOW))
+
+
+async def test_a_read_sees_committed_data_and_leaves_no_transaction_open(db: Database) -> None:
+    await _put(db, "colour", "green")
+    async with db.read() as session:
+        assert await session.scalar(select(AppState.value).where(AppState.key == "colour")) == (
+            "green"
+        )
+    # The connection goes back to writing units as usual.
+    await _put(db, "colour", "blue")
+    async with db.read() as session:
+        assert await session.scalar(select(AppState.value)) == "blue"
+    assert db.in_flight == 0
+
+
+async def test_what_was_read_stays_usable_after_the_unit(db: Database) -> None:
+    await _put(db, "colour", "green")
+    async with db.read() as session:
+        row = await session.scalar(select(AppState))
+    assert row is not None
+    assert (row.key, row.value) == ("colour", "green")
+
+
+async def test_a_write_inside_a_read_fails_and_changes_nothing(db: Database) -> None:
+    await _put(db, "colour", "green")
+
+    async def write_while_reading() -> None:
+        async with db.read() as session:
+            session.add(AppState(key="size", value="large", updated_at=NOW))
+            await session.flush()
+
+    with pytest.raises(DBAPIError):
+        await write_while_reading()
+    async with db.read() as session:
+        assert (await session.scalars(select(AppState.key))).all() == ["colour"]
+    await _put(db, "size", "small")  # writing units still write
+    async with db.read() as session:
+        assert sorted((await session.scalars(select(AppState.key))).all()) == ["colour", "size"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_on_sqlite_a_read_does_not_wait_for_a_writer(db: Database) -> None:
+    await _put(db, "colour", "green")
+    writing = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_writer() -> None:
+        async with db.session() as session:
+            await session.merge(AppState(key="colour", value="red", updated_at=NOW))
+            await session.flush()
+            writing.set()
+            await release.wait()  # holds the writer lock (and SQLite's) meanwhile
+
+    writer = asyncio.create_task(slow_writer())
+    await writing.wait()
+    async with asyncio.timeout(2):
+        async with db.read() as session:
+            # WAL: the reader sees the last committed value, not the writer's.
+            assert await session.scalar(select(AppState.value)) == "green"
+    release.set()
+    await writer
+    async with db.read() as session:
+        assert await session.scalar(select(AppState.value)) == "red"
