@@ -130,8 +130,8 @@ class KinfolkBot(commands.AutoShardedBot):
             poll_seconds=outbox_poll_seconds,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             owner=_owner_name(settings),
-            concurrency=settings.outbox_concurrency,
-            batch=max(20, settings.outbox_concurrency * 5),
+            concurrency=settings.outbox_lanes,
+            batch=max(20, settings.outbox_lanes * 5),
         )
         self._outbox_task: asyncio.Task[None] | None = None
         # Participation is counted in memory and written every few seconds (reach-out).

@@ -49,7 +49,9 @@ class Settings:
     # under Discord's 50), how long a claimed message is leased, and how many are sent at once.
     outbox_per_second: float = 45.0
     outbox_lease_seconds: int = 120
-    outbox_concurrency: int = 4
+    # None: 1 on SQLite (one writer: more would only queue in front of members' commands),
+    # 4 on PostgreSQL.
+    outbox_concurrency: int | None = None
     # Serve Prometheus metrics on this port of 127.0.0.1 (needs the "metrics" extra).
     metrics_port: int | None = None
 
@@ -75,6 +77,13 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         return [s for s in (self.token, *self.encryption_keys) if s]
+
+    @property
+    def outbox_lanes(self) -> int:
+        """Outbox messages sent at once: OUTBOX_CONCURRENCY, or the backend's default."""
+        if self.outbox_concurrency is not None:
+            return self.outbox_concurrency
+        return 1 if self.database_backend == "sqlite" else 4
 
     @property
     def database_backend(self) -> str:
@@ -118,8 +127,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         outbox_lease_seconds=_number(
             "OUTBOX_LEASE_SECONDS", env.get("OUTBOX_LEASE_SECONDS"), 120, low=5, high=3600
         ),
-        outbox_concurrency=_number(
-            "OUTBOX_CONCURRENCY", env.get("OUTBOX_CONCURRENCY"), 4, low=1, high=64
+        outbox_concurrency=(
+            _number("OUTBOX_CONCURRENCY", env.get("OUTBOX_CONCURRENCY"), 1, low=1, high=64)
+            if _blank_to_none(env.get("OUTBOX_CONCURRENCY"))
+            else None
         ),
     )
 

@@ -172,7 +172,10 @@ def test_scale_out_settings_default_to_one_process_without_metrics() -> None:
     assert (settings.shard_count, settings.shard_ids) == (None, None)
     assert settings.outbox_per_second == 45.0
     assert settings.outbox_lease_seconds == 120
-    assert settings.outbox_concurrency == 4
+    assert settings.outbox_concurrency is None
+    assert settings.outbox_lanes == 1  # SQLite by default: one writer
+    on_postgres = load_settings({"DATABASE_URL": "postgresql+asyncpg://u@h:5432/k"})
+    assert on_postgres.outbox_lanes == 4
     assert settings.metrics_port is None
 
 
