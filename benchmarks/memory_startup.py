@@ -57,6 +57,7 @@ from sqlalchemy.engine import make_url
 
 from bot.db.crypto import generate_key
 from tests.fakediscord import FakeDiscord, World
+from tests.test_cli import kinfolk_env
 
 ROOT = Path(__file__).resolve().parents[1]
 KINFOLK = str(Path(sys.executable).parent / "kinfolk")
@@ -176,20 +177,12 @@ async def bot_process(
     fake: FakeDiscord, database_url: str, folder: Path, *, members_intent: bool
 ) -> AsyncIterator[BotProcess]:
     """`kinfolk run` with its settings in the environment; stopped with SIGTERM after."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DISCORD_", "DATABASE_", "SHARD_", "METRICS_", "MEMBERS_", "DEV_"))
-    }
-    env.update(
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
+    env = kinfolk_env(
+        fake,
         DATABASE_URL=database_url,
         ENCRYPTION_KEY=generate_key(),
         LOG_LEVEL="INFO",
         MEMBERS_INTENT="true" if members_intent else "false",
-        PYTHONPATH=str(ROOT),
     )
     fake.gateway.ready.clear()
     spawned = time.time()

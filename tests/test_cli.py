@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.db.crypto import generate_key, is_valid_key
+from tests.fakediscord import FakeDiscord
 from tests.test_config import TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +19,28 @@ KINFOLK = str(Path(sys.executable).parent / "kinfolk")
 KEY = generate_key()
 
 
+# Settings an operator's shell may hold: a `kinfolk` process started by a test must not
+# inherit them.
+SETTING_PREFIXES = ("DISCORD_", "DATABASE_", "SHARD_", "OUTBOX_", "METRICS_", "MEMBERS_", "DEV_")
+
+
+def kinfolk_env(fake: FakeDiscord | None = None, **settings: str) -> dict[str, str]:
+    """The environment for a `kinfolk` process: this one's without Kinfolk's settings, then
+    the stand-in's endpoints and token (when given), then `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    if fake is not None:
+        env.update(
+            DISCORD_TOKEN=fake.token,
+            DISCORD_API_BASE=fake.api_base,
+            DISCORD_GATEWAY_URL=fake.gateway_url,
+        )
+    env.update(settings)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
 def kinfolk(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
-    clean.update(env)
-    clean["PYTHONPATH"] = str(ROOT)
+    clean = kinfolk_env(**env)
     return subprocess.run(
         [KINFOLK, *args],
         cwd=cwd,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 import sys
@@ -33,7 +32,7 @@ from tests.conftest import fresh_database
 from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
 from tests.fakediscord import FakeDiscord, World, point_discord_py_at
 from tests.helpers import FrozenClock
-from tests.test_cli import KEY, KINFOLK, ROOT, TOKEN
+from tests.test_cli import KEY, KINFOLK, TOKEN, kinfolk_env
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -345,15 +344,11 @@ async def test_run_with_metrics_port_serves_metrics(tmp_path: Path) -> None:
     member = world.add_member(guild.id, "alice")
     port = free_port()
     async with FakeDiscord(world, bucket=(50, 1.0)) as fake:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
-        env.update(
-            DISCORD_TOKEN=fake.token,
-            DISCORD_API_BASE=fake.api_base,
-            DISCORD_GATEWAY_URL=fake.gateway_url,
+        env = kinfolk_env(
+            fake,
             DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'kinfolk.db'}",
             ENCRYPTION_KEY=KEY,
             METRICS_PORT=str(port),
-            PYTHONPATH=str(ROOT),
         )
         process = await asyncio.create_subprocess_exec(
             KINFOLK,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import signal
@@ -36,7 +35,7 @@ from tests.conftest import POSTGRES_URL, _asyncpg_dsn
 from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
 from tests.fakediscord import FakeDiscord, World, point_discord_py_at
 from tests.fakediscord.world import guild_id_on_shard
-from tests.test_cli import KEY, KINFOLK, ROOT
+from tests.test_cli import KEY, KINFOLK, kinfolk_env
 
 pytestmark = [
     pytest.mark.skipif(not POSTGRES_URL, reason="KINFOLK_TEST_POSTGRES_URL not set"),
@@ -128,18 +127,10 @@ async def queue_all(db: Database, channels: list[int]) -> None:
 
 
 async def start(fake: FakeDiscord, db: Database, tmp_path: Path, shard: int) -> Bot:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DISCORD_", "DATABASE_", "SHARD_", "OUTBOX_"))
-    }
-    env.update(
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
+    env = kinfolk_env(
+        fake,
         DATABASE_URL=db.url,
         ENCRYPTION_KEY=KEY,
-        PYTHONPATH=str(ROOT),
         LOG_LEVEL="INFO",
         SHARD_COUNT="2",
         SHARD_IDS=str(shard),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -11,22 +10,18 @@ from pathlib import Path
 from bot.db import migrate
 from tests.e2e.conftest import Haven
 from tests.fakediscord import FakeDiscord
-from tests.test_cli import KEY, KINFOLK, ROOT
+from tests.test_cli import KEY, KINFOLK, kinfolk_env
 
 
 async def test_run_serves_and_stops_cleanly_on_sigterm(
     fake: FakeDiscord, haven: Haven, tmp_path: Path
 ) -> None:
     database = tmp_path / "kinfolk.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
-    env.update(
-        DISCORD_TOKEN=fake.token,
-        DISCORD_API_BASE=fake.api_base,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
+    env = kinfolk_env(
+        fake,
         DATABASE_URL=f"sqlite+aiosqlite:///{database}",
         LOG_LEVEL="DEBUG",
         ENCRYPTION_KEY=KEY,
-        PYTHONPATH=str(ROOT),
     )
     process = await asyncio.create_subprocess_exec(
         KINFOLK,
