@@ -177,6 +177,37 @@ async def test_a_failed_save_still_shows_crisis_resources_in_time(
     assert answer.embeds[0]["title"] == "🆘 If you need help right now"
 
 
+async def test_a_slow_save_is_not_cut_off_and_the_member_is_told_when_it_is_saved(
+    fake: FakeDiscord,
+    circle: Circle,
+    ready: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = requests.open_request
+
+    async def slow(*args: object, **kwargs: object) -> object:
+        await asyncio.sleep(3)  # longer than the 2.2 s budget: a database under load
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(requests, "open_request", slow)
+    handle = await talk(fake, circle, circle.alice, "crisis")
+    answer = await handle.original_message()  # in time: the stand-in fails the test past 3 s
+    assert "taking longer than it should" in answer.content
+    assert all(marker in embed_text(answer.embeds) for marker in RESOURCE_MARKERS)
+    await fake.wait_for(lambda: handle.followups, timeout=10, what="the follow-up")
+    [told] = handle.followups
+    assert told.ephemeral
+    assert "saved now" in told.content
+    # The request is whole: saved once, its alert posted, the member's buttons under the note.
+    row = await request_row(database, circle.alice)
+    assert row.status == "open"
+    assert f"talk:cancel:{row.id}" in custom_ids(told)
+    await settle(fake, database, clock)
+    await the_alert(fake, circle)  # exactly one alert posted
+
+
 async def test_a_form_opened_before_a_restart_can_be_sent_after_it(
     fake: FakeDiscord, circle: Circle, start_bot: StartBot, database: Database
 ) -> None:
