@@ -22,6 +22,10 @@ class QueuedMessage:
     attempts: int
 
 
+# Written in a message's content, it becomes the server's name when the message is sent.
+SERVER_PLACEHOLDER = "{server}"
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What to send where. `target_type` is "channel", "user" (a DM) or "guild_owner"
@@ -45,7 +49,7 @@ class Delivery:
     # (members who left are passed over), and post the message there.
     thread_name: str | None = None
     thread_members: tuple[int, ...] = ()
-    # Replace "{server}" in the content with this server's name.
+    # Replace SERVER_PLACEHOLDER in the content with this server's name.
     server_name_of: int | None = None
     # A DM channel Discord gave before for this user: sending needs no request to open it.
     dm_channel_id: int | None = None

@@ -15,5 +15,5 @@ __all__ = ["Health", "snapshot"]
 
 
 async def snapshot(db: Database, clock: Clock) -> Health:
-    async with db.session() as session:
+    async with db.read() as session:
         return await repo.snapshot(session, clock.now())

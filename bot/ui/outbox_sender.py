@@ -18,6 +18,7 @@ from bot.jobs.delivery import (
     PROBLEM_NO_ACCESS,
     PROBLEM_NO_PERMISSION,
     PROBLEM_UNKNOWN_TARGET,
+    SERVER_PLACEHOLDER,
     Delivery,
     Outcome,
     Retry,
@@ -49,7 +50,7 @@ class DiscordSender:
         self.client = client
         self.views: dict[str, ViewBuilder] = {}
         self.pacer = pacer or Pacer()
-        # Names of servers this process has no shard of, fetched once (for "{server}").
+        # Names of servers this process has no shard of, fetched once (SERVER_PLACEHOLDER).
         self._server_names: dict[int, str] = {}
 
     async def deliver(self, delivery: Delivery) -> Outcome:
@@ -62,9 +63,9 @@ class DiscordSender:
                 if channel is None:
                     return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
             content = delivery.content
-            if content and delivery.server_name_of is not None and "{server}" in content:
+            if content and delivery.server_name_of is not None and SERVER_PLACEHOLDER in content:
                 name = await self._server_name(delivery.server_name_of)
-                content = content.replace("{server}", name)
+                content = content.replace(SERVER_PLACEHOLDER, name)
             if content and len(content) > MAX_CONTENT:
                 # Never let a long name make a message Discord refuses: it would never go.
                 content = content[: MAX_CONTENT - 1] + "…"
@@ -107,9 +108,9 @@ class DiscordSender:
     async def _guild(self, guild_id: int) -> discord.Guild | None:
         """The server from the cache, or from Discord when another process (another shard)
         holds it: any process may send any outbox message."""
-        guild = self.client.get_guild(guild_id)
-        if guild is not None:
-            return guild
+        return self.client.get_guild(guild_id) or await self._fetch_guild(guild_id)
+
+    async def _fetch_guild(self, guild_id: int) -> discord.Guild | None:
         await self.pacer.wait()
         try:
             return await self.client.fetch_guild(guild_id, with_counts=False)
@@ -123,7 +124,7 @@ class DiscordSender:
         known = self._server_names.get(guild_id)
         if known is not None:
             return known
-        guild = await self._guild(guild_id)
+        guild = await self._fetch_guild(guild_id)
         if guild is None:
             return "your server"
         name = discord.utils.escape_markdown(guild.name)

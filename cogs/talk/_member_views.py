@@ -84,7 +84,9 @@ async def open_and_answer(
     await asyncio.wait({save}, timeout=SAVE_BUDGET_SECONDS)
     if not save.done():
         await answer_slow(interaction, urgency, locale, guild_id)
-        finishing = asyncio.create_task(_tell_when_saved(interaction, save, urgency, locale))
+        finishing = asyncio.create_task(
+            _tell_when_saved(interaction, save, urgency, locale, guild_id)
+        )
         _background.add(finishing)
         finishing.add_done_callback(_background.discard)
         return
@@ -147,6 +149,7 @@ async def _tell_when_saved(
     save: asyncio.Task[Any],
     urgency: Urgency,
     locale: str,
+    guild_id: int,
 ) -> None:
     """The slow save finished: tell the member how it went (follow-ups work for 15 minutes)."""
     try:
@@ -154,9 +157,7 @@ async def _tell_when_saved(
     except Exception as error:
         log.warning("a slow /talk save failed: %s", type(error).__name__)
         try:
-            await answer_unsaved(
-                interaction, urgency, locale, error, interaction.guild_id or 0, resources=False
-            )
+            await answer_unsaved(interaction, urgency, locale, error, guild_id, resources=False)
         except discord.HTTPException:
             log.warning("could not tell the member their /talk request was not saved")
         return

@@ -21,6 +21,7 @@ from bot.domain.reachout import (
     parse_channels,
 )
 from bot.domain.timezones import zone
+from bot.jobs.delivery import SERVER_PLACEHOLDER
 from bot.services.reachout.texts import MESSAGE_MAX_CHARS
 
 KIND_SWEEP = "reachout_sweep"
@@ -83,7 +84,6 @@ def check_channels(text: str, known: Collection[int] | None = None) -> list[int]
     return ids
 
 
-SERVER_PLACEHOLDER = "{server}"
 # A server name is at most 100 characters; escaping its markdown can double that.
 SERVER_NAME_MAX_CHARS = 200
 
