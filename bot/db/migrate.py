@@ -1,7 +1,10 @@
 """Apply Alembic migrations from inside the process (used by `kinfolk run` and `db upgrade`).
 
 On PostgreSQL the upgrade holds a transaction-scoped advisory lock, so several bot
-processes starting at once apply each migration exactly once.
+processes starting at once apply each migration exactly once. On SQLite it runs with foreign
+keys off, as SQLite documents for rebuilding a table (dropping the old copy would otherwise
+cascade to the rows that refer to it); a migration that rebuilds tables checks them with
+`PRAGMA foreign_key_check` before it commits.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db.engine import Database
 
@@ -35,8 +39,24 @@ async def upgrade(database: Database, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with database.engine.begin() as connection:
-        await connection.run_sync(run)
+    async with database.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            await _foreign_keys(connection, on=False)
+        try:
+            async with connection.begin():
+                await connection.run_sync(run)
+        finally:
+            if sqlite:
+                await _foreign_keys(connection, on=True)
+
+
+async def _foreign_keys(connection: AsyncConnection, *, on: bool) -> None:
+    """Outside any transaction (inside one, SQLite ignores the pragma)."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute(f"PRAGMA foreign_keys={int(on)}")
 
 
 async def current_revision(database: Database) -> str | None:

@@ -16,6 +16,11 @@ from sqlalchemy.types import TypeDecorator
 Snowflake = BigInteger
 # An autoincrementing 64-bit key; SQLite only autoincrements a column typed INTEGER.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+# Table option for every table keyed by a BigIntPK. Without AUTOINCREMENT, SQLite gives a
+# deleted row's id (the largest) to the next row, and an id reaches outbox keys, custom ids
+# and the audit log, so a new request could take an erased one's alert, buttons and history.
+# PostgreSQL's sequences never reuse a value. `tests/db/test_ids.py` checks every such table.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 class UTCDateTime(TypeDecorator[datetime]):

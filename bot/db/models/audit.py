@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.models.base import Base
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime
+from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
 
 class AuditEntry(Base):
@@ -17,7 +17,10 @@ class AuditEntry(Base):
     a member wrote. Repositories only ever insert and read these rows."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_guild_created", "guild_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_guild_created", "guild_id", "created_at"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(Snowflake)

@@ -8,7 +8,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.models.base import Base
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime
+from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
 
 class BuddySettings(Base):
@@ -61,6 +61,7 @@ class BuddyRound(Base):
         UniqueConstraint("guild_id", "number", name="uq_buddy_rounds_number"),
         # A scheduled start happens once, however often its job is retried.
         UniqueConstraint("guild_id", "scheduled_for", name="uq_buddy_rounds_scheduled"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -77,7 +78,7 @@ class BuddyGroup(Base):
     """A pair or trio in a round, with its private thread."""
 
     __tablename__ = "buddy_groups"
-    __table_args__ = (Index("ix_buddy_groups_guild_round", "guild_id", "round_id"),)
+    __table_args__ = (Index("ix_buddy_groups_guild_round", "guild_id", "round_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(Snowflake)

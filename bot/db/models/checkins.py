@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.crypto import EncryptedText
 from bot.db.models.base import Base
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime
+from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
 
 class MemberProfile(Base):
@@ -41,7 +41,10 @@ class Checkin(Base):
     then, so a later change of timezone does not rewrite their streak."""
 
     __tablename__ = "checkins"
-    __table_args__ = (Index("ix_checkins_member_day", "guild_id", "user_id", "local_day"),)
+    __table_args__ = (
+        Index("ix_checkins_member_day", "guild_id", "user_id", "local_day"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(Snowflake)

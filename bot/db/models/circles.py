@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.crypto import EncryptedText
 from bot.db.models.base import Base
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime
+from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
 
 class CirclePerson(Base):
@@ -20,7 +20,7 @@ class CirclePerson(Base):
     member typed (encrypted). Nobody else ever sees it; the listed member is never told."""
 
     __tablename__ = "circle_people"
-    __table_args__ = (Index("ix_circle_people_owner", "guild_id", "user_id"),)
+    __table_args__ = (Index("ix_circle_people_owner", "guild_id", "user_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(Snowflake)
@@ -71,6 +71,7 @@ class ThinkingNote(Base):
     __table_args__ = (
         Index("ix_thinking_notes_sender", "guild_id", "sender_id", "created_at"),
         Index("ix_thinking_notes_recipient", "guild_id", "recipient_id", "created_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

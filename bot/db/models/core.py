@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.models.base import Base
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime
+from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
 
 class GuildSettings(Base):
@@ -33,6 +33,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_status_priority_due_at", "status", "priority", "due_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

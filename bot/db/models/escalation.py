@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.crypto import EncryptedText
 from bot.db.models.base import Base
-from bot.db.types import BigIntPK, Snowflake, UTCDateTime
+from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
 
 class EscalationSettings(Base):
@@ -47,6 +47,7 @@ class SupportRequest(Base):
             postgresql_where=text("status IN ('open', 'claimed')"),
         ),
         Index("ix_support_requests_guild_status", "guild_id", "status"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
