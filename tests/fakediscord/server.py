@@ -349,6 +349,40 @@ class FakeDiscord:
             raise AssertionError(f"no component {custom_id!r} on message; it has {have}")
         if component.get("disabled"):
             raise AssertionError(f"component {custom_id!r} is disabled")
+        return await self._component(message, custom_id, component, member_id, values, locale)
+
+    async def forge_click(
+        self,
+        message: StoredMessage,
+        custom_id: str,
+        member_id: int,
+        *,
+        component_type: int = 2,
+        locale: str | None = None,
+    ) -> ix.InteractionHandle:
+        """A press of a button with ``custom_id`` on ``message`` as if the message held it,
+        whatever it holds. Discord only sends presses of components a message has (and
+        discord.py drops others), so this is how any bug that puts a wrong id on a message
+        looks to the bot (e.g. an id given out twice, naming another server's request): the
+        bot must check what a custom id names, not trust it."""
+        component = {"type": component_type, "custom_id": custom_id}
+        if component_type == 2:
+            component.update(style=2, label="Forged")
+        return await self._component(
+            message, custom_id, component, member_id, None, locale, extra=component
+        )
+
+    async def _component(
+        self,
+        message: StoredMessage,
+        custom_id: str,
+        component: dict[str, Any],
+        member_id: int,
+        values: list[str] | None,
+        locale: str | None,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> ix.InteractionHandle:
         channel = self.world.channels[message.channel_id]
         rec = ix.new_record(ix.COMPONENT, channel.guild_id, channel.id, member_id)
         rec.message = message
@@ -361,6 +395,11 @@ class FakeDiscord:
                 data["resolved"] = resolved
         payload["data"] = data
         payload["message"] = self.render(message)
+        if extra is not None:  # the forged component, shown as part of the message
+            payload["message"]["components"] = [
+                *payload["message"].get("components", []),
+                {"type": 1, "components": [extra]},
+            ]
         return await self._start(rec, payload)
 
     async def submit_modal(
