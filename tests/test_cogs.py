@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.client import KinfolkBot, discover_extensions
 from bot.config import Settings
 from bot.db.engine import Database
+from bot.ui.bound import BoundToServer
 from tests.helpers import FrozenClock
 
 
@@ -46,5 +47,44 @@ async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
             "circles",
             "privacy",
         }  # type: ignore[union-attr]
+    finally:
+        await db.close()
+
+
+async def test_every_button_whose_custom_id_names_a_server_is_bound_to_it(tmp_path: Path) -> None:
+    """A custom id is text from Discord: each dynamic item that carries a server id checks
+    it (BoundToServer) before it acts; those that carry a request, check-in, note or group
+    id are checked against the member (and server) by their service."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    db = Database(url)
+    bot = KinfolkBot(settings=Settings(token=None, database_url=url), db=db, clock=FrozenClock())
+    try:
+        for name in discover_extensions():
+            await bot.load_extension(name)
+        items = bot._connection._view_store._dynamic_items.values()
+        named = {item: item.__discord_ui_compiled_template__.groupindex for item in items}
+        with_server = sorted(i.__name__ for i, groups in named.items() if "guild" in groups)
+        assert len(with_server) >= 15
+        unbound = [
+            i.__name__
+            for i, g in named.items()
+            if "guild" in g and not issubclass(i, BoundToServer)
+        ]
+        assert unbound == [], "these act on a server their custom id names without checking it"
+        others = sorted(i.__name__ for i, groups in named.items() if "guild" not in groups)
+        assert others == [
+            "AddContextButton",
+            "CancelButton",
+            "ClaimButton",
+            "ConnectButton",
+            "HandOffButton",
+            "NoteButton",
+            "ReportNoteButton",
+            "ResolveButton",
+            "ShareButton",
+            "ShowContextButton",
+            "StartButton",  # talk:start:<urgency>: opens in the server it is pressed in
+            "StartRoundButton",  # buddy:start:<seed>: the server it is pressed in
+        ]
     finally:
         await db.close()

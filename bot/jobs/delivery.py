@@ -53,6 +53,13 @@ class Delivery:
     server_name_of: int | None = None
     # A DM channel Discord gave before for this user: sending needs no request to open it.
     dm_channel_id: int | None = None
+    # An earlier attempt of this message may have reached Discord without the bot learning
+    # of it (a crash or a timeout mid-send, longer ago than Discord keeps nonces): look
+    # among the target's recent messages for one of the bot's whose first embed has this
+    # footer, and answer with it instead of posting again. With `post_if_missing` False,
+    # nothing is posted when none is found (Undeliverable PROBLEM_NOT_POSTED).
+    find_existing: str | None = None
+    post_if_missing: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ PROBLEM_NO_ACCESS = "no_access"
 PROBLEM_NO_PERMISSION = "no_permission"
 PROBLEM_UNKNOWN_TARGET = "unknown_target"
 PROBLEM_NOT_CONFIGURED = "not_configured"
+PROBLEM_NOT_POSTED = "not_posted"  # find_existing found nothing, and nothing was posted
 
 Outcome = Sent | Retry | Undeliverable
 

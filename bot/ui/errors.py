@@ -88,14 +88,19 @@ class KinfolkView(discord.ui.View):
 
 class ReportsErrors:
     """Mixin for `DynamicItem`s: discord.py only logs their exceptions, leaving the member
-    with "This interaction failed". Subclasses implement `run`; failures get `report`."""
+    with "This interaction failed". Subclasses implement `run`; failures get `report`.
+    `allowed` is asked first (e.g. `bot.ui.bound.BoundToServer`): False has answered."""
 
     async def run(self, interaction: discord.Interaction) -> None:
         raise NotImplementedError
 
+    async def allowed(self, interaction: discord.Interaction) -> bool:
+        return True
+
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
-            await self.run(interaction)
+            if await self.allowed(interaction):
+                await self.run(interaction)
         except Exception as error:
             await report(interaction, error)
 

@@ -17,6 +17,7 @@ from bot.jobs.delivery import (
     PROBLEM_DMS_CLOSED,
     PROBLEM_NO_ACCESS,
     PROBLEM_NO_PERMISSION,
+    PROBLEM_NOT_POSTED,
     PROBLEM_UNKNOWN_TARGET,
     SERVER_PLACEHOLDER,
     Delivery,
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 ViewBuilder = Callable[[dict[str, Any]], discord.ui.View]
 
 MAX_CONTENT = 2000
+EARLIER_COPIES_LOOKED_AT = 50
 CANNOT_DM = 50007
 MISSING_ACCESS = 50001
 
@@ -73,9 +75,15 @@ class DiscordSender:
             await self.pacer.wait()
             if delivery.edit_message_id:
                 kwargs.pop("reference", None)
+                kwargs.setdefault("view", None)  # an edit without a view has no buttons
                 partial = channel.get_partial_message(delivery.edit_message_id)  # type: ignore[attr-defined]
                 message = await partial.edit(**kwargs)
             else:
+                earlier = await self._earlier_copy(channel, delivery)
+                if earlier is not None:
+                    return Sent(channel_id=channel.id, message_id=earlier)
+                if not delivery.post_if_missing:
+                    return Undeliverable(PROBLEM_NOT_POSTED, "no earlier copy was found")
                 message = await channel.send(**kwargs, nonce=delivery.nonce)
         except discord.Forbidden as error:
             if error.code == CANNOT_DM:
@@ -88,6 +96,23 @@ class DiscordSender:
         except (TimeoutError, discord.DiscordServerError, aiohttp.ClientError) as error:
             return Retry(f"{type(error).__name__}: {error}")
         return Sent(channel_id=message.channel.id, message_id=message.id)
+
+    async def _earlier_copy(self, channel: Any, delivery: Delivery) -> int | None:
+        """The id of a recent message of ours in `channel` whose first embed's footer is
+        `delivery.find_existing` (see `Delivery`), or None."""
+        if not delivery.find_existing:
+            return None
+        me = self.client.user.id if self.client.user else None
+        await self.pacer.wait()
+        try:
+            async for message in channel.history(limit=EARLIER_COPIES_LOOKED_AT):
+                if message.author.id != me or not message.embeds:
+                    continue
+                if message.embeds[0].footer.text == delivery.find_existing:
+                    return int(message.id)
+        except discord.Forbidden:  # no Read Message History: send as if none was found
+            log.info("can't read history in %s to look for an earlier copy", channel.id)
+        return None
 
     async def _channel(self, delivery: Delivery) -> discord.abc.Messageable | None:
         if delivery.target_type == "channel":

@@ -9,8 +9,8 @@ import discord
 
 from bot.services.reachout import consent
 from bot.services.reachout.texts import ASK_TEXT
+from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
-from bot.ui.errors import ReportsErrors
 from bot.ui.replies import send_ephemeral
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
@@ -42,7 +42,7 @@ async def maybe_ask(interaction: discord.Interaction, guild_id: int) -> None:
 
 
 class AskButton(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"reachout:ask:" + GUILD + r":(?P<answer>yes|no)",
 ):

@@ -44,7 +44,14 @@ class ConnectButton(
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
-        reply = await answer(bot.db, bot.clock, self.group_id, interaction.user.id, self.choice)
+        reply = await answer(
+            bot.db,
+            bot.clock,
+            self.group_id,
+            interaction.user.id,
+            self.choice,
+            guild_id=interaction.guild_id,
+        )
         bot.outbox.wake()
         await interaction.response.edit_message(content=reply, view=None)
 

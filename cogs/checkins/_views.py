@@ -17,11 +17,12 @@ from bot.services.checkins import records
 from bot.services.checkins.records import ConsentNeeded, Recorded
 from bot.services.circles import milestones
 from bot.services.reachout import activity
+from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import NO_PINGS, send_ephemeral
-from cogs.talk._member_views import open_and_answer, submitted_text
+from cogs.talk._member_views import open_and_answer, refuse_with_resources, submitted_text
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 CHECKIN = r"(?P<id>[0-9]{1,20})"
@@ -80,7 +81,7 @@ class _Button(ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template
         super().__init__(discord.ui.Button(custom_id=custom_id, label=label, **kwargs))
 
 
-class StartButton(_Button, template=r"checkin:start:" + GUILD):
+class StartButton(BoundToServer, _Button, template=r"checkin:start:" + GUILD):
     """Under the daily prompt: starts a private check-in for whoever taps it."""
 
     def __init__(self, guild_id: int) -> None:
@@ -99,7 +100,9 @@ class StartButton(_Button, template=r"checkin:start:" + GUILD):
         await start_checkin(interaction, self.guild_id)
 
 
-class ConsentButton(_Button, template=r"checkin:consent:" + GUILD + r":(?P<answer>yes|no)"):
+class ConsentButton(
+    BoundToServer, _Button, template=r"checkin:consent:" + GUILD + r":(?P<answer>yes|no)"
+):
     def __init__(self, guild_id: int, yes: bool) -> None:
         super().__init__(
             f"checkin:consent:{guild_id}:{'yes' if yes else 'no'}",
@@ -125,7 +128,7 @@ class ConsentButton(_Button, template=r"checkin:consent:" + GUILD + r":(?P<answe
         )
 
 
-class MoodButton(_Button, template=r"checkin:mood:" + GUILD + r":(?P<mood>[1-5])"):
+class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":(?P<mood>[1-5])"):
     def __init__(self, guild_id: int, mood: Mood) -> None:
         super().__init__(
             f"checkin:mood:{guild_id}:{int(mood)}",
@@ -183,7 +186,7 @@ def after_view(guild_id: int, saved: Recorded) -> discord.ui.View:
     return view_of(*items)
 
 
-class TalkButton(_Button, template=r"checkin:talk:" + GUILD):
+class TalkButton(BoundToServer, _Button, template=r"checkin:talk:" + GUILD):
     """Offered after a very low mood: opens an "I need to talk" request, if the member wants."""
 
     def __init__(self, guild_id: int) -> None:
@@ -199,6 +202,9 @@ class TalkButton(_Button, template=r"checkin:talk:" + GUILD):
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
     ) -> TalkButton:
         return cls(int(match["guild"]))
+
+    async def refuse(self, interaction: discord.Interaction, problem: str, **extra: Any) -> None:
+        await refuse_with_resources(interaction, problem)
 
     async def run(self, interaction: discord.Interaction) -> None:
         await open_and_answer(interaction, Urgency.STRUGGLING, self.guild_id)
@@ -279,7 +285,7 @@ class ShareButton(_Button, template=r"checkin:share:" + CHECKIN):
         )
 
 
-class ExportButton(_Button, template=r"checkin:export:" + GUILD):
+class ExportButton(BoundToServer, _Button, template=r"checkin:export:" + GUILD):
     def __init__(self, guild_id: int) -> None:
         super().__init__(f"checkin:export:{guild_id}", "Download my check-ins", emoji="📥")
         self.guild_id = guild_id
@@ -301,7 +307,9 @@ class ExportButton(_Button, template=r"checkin:export:" + GUILD):
         )
 
 
-class ForgetButton(_Button, template=r"checkin:forget:" + GUILD + r"(?P<sure>:sure)?"):
+class ForgetButton(
+    BoundToServer, _Button, template=r"checkin:forget:" + GUILD + r"(?P<sure>:sure)?"
+):
     def __init__(self, guild_id: int, sure: bool = False) -> None:
         super().__init__(
             f"checkin:forget:{guild_id}{':sure' if sure else ''}",

@@ -12,6 +12,7 @@ from bot.domain.circles import Kind
 from bot.services.circles import notes, offers
 from bot.services.circles.handlers import handlers
 from bot.services.circles.notes import NOTE_VIEW
+from bot.ui.bound import server_problem
 from bot.ui.errors import report
 from bot.ui.replies import finish_deferred, send_ephemeral
 from cogs.circles._views import DYNAMIC_ITEMS, NAME_FORM, circle_answer, note_view, submit_name
@@ -68,6 +69,10 @@ class Circles(commands.Cog):
         if match is None:
             return
         try:
+            problem = await server_problem(interaction, int(match["guild"]))
+            if problem is not None:
+                await send_ephemeral(interaction, problem)
+                return
             await submit_name(interaction, int(match["guild"]), Kind(match["kind"]))
         except Exception as error:
             await report(interaction, error)

@@ -15,6 +15,7 @@ from bot.domain.circles import NAME_MAX_CHARS, Kind
 from bot.services.circles import circle, milestones, notes
 from bot.services.circles.circle import Circle, Entry
 from bot.services.circles.picture import render_png
+from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import NO_PINGS, send_ephemeral
@@ -97,7 +98,7 @@ async def show_circle(interaction: discord.Interaction, guild_id: int, *, edit: 
 
 
 class AddSelect(
-    ReportsErrors, discord.ui.DynamicItem[discord.ui.Select], template=r"circle:add:" + GUILD
+    BoundToServer, discord.ui.DynamicItem[discord.ui.Select], template=r"circle:add:" + GUILD
 ):
     def __init__(self, guild_id: int) -> None:
         super().__init__(
@@ -134,7 +135,7 @@ class AddSelect(
 
 
 class PickMember(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.UserSelect],
     template=r"circle:pick:" + GUILD + ":" + KIND,
 ):
@@ -171,7 +172,7 @@ class PickMember(
 
 
 class NameButton(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:name:" + GUILD + ":" + KIND,
 ):
@@ -237,7 +238,7 @@ async def submit_name(interaction: discord.Interaction, guild_id: int, kind: Kin
 
 
 class RemoveSelect(
-    ReportsErrors, discord.ui.DynamicItem[discord.ui.Select], template=r"circle:remove:" + GUILD
+    BoundToServer, discord.ui.DynamicItem[discord.ui.Select], template=r"circle:remove:" + GUILD
 ):
     def __init__(self, guild_id: int, entries: tuple[Entry, ...] = ()) -> None:
         options = [
@@ -270,7 +271,7 @@ class RemoveSelect(
 
 
 class MilestonesButton(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:milestones:" + GUILD + r":(?P<on>on|off)",
 ):
@@ -313,7 +314,7 @@ class MilestonesButton(
 
 
 class NotesButton(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:notes:" + GUILD + r":(?P<on>on|off)",
 ):
@@ -390,7 +391,7 @@ class ReportNoteButton(
 
 
 class NotesOffFromNote(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:notes-off:" + GUILD,
 ):

@@ -14,8 +14,8 @@ from discord.ext import commands
 from bot.services.privacy import audit_view, member_data, retention
 from bot.services.privacy.member_data import KEPT_WHY, Erased
 from bot.ui import setup_group
+from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
-from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import send_ephemeral
 
@@ -26,7 +26,8 @@ GUILD = r"(?P<guild>[0-9]{1,20})"
 DELETE_WARNING = (
     "**This erases everything Kinfolk holds about you in this server**: check-ins and notes, "
     "buddy history and the blocks you made, reach-out choices and activity, your support "
-    "circle and offers, notes you sent and received, and your consents. It cannot be undone. "
+    "circle and offers, notes you sent and received, and your consents. A request to talk that "
+    "is still open is closed. It cannot be undone. "
     "Download a copy first with **/privacy export** if you'd like one.\n\n"
     "A few things stay, without your id, for other people's safety; you'll see exactly which."
 )
@@ -47,7 +48,7 @@ def erased_text(erased: Erased) -> str:
 
 
 class ConfirmDelete(
-    ReportsErrors,
+    BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"privacy:delete:" + GUILD,
 ):

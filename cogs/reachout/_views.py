@@ -10,12 +10,13 @@ import discord
 from bot.domain.escalation import Urgency
 from bot.services.reachout import answers
 from bot.services.reachout.texts import ANSWERS, REPLIES
+from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.errors import ReportsErrors
 from bot.ui.reachout_ask import AskButton
 from bot.ui.replies import send_ephemeral
 from cogs.checkins._views import start_checkin, view_of
-from cogs.talk._member_views import open_and_answer
+from cogs.talk._member_views import open_and_answer, refuse_with_resources
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 STYLES = {
@@ -38,6 +39,7 @@ class _Button(ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template
 
 
 class AnswerButton(
+    BoundToServer,
     _Button,
     template=r"reachout:answer:" + GUILD + r":(?P<choice>busy|checkin|talk|pause|stop)",
 ):
@@ -55,6 +57,12 @@ class AnswerButton(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
     ) -> AnswerButton:
         return cls(int(match["guild"]), match["choice"])
+
+    async def refuse(self, interaction: discord.Interaction, problem: str, **extra: Any) -> None:
+        if self.choice == "talk":
+            await refuse_with_resources(interaction, problem)
+        else:
+            await super().refuse(interaction, problem, **extra)
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)

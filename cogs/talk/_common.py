@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain.escalation import is_moderator
+from bot.domain.escalation import MODERATORS_ONLY, Actor, is_moderator
 from bot.services.escalation import render
 from bot.services.escalation.config import Resources, get_config
 from bot.services.escalation.info import EscalationConfig
@@ -22,10 +22,11 @@ REQUEST_ID = r"(?P<id>[0-9]{1,20})"
 
 log = logging.getLogger("kinfolk.talk")
 
-MODERATORS_ONLY = (
-    "Only the server's moderators can do that. If you need to talk, use **/talk** and "
-    "someone will be with you."
-)
+
+def actor_of(interaction: discord.Interaction) -> Actor:
+    """The presser, with their roles and Manage Server in the server they pressed in."""
+    roles = frozenset(role.id for role in getattr(interaction.user, "roles", []))
+    return Actor(interaction.user.id, roles, interaction.permissions.manage_guild)
 
 
 def embed(data: dict[str, Any]) -> discord.Embed:

@@ -12,7 +12,7 @@ from bot.domain.escalation import CONTEXT_MAX_CHARS, TransitionRefused, Urgency
 from bot.services.escalation import render, requests
 from bot.services.escalation.config import member_resources
 from bot.services.escalation.info import EscalationConfig
-from bot.services.escalation.requests import AlreadyOpen, CoolingDown
+from bot.services.escalation.requests import AlreadyOpen, Opened, Raised
 from bot.ui.errors import KinfolkModal, ReportsErrors, explain, unwrap
 from bot.ui.replies import send_ephemeral
 from cogs.talk._common import (
@@ -95,11 +95,13 @@ async def open_and_answer(
     except Exception as error:
         await answer_unsaved(interaction, urgency, locale, error, guild_id)
         return
-    if isinstance(outcome, CoolingDown):
+    if isinstance(outcome, Raised):
+        bot.outbox.wake()
         await send_ephemeral(
             interaction,
-            render.cooling_down_text(int(outcome.left.total_seconds()) + 1),
-            embed=resources_embed(outcome.resources),
+            render.raised_text(outcome.request, outcome.config, pinged=outcome.pinged),
+            embed=resources_embed(outcome.resources, urgent=urgency is Urgency.CRISIS),
+            view=member_request_view(outcome.request.request_id),
         )
         return
     if isinstance(outcome, AlreadyOpen):
@@ -111,7 +113,7 @@ async def open_and_answer(
         )
         return
     bot.outbox.wake()
-    answer = embed(render.member_answer_embed(urgency, outcome.config))
+    answer = embed(render.member_answer_embed(urgency, outcome.config, outcome.plan))
     help_now = resources_embed(outcome.resources, urgent=urgency is Urgency.CRISIS)
     embeds = [help_now, answer] if urgency is Urgency.CRISIS else [answer, help_now]
     await interaction.response.send_message(
@@ -119,6 +121,17 @@ async def open_and_answer(
         view=member_request_view(outcome.request.request_id),
         ephemeral=True,
         allowed_mentions=NO_PINGS,
+    )
+
+
+async def refuse_with_resources(interaction: discord.Interaction, text: str) -> None:
+    """Refuse to open a request (e.g. from a DM, for a server the member has left), and still
+    show where help is: the built-in resources need no server and no database."""
+    help_now = member_resources(EscalationConfig(guild_id=0), str(interaction.locale.value))
+    await send_ephemeral(
+        interaction,
+        f"{text}\n\nIf you need someone right now, these people are there for you:",
+        embed=resources_embed(help_now, urgent=True),
     )
 
 
@@ -169,7 +182,13 @@ async def _tell_when_saved(
                 render.already_open_text(outcome.request),
                 view=member_request_view(outcome.request.request_id),
             )
-        elif not isinstance(outcome, CoolingDown):
+        elif isinstance(outcome, Raised):
+            await send_ephemeral(
+                interaction,
+                render.raised_text(outcome.request, outcome.config, pinged=outcome.pinged),
+                view=member_request_view(outcome.request.request_id),
+            )
+        elif isinstance(outcome, Opened):
             await send_ephemeral(
                 interaction, SAVED_LATE, view=member_request_view(outcome.request.request_id)
             )
@@ -236,12 +255,15 @@ class AddContextButton(RequestButton, template=r"talk:context:" + REQUEST_ID):
     LABEL, STYLE, ACTION = "Add a few words", discord.ButtonStyle.secondary, "context"
 
     async def run(self, interaction: discord.Interaction) -> None:
-        request = await requests.get_request(kinfolk(interaction).db, self.request_id)
-        if request.member_id != interaction.user.id:
-            await send_ephemeral(interaction, "Only the member who asked can add to this request.")
-            return
-        if not request.status.active:
-            await send_ephemeral(interaction, "That request has already been closed.")
+        try:
+            await requests.member_request(
+                kinfolk(interaction).db,
+                self.request_id,
+                interaction.user.id,
+                guild_id=interaction.guild_id,
+            )
+        except TransitionRefused as refusal:
+            await send_ephemeral(interaction, str(refusal))
             return
         await interaction.response.send_modal(ContextModal(self.request_id))
 
@@ -252,7 +274,13 @@ class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
         try:
-            request = await requests.cancel(bot.db, bot.clock, self.request_id, interaction.user.id)
+            request = await requests.cancel(
+                bot.db,
+                bot.clock,
+                self.request_id,
+                interaction.user.id,
+                guild_id=interaction.guild_id,
+            )
         except TransitionRefused as refusal:
             await send_ephemeral(interaction, str(refusal))
             return
@@ -316,7 +344,7 @@ async def submit_context(interaction: discord.Interaction, request_id: int) -> N
     text = submitted_text(dict(interaction.data or {}), CONTEXT_FIELD)
     try:
         request = await requests.add_context(
-            bot.db, bot.clock, request_id, interaction.user.id, text
+            bot.db, bot.clock, request_id, interaction.user.id, text, guild_id=interaction.guild_id
         )
     except (TransitionRefused, ValueError) as refusal:
         await send_ephemeral(interaction, f"{refusal} Nothing was changed.")

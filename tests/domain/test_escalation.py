@@ -1,4 +1,5 @@
-"""The pure rules of "I need to talk": timers, transitions, cooldown, context, queue order."""
+"""The pure rules of "I need to talk": timers, transitions, the flood limit, context, queue
+order."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ from hypothesis import strategies as st
 
 from bot.domain.escalation import (
     CONTEXT_MAX_CHARS,
+    CRISIS_QUIET,
+    FOLD_WINDOW,
     MAX_TIMER_MINUTES,
-    TALK_COOLDOWN,
+    QUIET_FIRST,
+    QUIET_MAX,
+    Actor,
     Ladder,
     LadderStep,
+    Previous,
     QueueEntry,
     Status,
     Timers,
@@ -26,9 +32,11 @@ from bot.domain.escalation import (
     check_member_change,
     check_resolve,
     clean_context,
-    cooldown_left,
     is_moderator,
+    is_rise,
+    plan_alert,
     queue_order,
+    quiet_period,
     timer_problem,
 )
 
@@ -128,25 +136,103 @@ def test_only_a_claimed_request_can_be_handed_off() -> None:
         check_hand_off(Status.OPEN)
 
 
-# --- cooldown ----------------------------------------------------------------------------
+# --- asking again: the flood limit ---------------------------------------------------
 
 
-def test_cooldown_left() -> None:
-    assert timedelta(seconds=60) == TALK_COOLDOWN
-    assert cooldown_left(None, START) is None
-    assert cooldown_left(START, START) == timedelta(seconds=60)
-    assert cooldown_left(START, START + timedelta(seconds=45)) == timedelta(seconds=15)
-    assert cooldown_left(START, START + timedelta(seconds=60)) is None
-    assert cooldown_left(START, START + timedelta(hours=3)) is None
+def _closed(
+    minutes_ago: float,
+    *,
+    pinged_minutes_ago: float | None = None,
+    pinged: Urgency = Urgency.STRUGGLING,
+    repeat: int = 0,
+    status: Status = Status.CANCELLED,
+    posted: bool = True,
+    same_channel: bool = True,
+) -> Previous:
+    ping_ago = minutes_ago if pinged_minutes_ago is None else pinged_minutes_ago
+    return Previous(
+        status=status,
+        closed_at=START - timedelta(minutes=minutes_ago),
+        alert_posted=posted,
+        same_channel=same_channel,
+        pinged_at=START - timedelta(minutes=ping_ago),
+        pinged_urgency=pinged,
+        repeat=repeat,
+    )
 
 
-@given(st.integers(min_value=0, max_value=600))
-def test_cooldown_is_never_negative_and_counts_down(seconds: int) -> None:
-    left = cooldown_left(START, START + timedelta(seconds=seconds))
-    if seconds < 60:
-        assert left == timedelta(seconds=60 - seconds)
-    else:
-        assert left is None
+def test_a_first_request_gets_its_own_alert_and_pings() -> None:
+    plan = plan_alert(None, Urgency.CHAT, START)
+    assert (plan.fold, plan.ping, plan.repeat) == (False, True, 0)
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        _closed(31),  # long ago
+        _closed(1, status=Status.RESOLVED),  # a moderator closed it: a new situation
+        _closed(1, posted=False),  # its alert never reached the channel
+        _closed(1, same_channel=False),  # the alert channel changed since
+    ],
+)
+def test_asking_again_after_these_is_a_fresh_alert(previous: Previous) -> None:
+    plan = plan_alert(previous, Urgency.STRUGGLING, START)
+    assert (plan.fold, plan.ping) == (False, True)
+
+
+def test_asking_again_soon_after_ok_now_folds_and_waits_out_the_quiet_period() -> None:
+    plan = plan_alert(_closed(1, pinged_minutes_ago=2), Urgency.STRUGGLING, START)
+    assert (plan.fold, plan.ping, plan.repeat) == (True, False, 1)
+    later = plan_alert(_closed(1, pinged_minutes_ago=10), Urgency.STRUGGLING, START)
+    assert (later.fold, later.ping) == (True, True)
+
+
+def test_a_more_urgent_repeat_pings_at_once() -> None:
+    plan = plan_alert(_closed(0.1, pinged=Urgency.CHAT), Urgency.STRUGGLING, START)
+    assert (plan.fold, plan.ping) == (True, True)
+    crisis = plan_alert(_closed(0.1, pinged=Urgency.STRUGGLING), Urgency.CRISIS, START)
+    assert crisis.ping
+
+
+def test_quiet_periods_grow_for_repeats_and_never_for_crisis() -> None:
+    assert [quiet_period(Urgency.CHAT, n) for n in (1, 2, 3, 4, 5, 9)] == [
+        QUIET_FIRST,
+        QUIET_FIRST * 2,
+        QUIET_FIRST * 4,
+        QUIET_FIRST * 8,
+        QUIET_MAX,
+        QUIET_MAX,
+    ]
+    assert {quiet_period(Urgency.CRISIS, n) for n in range(1, 10)} == {CRISIS_QUIET}
+    # A crisis repeat waits for the crisis ladder's usual first step at most.
+    assert Ladder().crisis.first >= CRISIS_QUIET
+    assert FOLD_WINDOW >= QUIET_FIRST
+
+
+@given(
+    closed=st.floats(min_value=0, max_value=60),
+    pinged=st.floats(min_value=0, max_value=180),
+    repeat=st.integers(min_value=0, max_value=20),
+    before=st.sampled_from(list(Urgency)),
+    now_urgency=st.sampled_from(list(Urgency)),
+)
+def test_the_limit_never_delays_a_first_or_more_urgent_request(
+    closed: float, pinged: float, repeat: int, before: Urgency, now_urgency: Urgency
+) -> None:
+    previous = _closed(closed, pinged_minutes_ago=pinged, pinged=before, repeat=repeat)
+    plan = plan_alert(previous, now_urgency, START)
+    if not plan.fold or is_rise(before, now_urgency):
+        assert plan.ping
+    if not plan.ping:  # held back only inside the quiet period, at the same or lower urgency
+        assert timedelta(minutes=pinged) < quiet_period(now_urgency, plan.repeat)
+        assert not is_rise(before, now_urgency)
+    assert plan.repeat == (repeat + 1 if plan.fold else 0)
+
+
+def test_actor_is_a_moderator_by_role_or_manage_server() -> None:
+    assert Actor(1, frozenset({7})).moderates((7, None, None))
+    assert Actor(1, manage_server=True).moderates((None, None, None))
+    assert not Actor(1, frozenset({8})).moderates((7, None, None))
 
 
 # --- context -----------------------------------------------------------------------------

@@ -47,6 +47,8 @@ class FakeSender:
                     else:
                         self.rules[index] = (when, outcome, times - 1)
                 return outcome
+        if delivery.edit_message_id is not None:  # an edit answers with the message edited
+            return Sent(channel_id=delivery.target_id, message_id=delivery.edit_message_id)
         self._next_id += 1
         self.last_sent_id = self._next_id
         return Sent(channel_id=delivery.target_id, message_id=self._next_id)

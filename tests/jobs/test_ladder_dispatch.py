@@ -10,7 +10,7 @@ from sqlalchemy import update
 from bot.db.engine import Database
 from bot.db.models import SupportRequest
 from bot.db.repositories import outbox
-from bot.domain.escalation import Urgency
+from bot.domain.escalation import Actor, Urgency
 from bot.services.escalation import config, requests
 from tests.helpers import FrozenClock
 from tests.jobs.ladder_support import (
@@ -100,7 +100,7 @@ async def test_a_step_for_a_claimed_request_is_skipped(db: Database, clock: Froz
     await dispatcher.run_once()
     sender.take()
     clock.advance(minutes=3)
-    await requests.claim(db, clock, rid, MOD)
+    await requests.claim(db, clock, GUILD, rid, Actor(MOD, manage_server=True))
     clock.advance(minutes=30)
     await drain(dispatcher)
     assert sender.take() == []
@@ -142,8 +142,8 @@ async def test_a_hand_off_pings_again_and_silences_the_old_generation(
             session, now=clock.now(), owner="dead", lease=timedelta(minutes=2), limit=10
         )
     assert orphan.idempotency_key == f"talk:{rid}:g0:reping"
-    await requests.claim(db, clock, rid, MOD)
-    await requests.hand_off(db, clock, rid, MOD)
+    await requests.claim(db, clock, GUILD, rid, Actor(MOD, manage_server=True))
+    await requests.hand_off(db, clock, GUILD, rid, Actor(MOD, manage_server=True))
 
     await dispatcher.run_once()
     [handoff] = sender.take()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from bot.db.engine import Database
 from bot.db.repositories import outbox
-from bot.domain.escalation import Urgency
+from bot.domain.escalation import Actor, Urgency
 from bot.jobs.delivery import plain_payload
 from bot.services import health
 from bot.services.escalation import requests
@@ -104,10 +104,10 @@ async def test_escalations_waiting_are_the_unclaimed_open_requests(
     clock.advance(minutes=1)  # now +20 min
     resolved = await _open(db, clock, member=205)
 
-    await requests.claim(db, clock, claimed, MODERATOR)
+    await requests.claim(db, clock, GUILD, claimed, Actor(MODERATOR, manage_server=True))
     await requests.cancel(db, clock, cancelled, 202)
-    await requests.claim(db, clock, resolved, MODERATOR)
-    await requests.resolve(db, clock, resolved, MODERATOR)
+    await requests.claim(db, clock, GUILD, resolved, Actor(MODERATOR, manage_server=True))
+    await requests.resolve(db, clock, GUILD, resolved, Actor(MODERATOR, manage_server=True))
 
     snapshot = await health.snapshot(db, clock)
     assert snapshot.escalations_waiting == 2
@@ -116,7 +116,9 @@ async def test_escalations_waiting_are_the_unclaimed_open_requests(
     assert snapshot.outbox_due[outbox.URGENT] >= 5
     assert snapshot.outbox_oldest_due_seconds == (clock.now() - start).total_seconds()
 
-    await requests.claim(db, clock, oldest, MODERATOR)  # member 204 (+19 min) is left
+    await requests.claim(
+        db, clock, GUILD, oldest, Actor(MODERATOR, manage_server=True)
+    )  # member 204 (+19 min) is left
     clock.advance(minutes=1)
     snapshot = await health.snapshot(db, clock)
     assert (snapshot.escalations_waiting, snapshot.escalation_oldest_wait_seconds) == (1, 120.0)

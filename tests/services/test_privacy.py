@@ -31,7 +31,7 @@ from bot.db.models import (
 from bot.db.repositories import buddies as buddy_repo
 from bot.domain.checkins import InvalidInput, Mood
 from bot.domain.circles import Kind
-from bot.domain.escalation import Urgency
+from bot.domain.escalation import Actor, Urgency
 from bot.jobs.delivery import Done, QueuedMessage
 from bot.jobs.outbox import OutboxDispatcher
 from bot.services.buddies import membership, rounds
@@ -215,18 +215,18 @@ async def _member_everywhere(db: Database, clock: FrozenClock) -> World:
 
     # "I need to talk": one a moderator acted on, one nobody acted on yet.
     acted = await _opened(db, clock, ME, MY_ACTED_CONTEXT)
-    await requests.claim(db, clock, acted, MOD)
-    await requests.resolve(db, clock, acted, MOD)
+    await requests.claim(db, clock, GUILD, acted, Actor(MOD, manage_server=True))
+    await requests.resolve(db, clock, GUILD, acted, Actor(MOD, manage_server=True))
     clock.advance(minutes=5)
     waiting = await _opened(db, clock, ME, MY_WAITING_CONTEXT, urgency=Urgency.CHAT)
 
     # ME is a moderator too: on duty, and handles someone else's request.
     assert await escalation_config.set_duty(db, clock, GUILD, ME, True)
     handled = await _opened(db, clock, REQUESTER, REQUESTER_CONTEXT)
-    await requests.claim(db, clock, handled, ME)
-    await requests.hand_off(db, clock, handled, ME)
-    await requests.claim(db, clock, handled, ME)
-    await requests.resolve(db, clock, handled, ME)
+    await requests.claim(db, clock, GUILD, handled, Actor(ME, manage_server=True))
+    await requests.hand_off(db, clock, GUILD, handled, Actor(ME, manage_server=True))
+    await requests.claim(db, clock, GUILD, handled, Actor(ME, manage_server=True))
+    await requests.resolve(db, clock, GUILD, handled, Actor(ME, manage_server=True))
 
     # Buddies: a block each way, and a round ME started as a moderator (ME pairs with FRIEND).
     await membership.join(db, clock, GUILD, ME, roles=[], timezone="Europe/Lisbon")
@@ -436,6 +436,22 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
     erased = await member_data.delete_member(db, clock, GUILD, ME)
 
     assert await _scan(db, ME) == []
+    after = await _snapshot(db)
+    changes = _diff(before, after)
+    # Nothing that did not hold the member changed or went, but for the outbox rows of the
+    # requests that went with them. New rows: the deletion's audit row, and the block against
+    # the member, whose key now names the pseudonym.
+    gone_requests = {
+        r["id"] for t, r in changes.removed if t == "support_requests" and r["member_id"] == ME
+    }
+    about_them = [
+        r
+        for t, r in changes.removed
+        if t == "outbox_messages"
+        and not _holds(r, ME)
+        and int(r["idempotency_key"].split(":")[1]) in gone_requests
+    ]
+    assert about_them, "the erased request's alert and ladder rows go with it"
     assert erased.deleted == {
         "member_profiles": 1,
         "checkins": 2,
@@ -450,7 +466,7 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
         "support_offers": 1,
         "circle_members": 1,
         "thinking_notes": 2,
-        "outbox_messages": queued_for_me,
+        "outbox_messages": queued_for_me + len(about_them),
     }
     assert set(erased.kept) == {
         "support_requests",
@@ -462,12 +478,8 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
     }
     assert set(erased.kept) <= set(member_data.KEPT_WHY)  # each is explained to the member
 
-    after = await _snapshot(db)
-    changes = _diff(before, after)
-    # Nothing that did not hold the member changed or went. New rows: the deletion's audit
-    # row, and the block against the member, whose key now names the pseudonym.
     for table, row in changes.removed:
-        assert _holds(row, ME), (table, row)
+        assert _holds(row, ME) or row in about_them, (table, row)
     for table, row, _ in changes.changed:
         assert _holds(row, ME), (table, row)
     assert sorted(
@@ -631,10 +643,12 @@ async def test_deleting_twice_is_harmless(db: Database, clock: FrozenClock) -> N
 async def test_what_was_kept_is_counted_in_rows(db: Database, clock: FrozenClock) -> None:
     await _set_up_server(db, clock)
     handled = await _opened(db, clock, REQUESTER, REQUESTER_CONTEXT)
-    await requests.claim(db, clock, handled, ME)
-    await requests.hand_off(db, clock, handled, ME)  # audit: actor ME, detail previous=ME
-    await requests.claim(db, clock, handled, ME)
-    await requests.resolve(db, clock, handled, ME)
+    await requests.claim(db, clock, GUILD, handled, Actor(ME, manage_server=True))
+    await requests.hand_off(
+        db, clock, GUILD, handled, Actor(ME, manage_server=True)
+    )  # audit: actor ME, detail previous=ME
+    await requests.claim(db, clock, GUILD, handled, Actor(ME, manage_server=True))
+    await requests.resolve(db, clock, GUILD, handled, Actor(ME, manage_server=True))
     before = await _snapshot(db)
 
     async with db.session() as session:
@@ -654,8 +668,8 @@ async def test_a_request_a_moderator_claimed_then_handed_off_is_kept(
 ) -> None:
     await _set_up_server(db, clock)
     request_id = await _opened(db, clock, ME, MY_ACTED_CONTEXT)
-    await requests.claim(db, clock, request_id, MOD)
-    await requests.hand_off(db, clock, request_id, MOD)
+    await requests.claim(db, clock, GUILD, request_id, Actor(MOD, manage_server=True))
+    await requests.hand_off(db, clock, GUILD, request_id, Actor(MOD, manage_server=True))
     await requests.cancel(db, clock, request_id, ME)
 
     await member_data.delete_member(db, clock, GUILD, ME)
@@ -688,8 +702,8 @@ async def _free_text(
     checkin = await _checkin(db, clock, ME, f"{label} check-in", guild_id=guild_id)
     request = await _opened(db, clock, ME, f"{label} words", guild_id=guild_id)
     if closed:
-        await requests.claim(db, clock, request, MOD)
-        await requests.resolve(db, clock, request, MOD)
+        await requests.claim(db, clock, guild_id, request, Actor(MOD, manage_server=True))
+        await requests.resolve(db, clock, guild_id, request, Actor(MOD, manage_server=True))
     note = await notes.send(db, clock, guild_id, FRIEND, ME, text=f"{label} note")
     return {"checkins": checkin, "support_requests": request, "thinking_notes": note.note_id}
 
@@ -767,14 +781,14 @@ async def test_an_open_request_keeps_its_words_until_closed(
     await _set_up_server(db, clock)
     waiting = await _opened(db, clock, ME, "still waiting")
     claimed = await _opened(db, clock, REQUESTER, "a moderator is with me")
-    await requests.claim(db, clock, claimed, MOD)
+    await requests.claim(db, clock, GUILD, claimed, Actor(MOD, manage_server=True))
     clock.advance(days=200)
     cleared = await _purge(db, clock)
     assert cleared["support_requests"] == 0
     assert (await _one(db, SupportRequest, waiting)).context == "still waiting"
     assert (await _one(db, SupportRequest, claimed)).context == "a moderator is with me"
 
-    await requests.resolve(db, clock, claimed, MOD)
+    await requests.resolve(db, clock, GUILD, claimed, Actor(MOD, manage_server=True))
     assert (await _purge(db, clock))["support_requests"] == 1
     assert (await _one(db, SupportRequest, claimed)).context is None
     assert (await _one(db, SupportRequest, waiting)).context == "still waiting"

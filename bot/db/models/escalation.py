@@ -68,6 +68,11 @@ class SupportRequest(Base):
     alert_channel_id: Mapped[int | None] = mapped_column(Snowflake)
     alert_message_id: Mapped[int | None] = mapped_column(Snowflake)
     thread_id: Mapped[int | None] = mapped_column(Snowflake)
+    # The flood limit (bot.domain.escalation.plan_alert): when the team was last pinged at
+    # once about this alert and at what urgency, and how many asks were folded into it.
+    pinged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pinged_urgency: Mapped[str | None] = mapped_column(String(12))
+    repeat: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ModeratorDuty(Base):

@@ -45,12 +45,32 @@ async def active_request(
     return await session.scalar(query)
 
 
-async def last_request_at(session: AsyncSession, guild_id: int, member_id: int) -> datetime | None:
-    return await session.scalar(
-        select(func.max(SupportRequest.created_at)).where(
-            SupportRequest.guild_id == guild_id, SupportRequest.member_id == member_id
-        )
+async def latest_request(
+    session: AsyncSession, guild_id: int, member_id: int, *, for_update: bool = False
+) -> SupportRequest | None:
+    """The member's newest request in this server, whatever its state."""
+    query = (
+        select(SupportRequest)
+        .where(SupportRequest.guild_id == guild_id, SupportRequest.member_id == member_id)
+        .order_by(SupportRequest.id.desc())
+        .limit(1)
     )
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def member_requests(
+    session: AsyncSession, guild_id: int, member_id: int
+) -> Sequence[SupportRequest]:
+    """All of the member's requests in this server, locked (erasure)."""
+    rows = await session.scalars(
+        select(SupportRequest)
+        .where(SupportRequest.guild_id == guild_id, SupportRequest.member_id == member_id)
+        .order_by(SupportRequest.id)
+        .with_for_update()
+    )
+    return rows.all()
 
 
 async def add_request(session: AsyncSession, request: SupportRequest) -> SupportRequest:

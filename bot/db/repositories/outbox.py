@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
@@ -182,6 +182,16 @@ async def cancel(session: AsyncSession, key: str) -> bool:
         .values(status=CANCELLED)
     )
     return result.rowcount == 1
+
+
+async def delete_by_key_prefix(session: AsyncSession, prefix: str) -> int:
+    """Delete every message whose key starts with `prefix` (what an erasure takes along)."""
+    if "%" in prefix or "_" in prefix:
+        raise ValueError("a key prefix holds no LIKE wildcards")
+    result = await session.execute(
+        delete(OutboxMessage).where(OutboxMessage.idempotency_key.like(prefix + "%"))
+    )
+    return result.rowcount or 0
 
 
 async def get_by_key(session: AsyncSession, key: str) -> OutboxMessage | None:

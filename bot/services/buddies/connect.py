@@ -38,15 +38,24 @@ REPLIES = {
 }
 
 
-async def answer(db: Database, clock: Clock, group_id: int, user_id: int, choice: Answer) -> str:
+async def answer(
+    db: Database,
+    clock: Clock,
+    group_id: int,
+    user_id: int,
+    choice: Answer,
+    *,
+    guild_id: int | None = None,
+) -> str:
     """Record a buddy's answer. "Not a good fit" quietly unpairs and blocks the pair for the
-    future; the other buddy hears only that the pairing ended."""
+    future; the other buddy hears only that the pairing ended. `guild_id`: the server the
+    button was pressed in (None in a DM: the pairing being the member's own binds it)."""
     now = clock.now()
     async with db.session() as session:
         group = await repo.get_group(session, group_id, for_update=True)
         members = [] if group is None else await repo.group_members(session, group_id)
         mine = next((m for m in members if m.user_id == user_id), None)
-        if group is None or mine is None:
+        if group is None or mine is None or guild_id not in (None, group.guild_id):
             raise InvalidInput("I can't find that buddy pairing of yours any more.")
         if group.ended_at is not None or mine.left_at is not None:
             raise InvalidInput("That pairing has already ended, so there's nothing to answer.")

@@ -25,6 +25,7 @@ class RequestInfo(QueueEntry):
     alert_channel_id: int | None
     alert_message_id: int | None
     thread_id: int | None
+    repeat: int = 0  # asks folded into this alert before this one
 
 
 def request_info(row: SupportRequest) -> RequestInfo:
@@ -45,6 +46,7 @@ def request_info(row: SupportRequest) -> RequestInfo:
         alert_channel_id=row.alert_channel_id,
         alert_message_id=row.alert_message_id,
         thread_id=row.thread_id,
+        repeat=row.repeat or 0,
     )
 
 

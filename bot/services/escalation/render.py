@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.domain.escalation import Status, Urgency
+from bot.domain.escalation import FRESH, AlertPlan, Status, Urgency
 from bot.jobs.delivery import Delivery, plain_payload
 from bot.services.escalation.config import Resources
 from bot.services.escalation.info import EscalationConfig, RequestInfo
@@ -25,22 +25,43 @@ def ts(moment: datetime, style: str = "R") -> str:
     return f"<t:{int(moment.timestamp())}:{style}>"
 
 
+def member_mention(member_id: int) -> str:
+    """A member's mention; a pseudonym (negative: their data was erased) names nobody."""
+    return f"<@{member_id}>" if member_id > 0 else "a member whose data was erased"
+
+
+def times(n: int) -> str:
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+
+
+def moderator_mention(user_id: int | None) -> str:
+    """A moderator's mention; a pseudonym (their data was erased) names nobody."""
+    return f"<@{user_id}>" if user_id and user_id > 0 else "a moderator"
+
+
 def status_line(request: RequestInfo) -> str:
     if request.status is Status.OPEN:
         return "Waiting: nobody has claimed it yet"
     if request.status is Status.CLAIMED and request.claimed_by and request.claimed_at:
-        return f"Claimed by <@{request.claimed_by}> {ts(request.claimed_at)}"
+        return f"Claimed by {moderator_mention(request.claimed_by)} {ts(request.claimed_at)}"
     if request.status is Status.RESOLVED and request.closed_at:
-        return f"Resolved by <@{request.closed_by}> {ts(request.closed_at)}"
+        return f"Resolved by {moderator_mention(request.closed_by)} {ts(request.closed_at)}"
+    if request.closed_at and request.closed_by is not None and request.closed_by < 0:
+        return f"Closed {ts(request.closed_at)}"
     if request.closed_at:
         return f"Closed: the member said they're OK now {ts(request.closed_at)}"
     return request.status.value
 
 
+def alert_footer(request_id: int) -> str:
+    """How an alert is recognised among the channel's messages (`Delivery.find_existing`)."""
+    return f"Request #{request_id}"
+
+
 def alert_embed(request: RequestInfo) -> dict[str, Any]:
     emoji, colour, label = STYLE[request.urgency]
     fields = [
-        {"name": "Member", "value": f"<@{request.member_id}>", "inline": True},
+        {"name": "Member", "value": member_mention(request.member_id), "inline": True},
         {"name": "Urgency", "value": f"{emoji} {label}", "inline": True},
         {"name": "Waiting since", "value": ts(request.created_at), "inline": True},
         {"name": "Status", "value": status_line(request), "inline": False},
@@ -52,6 +73,15 @@ def alert_embed(request: RequestInfo) -> dict[str, Any]:
             "inline": False,
         },
     ]
+    if request.repeat:
+        fields.append(
+            {
+                "name": "Asked again",
+                "value": f"They said they were OK and asked again {times(request.repeat)} "
+                "since this alert was posted; this is their newest request.",
+                "inline": False,
+            }
+        )
     if request.thread_id:
         fields.append(
             {"name": "Private thread", "value": f"<#{request.thread_id}>", "inline": False}
@@ -60,7 +90,7 @@ def alert_embed(request: RequestInfo) -> dict[str, Any]:
         "title": f"{emoji} Someone needs to talk",
         "color": colour if request.status.active else CLOSED_COLOUR,
         "fields": fields,
-        "footer": {"text": f"Request #{request.request_id}"},
+        "footer": {"text": alert_footer(request.request_id)},
     }
 
 
@@ -117,6 +147,65 @@ def reping_delivery(
         content=text,
         ping_roles=(role_id,) if role_id else (),
         reply_to=request.alert_message_id,
+    )
+
+
+def again_delivery(
+    request: RequestInfo, config: EscalationConfig, role_id: int | None, *, raised: bool
+) -> Delivery:
+    """A reply to the alert: the member asked again, or says it is more urgent now. It pings
+    `role_id` (None: the flood limit held this ping back; the ladder pings if nobody claims).
+    Like the ladder's re-pings it names nobody: the alert it answers does (and stops doing
+    so if the member's data is erased)."""
+    assert config.alert_channel_id
+    emoji, _, label = STYLE[request.urgency]
+    who = f"<@&{role_id}> " if role_id else ""
+    if raised:
+        text = f"{who}⬆️ More urgent now: the member says {emoji} {label}."
+    else:
+        text = (
+            f"{who}🔁 They asked again: {emoji} {label}. "
+            "Press **Claim** on the alert if you can help."
+        )
+    return Delivery(
+        target_type="channel",
+        target_id=config.alert_channel_id,
+        content=text,
+        ping_roles=(role_id,) if role_id else (),
+        reply_to=request.alert_message_id,
+    )
+
+
+WITHDRAWN = (
+    "🕊️ This request to talk has been closed, and its details removed: the member's data "
+    "was erased. Nothing more is needed here."
+)
+
+
+def withdrawn_delivery(channel_id: int, request_id: int) -> Delivery:
+    """Finds the alert of an erased request that may be in the channel unrecorded (nothing
+    is posted when it isn't), so it can be edited to the neutral note."""
+    return Delivery(
+        target_type="channel",
+        target_id=channel_id,
+        content=WITHDRAWN,
+        find_existing=alert_footer(request_id),
+        post_if_missing=False,
+    )
+
+
+def to_claimer_delivery(request: RequestInfo, channel_id: int) -> Delivery:
+    """To the moderator with the member, where they talk: the urgency rose."""
+    assert request.claimed_by
+    emoji, _, label = STYLE[request.urgency]
+    return Delivery(
+        target_type="channel",
+        target_id=channel_id,
+        content=(
+            f"<@{request.claimed_by}>, the member says it's more urgent now: {emoji} **{label}**."
+        ),
+        ping_users=(request.claimed_by,),
+        reply_to=None if channel_id == request.thread_id else request.alert_message_id,
     )
 
 
@@ -214,9 +303,13 @@ KIND_WORDS = {
 }
 
 
-def member_answer_embed(urgency: Urgency, config: EscalationConfig) -> dict[str, Any]:
+def member_answer_embed(
+    urgency: Urgency, config: EscalationConfig, plan: AlertPlan = FRESH
+) -> dict[str, Any]:
     """The member's first answer: kind words and an honest account of what happens next."""
-    if config.configured:
+    if config.configured and plan.fold and not plan.ping:
+        next_steps = folded_note(urgency, config)
+    elif config.configured:
         timers = config.ladder.timers(urgency)
         first = int(timers.first.total_seconds() // 60)
         second = int(timers.second.total_seconds() // 60)
@@ -250,9 +343,38 @@ def already_open_text(request: RequestInfo) -> str:
     )
 
 
-def cooling_down_text(seconds_left: int) -> str:
+def raised_text(request: RequestInfo, config: EscalationConfig, *, pinged: bool) -> str:
+    """The member said it is more urgent: what happened, honestly."""
+    _, _, label = STYLE[request.urgency]
+    help_too = "If you need someone right now, please reach out to one of these too:"
+    if request.status is Status.CLAIMED:
+        return (
+            f"I've told the moderator who is with you that this is more urgent now "
+            f"(**{label}**). {help_too}"
+        )
+    if not config.configured:
+        return (
+            f"I've updated your request to **{label}**. This server hasn't finished setting up "
+            f"its support team in Kinfolk, so I can't promise how soon someone will see it. "
+            f"{help_too}"
+        )
+    minutes = int(config.ladder.timers(request.urgency).first.total_seconds() // 60)
+    told = (
+        "and I've asked them again now"
+        if pinged
+        else "on the alert they already have (they were pinged about you a moment ago)"
+    )
     return (
-        "You asked just a moment ago, and I've kept that request. If you'd like to ask "
-        f"again, you can in {seconds_left} seconds. Meanwhile, here is support you can "
-        "reach right now:"
+        f"I've updated your request: the team now sees **{label}**, {told}. If nobody has "
+        f"picked it up within {minutes} minutes I'll ping them again. {help_too}"
+    )
+
+
+def folded_note(urgency: Urgency, config: EscalationConfig) -> str:
+    """Asking again soon after "I'm OK now", when the flood limit held back the ping."""
+    minutes = int(config.ladder.timers(urgency).first.total_seconds() // 60)
+    return (
+        "**Your new request is with the team.** I've put it on the alert the team already "
+        "has, so it's right in front of them; if nobody has picked it up within "
+        f"{minutes} minutes I'll ping them again."
     )

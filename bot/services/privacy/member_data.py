@@ -29,7 +29,7 @@ from bot.db.models import (
     ThinkingNote,
 )
 from bot.db.repositories import app_state, audit
-from bot.services.escalation.requests import SUBJECT as REQUEST_SUBJECT
+from bot.services.escalation import requests as escalation_requests
 from bot.services.privacy.registry import REGISTRY, MemberColumn
 
 TOMBSTONE_STATE = "privacy.tombstone_secret"  # the app_state row holding it
@@ -149,10 +149,6 @@ KEPT_WHY = {
 }
 
 
-# Audit actions that mean a moderator acted on a request.
-MODERATOR_ACTIONS = ("talk.claimed", "talk.resolved", "talk.handed_off")
-
-
 async def _keys(session: AsyncSession, model: Any, condition: Any) -> set[tuple[Any, ...]]:
     """The primary keys of the rows matching `condition`."""
     columns = list(model.__table__.primary_key.columns)
@@ -181,24 +177,6 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
             kept.setdefault(reason, set()).update(await _keys(session, entry.model, mine))
             value = tomb if entry.on_delete == "tombstone" else None
             await session.execute(update(entry.model).where(mine).values({column: value}))
-        elif entry.on_delete == "escalation":
-            by_moderator = select(AuditEntry.subject_id).where(
-                AuditEntry.guild_id == guild_id,
-                AuditEntry.subject_type == REQUEST_SUBJECT,
-                AuditEntry.action.in_(MODERATOR_ACTIONS),
-                AuditEntry.actor_id != user_id,
-            )
-            acted_on = or_(
-                and_(SupportRequest.claimed_by.is_not(None), SupportRequest.claimed_by != user_id),
-                and_(SupportRequest.closed_by.is_not(None), SupportRequest.closed_by != user_id),
-                SupportRequest.id.in_(by_moderator),
-            )
-            keep = and_(mine, acted_on)
-            kept.setdefault(entry.table, set()).update(await _keys(session, SupportRequest, keep))
-            await session.execute(
-                update(SupportRequest).where(keep).values(member_id=tomb, context=None)
-            )
-            gone(entry.table, await session.execute(delete(SupportRequest).where(mine)))
         elif entry.on_delete == "outbox":
             text = str(user_id)
             gone(
@@ -215,6 +193,19 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
                     )
                 ),
             )
+    # Alerts of requests they handled as a moderator no longer name them.
+    await escalation_requests.refresh_alerts_handled_by(session, guild_id, tomb, now)
+    # Last, so that the neutral edits of their alerts it queues are not taken for rows
+    # about the member by the outbox rule above.
+    requests = await escalation_requests.erase_member(
+        session, guild_id, user_id, tomb=tomb, now=now
+    )
+    if requests.deleted:
+        deleted["support_requests"] = deleted.get("support_requests", 0) + requests.deleted
+    if requests.outbox:
+        deleted["outbox_messages"] = deleted.get("outbox_messages", 0) + requests.outbox
+    if requests.kept:
+        kept.setdefault("support_requests", set()).update((rid,) for rid in requests.kept)
     # Ids inside the audit log's details (e.g. who a request was handed off from).
     rows = await session.scalars(
         select(AuditEntry).where(

@@ -12,7 +12,8 @@ What `/privacy delete` does with a member's id in each column:
   others' safety still works (a block someone made against them) and stays accountable (an
   audit row of a moderator's action);
 - "unlink": the id is cleared and the row stays (someone else's private circle naming them);
-- "escalation": the special rule of "I need to talk" requests (see `erase.py`).
+- "escalation": the special rule of "I need to talk" requests (see
+  `bot.services.escalation.requests.erase_member`).
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select
+
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from bot.db.models import SupportRequest
 from bot.services.checkins.reminders import KIND_REMINDER, STOPPED_DMS_CLOSED
 from tests.e2e.checkins.world import (
     Grove,
@@ -300,3 +303,41 @@ async def test_reminder_off_stops_it_and_a_second_off_changes_nothing(
     shown = await reply(fake, grove, "reminder show")
     assert "You have no daily reminder" in shown
     assert "couldn't DM you" not in shown
+
+
+async def test_the_dms_buttons_act_only_while_she_is_in_the_server(
+    fake: FakeDiscord, grove: Grove, start_bot: StartBot, clock: FrozenClock, database: Database
+) -> None:
+    """A very low day, tapped in the reminder DM, offers a talk button; if she has left the
+    server (or was banned) by the time she presses it, no request is opened there, and she
+    is shown where help is all the same. Her mood taps there are not saved either."""
+    await start_at(start_bot, clock, utc(1, 5, 12))
+    await run(
+        fake,
+        grove,
+        grove.owner_id,
+        "setup escalation",
+        alert_channel=grove.alerts_id,
+        moderator_role=grove.moderators_role,
+        support_channel=grove.support_id,
+    )
+    await checkin(fake, grove, grove.alice, 3)
+    await set_reminder(fake, grove, "21:00")
+    await move_to(fake, database, clock, utc(1, 6, 20))
+    [dm] = dms(fake, grove)
+    await (await fake.click(dm, f"checkin:mood:{grove.guild_id}:1", grove.alice)).response()
+    care = f"checkin:talk:{grove.guild_id}"
+    assert care in custom_ids(dm)
+
+    del grove.world.guilds[grove.guild_id].members[grove.alice]
+    pressed = await fake.click(dm, care, grove.alice)
+    answer = await pressed.original_message()
+    assert pressed.is_ephemeral
+    assert "not a member of that server any more" in answer.content
+    assert answer.embeds[0]["title"] == "🆘 If you need help right now"
+    async with database.read() as session:
+        assert (await session.scalars(select(SupportRequest))).all() == []
+    before = [(c.id, c.mood) for c in await checkins_of(database, grove.alice)]
+    again = await fake.forge_click(dm, f"checkin:mood:{grove.guild_id}:2", grove.alice)
+    assert "not a member" in (await again.original_message()).content
+    assert [(c.id, c.mood) for c in await checkins_of(database, grove.alice)] == before

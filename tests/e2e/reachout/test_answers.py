@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+from sqlalchemy import select
+
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from bot.db.models import SupportRequest
 from bot.services.reachout.texts import REPLIES
 from tests.e2e.checkins.world import checkins_of
 from tests.e2e.reachout.world import (
@@ -135,6 +139,37 @@ async def test_id_like_to_talk_opens_an_escalation_and_alerts_the_moderators(
     row = await member_row(database, hearth, alice)
     assert row is not None
     assert row.last_answer == "talk"
+
+
+@pytest.mark.parametrize("choice", ["talk", "checkin", "pause"])
+async def test_a_member_no_longer_in_the_server_is_told_so_and_nothing_happens_there(
+    fake: FakeDiscord,
+    hearth: Hearth,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+    choice: str,
+) -> None:
+    """The DM outlives her membership (she left, or was banned): its buttons must not open a
+    request, record a check-in or change anything in a server she is not in."""
+    alice = hearth["alice"]
+    await run_escalation_setup(fake, hearth)
+    await reached(fake, hearth, kinfolk, database, clock)
+    del hearth.world.guilds[hearth.guild_id].members[alice]
+
+    pressed = await press(fake, hearth, "alice", choice)
+    answer = await pressed.original_message()
+    assert pressed.is_ephemeral
+    assert "not a member of that server any more" in answer.content
+    if choice == "talk":  # where help is, all the same
+        assert "988" in str(answer.embeds)
+        assert answer.embeds[0]["title"] == "🆘 If you need help right now"
+    async with database.read() as session:
+        assert (await session.scalars(select(SupportRequest))).all() == []
+    row = await member_row(database, hearth, alice)
+    assert row is not None
+    assert (row.last_answer, row.paused_until) == (None, None)
+    assert [m for m in fake.messages(hearth.alerts_id) if m.embeds] == []
 
 
 async def run_escalation_setup(fake: FakeDiscord, hearth: Hearth) -> None:

@@ -98,9 +98,9 @@ async def test_context_is_encrypted_and_shown_only_on_request(
 async def test_second_talk_offers_to_add_instead_of_duplicating(
     fake: FakeDiscord, circle: Circle, ready: KinfolkBot, database: Database
 ) -> None:
-    await talk(fake, circle, circle.alice, "chat")
+    await talk(fake, circle, circle.alice, "struggling")
     await the_alert(fake, circle)
-    again = await talk(fake, circle, circle.alice, "crisis")
+    again = await talk(fake, circle, circle.alice, "chat")  # no more urgent
     reply = await again.original_message()
     assert "already have a request open" in reply.content
     request_id = (await request_row(database, circle.alice)).id
