@@ -75,7 +75,9 @@ async def test_every_button_whose_custom_id_names_a_server_is_bound_to_it(tmp_pa
         assert others == [
             "AddContextButton",
             "CancelButton",
+            "CancelDelete",
             "ClaimButton",
+            "CloseReportButton",
             "ConnectButton",
             "HandOffButton",
             "NoteButton",

@@ -11,11 +11,18 @@ from discord.ext import commands
 from bot.domain.circles import Kind
 from bot.services.circles import notes, offers
 from bot.services.circles.handlers import handlers
-from bot.services.circles.notes import NOTE_VIEW
+from bot.services.circles.notes import NOTE_VIEW, REPORT_VIEW
 from bot.ui.bound import server_problem
 from bot.ui.errors import report
 from bot.ui.replies import finish_deferred, send_ephemeral
-from cogs.circles._views import DYNAMIC_ITEMS, NAME_FORM, circle_answer, note_view, submit_name
+from cogs.circles._views import (
+    DYNAMIC_ITEMS,
+    NAME_FORM,
+    circle_answer,
+    note_view,
+    report_view,
+    submit_name,
+)
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
@@ -54,12 +61,14 @@ class Circles(commands.Cog):
         self.bot.sender.views[NOTE_VIEW] = lambda args: note_view(
             int(args["note_id"]), int(args["guild_id"])
         )
+        self.bot.sender.views[REPORT_VIEW] = lambda args: report_view(int(args["note_id"]))
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
         for kind in handlers(self.bot.db, self.bot.clock):
             self.bot.outbox.handlers.pop(kind, None)
         self.bot.sender.views.pop(NOTE_VIEW, None)
+        self.bot.sender.views.pop(REPORT_VIEW, None)
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:

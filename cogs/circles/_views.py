@@ -19,6 +19,7 @@ from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import NO_PINGS, send_ephemeral
+from cogs.talk._common import require_moderator
 from cogs.talk._member_views import submitted_text
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
@@ -390,6 +391,63 @@ class ReportNoteButton(
         )
 
 
+def report_view(note_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CloseReportButton(note_id))
+    return view
+
+
+class CloseReportButton(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:report-close:(?P<note>[0-9]{1,20})",
+):
+    """Under a report: a moderator of the note's server (or, for a report sent to the
+    owner's DMs, the owner) closes it."""
+
+    def __init__(self, note_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id=f"circle:report-close:{note_id}",
+                label="Close report",
+                style=discord.ButtonStyle.secondary,
+                emoji="✅",
+            )
+        )
+        self.note_id = note_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> CloseReportButton:
+        return cls(int(match["note"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        bot = kinfolk(interaction)
+        guild_id = await notes.report_server(bot.db, self.note_id)
+        if guild_id is None or interaction.guild_id not in (None, guild_id):
+            await send_ephemeral(interaction, "This report is already closed. Nothing was changed.")
+            return
+        if interaction.guild_id is None:  # the owner's DMs
+            guild = bot.get_guild(guild_id) or await bot.fetch_guild(guild_id)
+            if guild.owner_id != interaction.user.id:
+                await send_ephemeral(interaction, "Only the server's owner can close this.")
+                return
+        else:
+            await require_moderator(interaction)
+        closed = await notes.close_report(
+            bot.db, bot.clock, self.note_id, guild_id=guild_id, moderator_id=interaction.user.id
+        )
+        if closed is None:
+            await send_ephemeral(interaction, "This report is already closed. Nothing was changed.")
+            return
+        await interaction.response.edit_message(
+            content=f"✅ Report closed by <@{interaction.user.id}>. Thank you for looking into it.",
+            view=None,
+            allowed_mentions=NO_PINGS,
+        )
+
+
 class NotesOffFromNote(
     BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
@@ -430,5 +488,6 @@ DYNAMIC_ITEMS = (
     MilestonesButton,
     NotesButton,
     ReportNoteButton,
+    CloseReportButton,
     NotesOffFromNote,
 )

@@ -11,11 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.privacy import audit_view, member_data, retention
+from bot.services.privacy import audit_view, member_data, pseudonyms, retention
 from bot.services.privacy.member_data import KEPT_WHY, Erased
 from bot.ui import setup_group
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
+from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import send_ephemeral
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from bot.client import KinfolkBot
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
+EXPORT_TEXT, EXPORT_JSON = "kinfolk-my-data.txt", "kinfolk-my-data.json"
 DELETE_WARNING = (
     "**This erases everything Kinfolk holds about you in this server**: check-ins and notes, "
     "buddy history and the blocks you made, reach-out choices and activity, your support "
@@ -34,7 +36,11 @@ DELETE_WARNING = (
 
 
 def erased_text(erased: Erased) -> str:
-    lines = [f"Done. Erased {sum(erased.deleted.values())} record(s) about you in this server."]
+    words = member_data.erased_words(erased.deleted)
+    if words:
+        lines = ["Done. In this server, I erased:"] + [f"• {line}" for line in words]
+    else:
+        lines = ["Done. There was nothing about you to erase in this server."]
     if erased.kept:
         lines += ["", "**What was kept, and why:**"]
         lines += [f"• {KEPT_WHY.get(table, table)} ({n})" for table, n in erased.kept.items()]
@@ -45,6 +51,14 @@ def erased_text(erased: Erased) -> str:
         "them there, or ask a moderator."
     )
     return "\n".join(lines)
+
+
+def actor_text(actor_id: int) -> str:
+    if actor_id > 0:
+        return f"<@{actor_id}>"
+    if actor_id == member_data.MEMBER_REQUEST:
+        return "a member (their own privacy request)"
+    return "(erased member)"
 
 
 class ConfirmDelete(
@@ -76,6 +90,32 @@ class ConfirmDelete(
         await interaction.response.edit_message(content=erased_text(erased), view=None)
 
 
+class CancelDelete(
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"privacy:keep",
+):
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                custom_id="privacy:keep", label="No, keep it", style=discord.ButtonStyle.secondary
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> CancelDelete:
+        return cls()
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await interaction.response.edit_message(
+            content="Nothing was erased: everything is as it was. **/privacy delete** is here "
+            "whenever you want it.",
+            view=None,
+        )
+
+
 class Privacy(commands.Cog):
     privacy = app_commands.Group(
         name="privacy", description="What Kinfolk keeps about you here (private)", guild_only=True
@@ -98,19 +138,21 @@ class Privacy(commands.Cog):
         )
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ConfirmDelete)
+        self.bot.add_dynamic_items(ConfirmDelete, CancelDelete)
         self.bot.outbox.handlers.update(retention.handlers(self.bot.db, self.bot.clock))
         setup_group.attach(self.bot.tree, *self.commands)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ConfirmDelete)
+        self.bot.remove_dynamic_items(ConfirmDelete, CancelDelete)
         for kind in retention.handlers(self.bot.db, self.bot.clock):
             self.bot.outbox.handlers.pop(kind, None)
         setup_group.detach(self.bot.tree, *self.commands)
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        """Make sure today's retention purge is queued (once a day: the key is unique)."""
+        """Make sure the pseudonym secret is stored encrypted, and today's retention purge is
+        queued (once a day: the key is unique)."""
+        await pseudonyms.secure(self.bot.db, self.bot.clock)
         await retention.start(self.bot.db, self.bot.clock)
         self.bot.outbox.wake()
 
@@ -149,11 +191,17 @@ class Privacy(commands.Cog):
         data = await member_data.export_member(
             self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
         )
-        raw = json.dumps(data, indent=2, ensure_ascii=False).encode()
+        # Built in memory, never written to disk: nothing of it is left behind on the host.
+        text = data.as_text().encode()
+        raw = json.dumps(data.as_json(), indent=2, ensure_ascii=False).encode()
         await interaction.followup.send(
-            "Here's everything Kinfolk keeps about you in this server, notes decrypted. "
-            "Only you can see this.",
-            file=discord.File(io.BytesIO(raw), filename="kinfolk-my-data.json"),
+            "Here's everything Kinfolk keeps about you in this server, notes decrypted, in "
+            "**kinfolk-my-data.txt** to read (times in your timezone), and the same in "
+            "**kinfolk-my-data.json** for other programs. Only you can see this.",
+            files=[
+                discord.File(io.BytesIO(text), filename=EXPORT_TEXT),
+                discord.File(io.BytesIO(raw), filename=EXPORT_JSON),
+            ],
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -163,6 +211,7 @@ class Privacy(commands.Cog):
         assert interaction.guild_id is not None
         view = discord.ui.View(timeout=None)
         view.add_item(ConfirmDelete(interaction.guild_id))
+        view.add_item(CancelDelete())
         await send_ephemeral(interaction, DELETE_WARNING, view=view)
 
     @audit.command(name="recent", description="The latest moderator actions here")
@@ -175,7 +224,7 @@ class Privacy(commands.Cog):
             return
         text = "\n".join(
             f"{discord.utils.format_dt(line.at, 'f')} · "
-            + (f"<@{line.actor_id}>" if line.actor_id > 0 else "(erased member)")
+            + actor_text(line.actor_id)
             + f" · `{line.action}`"
             + (f" · {line.subject}" if line.subject else "")
             for line in lines

@@ -6,16 +6,18 @@ erasure of members who left."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.db.engine import Database
 from bot.db.models import (
     ActivityDay,
+    AppState,
     AuditEntry,
     Base,
     BuddyBlock,
@@ -41,8 +43,8 @@ from bot.services.circles import settings as circle_settings
 from bot.services.escalation import config as escalation_config
 from bot.services.escalation import requests
 from bot.services.escalation.requests import Opened
-from bot.services.privacy import member_data, retention
-from bot.services.privacy.member_data import TOMBSTONE_STATE
+from bot.services.privacy import member_data, pseudonyms, retention
+from bot.services.privacy.export import Export
 from bot.services.reachout import consent
 from bot.services.reachout import settings as reachout_settings
 from bot.services.reachout.activity import MESSAGE, REACTION, ActivityTracker
@@ -311,110 +313,114 @@ async def test_show_counts_every_kind_of_data(db: Database, clock: FrozenClock) 
     assert await member_data.counts(db, OTHER_GUILD, ME) == []
 
 
-async def test_export_holds_every_table_with_free_text_decrypted(
+def _section(exported: Export, key: str) -> list[dict]:
+    return exported.section(key)
+
+
+async def test_export_holds_every_kind_of_data_with_free_text_decrypted(
     db: Database, clock: FrozenClock
 ) -> None:
     world = await _member_everywhere(db, clock)
-    exported = await member_data.export(db, GUILD, ME)
-    json.dumps(exported)  # the file the member receives
-    assert (exported["guild_id"], exported["user_id"]) == (GUILD, ME)
-    data = exported["data"]
-    assert set(data) == {
-        "member_profiles.user_id",
-        "checkins.user_id",
-        "buddy_members.user_id",
-        "buddy_blocks.user_id",
-        "buddy_group_members.user_id",
-        "support_requests.member_id",
-        "moderator_duty.moderator_id",
-        "member_activity.user_id",
-        "activity_days.user_id",
-        "circle_people.user_id",
-        "support_offers.user_id",
-        "circle_members.user_id",
-        "thinking_notes.sender_id",
-        "thinking_notes.recipient_id",
-        "outbox_messages.target_id",
-    }
-    assert [p["timezone"] for p in data["member_profiles.user_id"]] == ["Europe/Lisbon"]
-    assert sorted((c["note"] or "") for c in data["checkins.user_id"]) == ["", MY_NOTE]
-    assert {r["id"]: r["context"] for r in data["support_requests.member_id"]} == {
+    exported = await member_data.export(db, GUILD, ME, now=clock.now())
+    data = exported.as_json()
+    json.dumps(data)  # the file the member receives
+    assert (data["server_id"], data["member_id"], data["timezone"]) == (
+        GUILD,
+        ME,
+        "Europe/Lisbon",
+    )
+    # Every section has something: the member used every feature.
+    assert [key for key, section in data["sections"].items() if not section["items"]] == []
+    [settings, duty] = _section(exported, "settings")
+    assert settings["your timezone"] == "Europe/Lisbon"
+    assert set(duty) == {"on duty as a moderator since"}
+    assert sorted((c["your private note"] or "") for c in _section(exported, "checkins")) == [
+        "",
+        MY_NOTE,
+    ]
+    requests = {r["request"]: r for r in _section(exported, "requests_to_talk")}
+    assert {rid: r["what you wrote"] for rid, r in requests.items()} == {
         world.acted_request: MY_ACTED_CONTEXT,
         world.waiting_request: MY_WAITING_CONTEXT,
     }
-    acted = next(r for r in data["support_requests.member_id"] if r["id"] == world.acted_request)
-    assert (acted["status"], acted["claimed_by"], acted["closed_by"]) == ("resolved", MOD, MOD)
-    assert [(b["user_id"], b["blocked_id"]) for b in data["buddy_blocks.user_id"]] == [
-        (ME, BLOCKED)
+    acted = requests[world.acted_request]
+    assert (acted["now"], acted["picked up by"]) == ("resolved", f"member {MOD}")
+    assert [b["never paired with"] for b in _section(exported, "blocks")] == [f"member {BLOCKED}"]
+    [pairing] = _section(exported, "buddy_rounds")
+    assert pairing["paired with"] == [f"member {FRIEND}"]
+    [activity] = _section(exported, "reach_out")
+    assert activity["may Kinfolk DM you if you go quiet"] == "yes"
+    [day] = _section(exported, "activity_days")
+    assert (day["messages"], day["reactions"], day["day (UTC)"]) == (
+        1,
+        1,
+        clock.now().date().isoformat(),
+    )
+    people = [p for p in _section(exported, "circle") if "kind of support" in p]
+    assert sorted((p["kind of support"], p["who"], p["a professional"]) for p in people) == [
+        ("emotional", f"member {FRIEND}", False),
+        ("practical", TYPED_NAME, True),
     ]
-    assert [m["moderator_id"] for m in data["moderator_duty.moderator_id"]] == [ME]
-    assert [a["dm_consent"] for a in data["member_activity.user_id"]] == ["yes"]
-    [day] = data["activity_days.user_id"]
-    assert (day["messages"], day["reactions"], day["day"]) == (1, 1, clock.now().date().isoformat())
-    assert sorted(
-        (p["kind"], p["person_user_id"], p["person_name"], p["professional"])
-        for p in data["circle_people.user_id"]
-    ) == [("emotional", FRIEND, None, False), ("practical", None, TYPED_NAME, True)]
-    [offer] = data["support_offers.user_id"]
-    assert (offer["kinds"], offer["topics"]) == (
+    [choices] = [p for p in _section(exported, "circle") if "milestones shared" in p]
+    assert (choices["milestones shared"], choices["with the community since (for milestones)"]) == (
+        True,
+        "2024-03-01",
+    )
+    [offer] = _section(exported, "offers")
+    assert (offer["kinds of support you offer"], offer["topics"]) == (
         ["emotional", "informational"],
         ["grief", "night shifts"],
     )
-    assert [(m["milestones"], m["joined_on"]) for m in data["circle_members.user_id"]] == [
-        (True, "2024-03-01")
-    ]
-    [sent] = data["thinking_notes.sender_id"]
-    assert (sent["id"], sent["recipient_id"], sent["note"]) == (
-        world.note_to_friend,
-        FRIEND,
-        MY_NOTE_TO_FRIEND,
-    )
-    [received] = data["thinking_notes.recipient_id"]
-    assert (received["id"], received["note"], received["anonymous"]) == (
-        world.anon_note,
+    [sent] = _section(exported, "notes_sent")
+    assert (sent["to"], sent["your words"]) == (f"member {FRIEND}", MY_NOTE_TO_FRIEND)
+    [received] = _section(exported, "notes_received")
+    assert (received["their words"], received["from"]) == (
         ANON_NOTE,
-        True,
+        "someone who chose to stay anonymous",
     )
     # Queued messages: what and when, not their inner workings.
-    kinds = sorted(m["kind"] for m in data["outbox_messages.target_id"])
-    assert "circle_note" in kinds
-    assert all(
-        set(m) == {"kind", "status", "due_at", "sent_at"} for m in data["outbox_messages.target_id"]
-    )
+    messages = _section(exported, "messages")
+    assert "a thinking-of-you note" in {m["what"] for m in messages}
+    assert all(set(m) == {"what", "now", "due", "sent"} for m in messages)
+    # Dates are the member's: Lisbon is UTC+0 in winter, +1 in summer; either way, labelled.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \(\+0[01]:00\)", sent["when"])
 
 
 async def test_export_keeps_what_others_hold_in_confidence(
     db: Database, clock: FrozenClock
 ) -> None:
     await _member_everywhere(db, clock)
-    exported = await member_data.export(db, GUILD, ME)
-    text = json.dumps(exported)
-    # The anonymous note does not name its sender, anywhere in the file.
-    [received] = exported["data"]["thinking_notes.recipient_id"]
-    assert received["sender_id"] is None
+    exported = await member_data.export(db, GUILD, ME, now=clock.now())
+    text = json.dumps(exported.as_json()) + exported.as_text()
+    # The anonymous note does not name its sender, anywhere in either file.
     assert str(ANON) not in text
     # A block someone made against the member is theirs.
     assert str(BLOCKER) not in text
-    assert "buddy_blocks.blocked_id" not in exported["data"]
+    assert len(_section(exported, "blocks")) == 1
     # So is someone's private circle naming the member.
-    assert all(p["user_id"] == ME for p in exported["data"]["circle_people.user_id"])
     assert FRIENDS_TYPED_NAME not in text
-    assert "circle_people.person_user_id" not in exported["data"]
     # Other moderators' requests the member handled are not the member's requests.
     assert REQUESTER_CONTEXT not in text
     # The sender of the anonymous note still sees it among the notes they sent.
-    anons = await member_data.export(db, GUILD, ANON)
-    [sent] = anons["data"]["thinking_notes.sender_id"]
-    assert (sent["recipient_id"], sent["note"]) == (ME, ANON_NOTE)
+    anons = await member_data.export(db, GUILD, ANON, now=clock.now())
+    [sent] = _section(anons, "notes_sent")
+    assert (sent["to"], sent["your words"], sent["anonymously"]) == (
+        f"member {ME}",
+        ANON_NOTE,
+        True,
+    )
 
 
 async def test_export_member_is_audited(db: Database, clock: FrozenClock) -> None:
     await _set_up_server(db, clock)
     await _checkin(db, clock, ME, MY_NOTE)
     data = await member_data.export_member(db, clock, GUILD, ME)
-    assert data == await member_data.export(db, GUILD, ME)
+    assert data == await member_data.export(db, GUILD, ME, now=clock.now())
     entries = await _all(db, AuditEntry, AuditEntry.action == "privacy.export")
-    assert [(e.guild_id, e.actor_id, e.created_at) for e in entries] == [(GUILD, ME, clock.now())]
+    # A member's own request: recorded, without saying whose it was.
+    assert [(e.guild_id, e.actor_id, e.created_at) for e in entries] == [
+        (GUILD, member_data.MEMBER_REQUEST, clock.now())
+    ]
 
 
 # --- delete --------------------------------------------------------------------------------------
@@ -438,20 +444,9 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
     assert await _scan(db, ME) == []
     after = await _snapshot(db)
     changes = _diff(before, after)
-    # Nothing that did not hold the member changed or went, but for the outbox rows of the
-    # requests that went with them. New rows: the deletion's audit row, and the block against
-    # the member, whose key now names the pseudonym.
-    gone_requests = {
-        r["id"] for t, r in changes.removed if t == "support_requests" and r["member_id"] == ME
-    }
-    about_them = [
-        r
-        for t, r in changes.removed
-        if t == "outbox_messages"
-        and not _holds(r, ME)
-        and int(r["idempotency_key"].split(":")[1]) in gone_requests
-    ]
-    assert about_them, "the erased request's alert and ladder rows go with it"
+    # Nothing that did not hold the member changed or went (the outbox rows of their
+    # requests hold them in `member_id`). New rows: the deletion's audit row, and the block
+    # against the member, whose key now names the pseudonym.
     assert erased.deleted == {
         "member_profiles": 1,
         "checkins": 2,
@@ -465,8 +460,7 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
         "circle_people": 2,
         "support_offers": 1,
         "circle_members": 1,
-        "thinking_notes": 2,
-        "outbox_messages": queued_for_me + len(about_them),
+        "outbox_messages": queued_for_me,
     }
     assert set(erased.kept) == {
         "support_requests",
@@ -475,11 +469,12 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
         "buddy_blocks",
         "buddy_rounds",
         "circle_people",
+        "thinking_notes",  # this week's notes, without their words: the limits still hold
     }
     assert set(erased.kept) <= set(member_data.KEPT_WHY)  # each is explained to the member
 
     for table, row in changes.removed:
-        assert _holds(row, ME) or row in about_them, (table, row)
+        assert _holds(row, ME), (table, row)
     for table, row, _ in changes.changed:
         assert _holds(row, ME), (table, row)
     assert sorted(
@@ -522,14 +517,20 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
     for row in actors_before:
         assert after["audit_log"][(row["id"],)]["actor_id"] == tomb
     handed_off = [r for r in audit_rows if r.action == "talk.handed_off"]
-    assert [r.detail for r in handed_off] == [{"previous": tomb}]
+    assert [(r.other_member_id, r.detail) for r in handed_off] == [(tomb, {})]
+    # Their own request is recorded without saying whose it was.
     [deletion] = [r for r in audit_rows if r.action == "privacy.delete"]
-    assert (deletion.actor_id, deletion.created_at) == (tomb, clock.now())
+    assert (deletion.actor_id, deletion.created_at) == (member_data.MEMBER_REQUEST, clock.now())
+    notes_now = sorted(
+        (n.sender_id, n.recipient_id, n.note, n.anonymous) for n in await _all(db, ThinkingNote)
+    )
+    assert notes_now == sorted([(ANON, tomb, None, True), (tomb, FRIEND, None, False)])
     assert deletion.detail == {"deleted": erased.deleted, "kept": erased.kept}
 
     # The erased member has nothing left to show or export here.
     assert await member_data.counts(db, GUILD, ME) == []
-    assert (await member_data.export(db, GUILD, ME))["data"] == {}
+    exported = await member_data.export(db, GUILD, ME, now=clock.now())
+    assert [s.key for s in exported.sections if s.items] == []
 
 
 async def test_a_block_against_an_erased_member_still_holds_when_they_come_back(
@@ -570,9 +571,41 @@ async def test_the_pseudonym_is_stable_negative_and_per_server(
     assert await _tomb(db, clock, OTHER_GUILD, ME) not in (first, ME)
     assert await _tomb(db, clock, OTHER_GUILD, ME) < 0
     assert await _tomb(db, clock, GUILD, FRIEND) not in (first, FRIEND)
-    # One secret per deployment, made once.
+    # One secret per deployment, made once, kept encrypted (a copy of the database alone
+    # cannot turn a pseudonym back into a member), and nothing in plain text beside it.
     state = await _snapshot(db)
-    assert list(state["app_state"]) == [(TOMBSTONE_STATE,)]
+    assert list(state["deployment_secrets"]) == [(pseudonyms.ROW_NAME,)]
+    assert "app_state" not in state or not state["app_state"]
+    async with db.session() as session:
+        raw = (await session.execute(text("SELECT value FROM deployment_secrets"))).scalar_one()
+        plain = await pseudonyms.secret(session, now=clock.now())
+    assert plain not in raw
+    assert raw.startswith("gAAAA")  # a Fernet token
+
+
+async def test_a_plain_text_secret_of_an_old_deployment_is_moved_and_keeps_its_pseudonyms(
+    db: Database, clock: FrozenClock
+) -> None:
+    legacy = "an-old-plain-secret"
+    async with db.session() as session:
+        session.add(AppState(key=pseudonyms.LEGACY_STATE, value=legacy, updated_at=clock.now()))
+    old = pseudonyms.pseudonym(legacy, GUILD, ME)
+
+    await pseudonyms.secure(db, clock)  # what the bot does at every start
+
+    async with db.session() as session:
+        assert await session.get(AppState, pseudonyms.LEGACY_STATE) is None
+        raw = (await session.execute(text("SELECT value FROM deployment_secrets"))).scalar_one()
+    assert legacy not in raw
+    assert await _tomb(db, clock, GUILD, ME) == old  # blocks made before still match
+    # A plain copy that comes back (an old backup restored over app_state) is dropped again,
+    # and the secret already stored wins.
+    async with db.session() as session:
+        session.add(AppState(key=pseudonyms.LEGACY_STATE, value="other", updated_at=clock.now()))
+    await pseudonyms.secure(db, clock)
+    async with db.session() as session:
+        assert await session.get(AppState, pseudonyms.LEGACY_STATE) is None
+    assert await _tomb(db, clock, GUILD, ME) == old
 
 
 async def test_deleting_in_one_server_leaves_the_other_server_alone(
@@ -635,7 +668,7 @@ async def test_deleting_twice_is_harmless(db: Database, clock: FrozenClock) -> N
     changes = _diff(before, await _snapshot(db))
     assert (changes.removed, changes.changed) == ([], [])
     assert [(t, r["action"], r["actor_id"]) for t, r in changes.added] == [
-        ("audit_log", "privacy.delete", await _tomb(db, clock, GUILD, ME))
+        ("audit_log", "privacy.delete", member_data.MEMBER_REQUEST)
     ]
     assert await _scan(db, ME) == []
 

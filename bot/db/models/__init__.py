@@ -19,7 +19,7 @@ from bot.db.models.circles import (
     SupportOffer,
     ThinkingNote,
 )
-from bot.db.models.core import AppState, GuildSettings, OutboxMessage
+from bot.db.models.core import AppState, DeploymentSecret, GuildSettings, OutboxMessage
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
 from bot.db.models.privacy import MemberDeparture, PrivacySettings
 from bot.db.models.reachout import ActivityDay, MemberActivity, ReachoutSettings
@@ -40,6 +40,7 @@ __all__ = [
     "CircleMember",
     "CirclePerson",
     "CircleSettings",
+    "DeploymentSecret",
     "EscalationSettings",
     "GuildSettings",
     "MemberActivity",

@@ -19,6 +19,8 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_guild_created", "guild_id", "created_at"),
+        Index("ix_audit_log_guild_actor", "guild_id", "actor_id"),
+        Index("ix_audit_log_guild_other_member", "guild_id", "other_member_id"),
         NEVER_REUSE_IDS,
     )
 
@@ -28,5 +30,8 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(50))
     subject_type: Mapped[str | None] = mapped_column(String(30))
     subject_id: Mapped[int | None] = mapped_column(Snowflake)
+    # Another member the action concerns (e.g. the moderator a request was handed off from),
+    # in a column of its own so that erasure finds it exactly; `detail` holds no member ids.
+    other_member_id: Mapped[int | None] = mapped_column(Snowflake)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -47,6 +47,7 @@ class BuddyBlock(Base):
     (the member asked) or "not_fit" (they said a pairing was not a good fit)."""
 
     __tablename__ = "buddy_blocks"
+    __table_args__ = (Index("ix_buddy_blocks_guild_blocked", "guild_id", "blocked_id"),)
 
     guild_id: Mapped[int] = mapped_column(Snowflake, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(Snowflake, primary_key=True, autoincrement=False)

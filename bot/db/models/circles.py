@@ -20,7 +20,11 @@ class CirclePerson(Base):
     member typed (encrypted). Nobody else ever sees it; the listed member is never told."""
 
     __tablename__ = "circle_people"
-    __table_args__ = (Index("ix_circle_people_owner", "guild_id", "user_id"), NEVER_REUSE_IDS)
+    __table_args__ = (
+        Index("ix_circle_people_owner", "guild_id", "user_id"),
+        Index("ix_circle_people_guild_person", "guild_id", "person_user_id"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     guild_id: Mapped[int] = mapped_column(Snowflake)

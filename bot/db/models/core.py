@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.db.crypto import EncryptedText
 from bot.db.models.base import Base
 from bot.db.types import NEVER_REUSE_IDS, BigIntPK, Snowflake, UTCDateTime
 
@@ -33,6 +34,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_status_priority_due_at", "status", "priority", "due_at"),
+        # Erasure finds a member's rows exactly, by these two.
+        Index("ix_outbox_messages_guild_member", "guild_id", "member_id"),
+        Index("ix_outbox_messages_guild_target", "guild_id", "target_id"),
         NEVER_REUSE_IDS,
     )
 
@@ -44,6 +48,10 @@ class OutboxMessage(Base):
     # of the server `target_id`).
     target_type: Mapped[str] = mapped_column(String(20))
     target_id: Mapped[int] = mapped_column(Snowflake)
+    # The member the message is about, when it is not its target (a post naming them, a
+    # note to their buddy about them, an alert of their request), so that erasing them
+    # finds it exactly. A DM's target is its member already.
+    member_id: Mapped[int | None] = mapped_column(Snowflake)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     # Claimed lowest first: a member waiting for a person (0) before everyday messages (1)
@@ -56,6 +64,18 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeploymentSecret(Base):
+    """Secrets the deployment keeps in its database, encrypted with ENCRYPTION_KEY (so a copy
+    of the database reveals nothing) and re-encrypted by `kinfolk rotate-key` (so they stay
+    the same across rotations): e.g. the one pseudonyms are made with."""
+
+    __tablename__ = "deployment_secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AppState(Base):

@@ -47,6 +47,7 @@ class SupportRequest(Base):
             postgresql_where=text("status IN ('open', 'claimed')"),
         ),
         Index("ix_support_requests_guild_status", "guild_id", "status"),
+        Index("ix_support_requests_guild_member", "guild_id", "member_id"),
         NEVER_REUSE_IDS,
     )
 

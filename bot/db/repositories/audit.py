@@ -20,8 +20,11 @@ async def append(
     now: datetime,
     subject_type: str | None = None,
     subject_id: int | None = None,
+    other_member_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """`other_member_id`: another member the action concerns; `detail` never holds member
+    ids (erasure finds them in the columns)."""
     session.add(
         AuditEntry(
             guild_id=guild_id,
@@ -29,6 +32,7 @@ async def append(
             action=action,
             subject_type=subject_type,
             subject_id=subject_id,
+            other_member_id=other_member_id,
             detail=detail or {},
             created_at=now,
         )

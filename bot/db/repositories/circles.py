@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CircleMember, CirclePerson, CircleSettings, SupportOffer, ThinkingNote
@@ -137,12 +137,14 @@ async def get_note(
 
 
 async def notes_sent_since(
-    session: AsyncSession, guild_id: int, sender_id: int, since: datetime
+    session: AsyncSession, guild_id: int, sender_ids: Sequence[int], since: datetime
 ) -> list[datetime]:
+    """When notes were sent since `since` by any of `sender_ids` (one member, under their
+    id and their pseudonym)."""
     rows = await session.scalars(
         select(ThinkingNote.created_at).where(
             ThinkingNote.guild_id == guild_id,
-            ThinkingNote.sender_id == sender_id,
+            ThinkingNote.sender_id.in_(sender_ids),
             ThinkingNote.created_at >= since,
         )
     )
@@ -150,15 +152,28 @@ async def notes_sent_since(
 
 
 async def last_note_to(
-    session: AsyncSession, guild_id: int, sender_id: int, recipient_id: int
+    session: AsyncSession, guild_id: int, sender_ids: Sequence[int], recipient_ids: Sequence[int]
 ) -> datetime | None:
     return await session.scalar(
         select(func.max(ThinkingNote.created_at)).where(
             ThinkingNote.guild_id == guild_id,
-            ThinkingNote.sender_id == sender_id,
-            ThinkingNote.recipient_id == recipient_id,
+            ThinkingNote.sender_id.in_(sender_ids),
+            ThinkingNote.recipient_id.in_(recipient_ids),
         )
     )
+
+
+async def notes_of(session: AsyncSession, guild_id: int, user_id: int) -> Sequence[ThinkingNote]:
+    """Every note the member sent or received in this server, locked (erasure)."""
+    rows = await session.scalars(
+        select(ThinkingNote)
+        .where(
+            ThinkingNote.guild_id == guild_id,
+            or_(ThinkingNote.sender_id == user_id, ThinkingNote.recipient_id == user_id),
+        )
+        .with_for_update()
+    )
+    return rows.all()
 
 
 async def get_settings(session: AsyncSession, guild_id: int) -> CircleSettings | None:

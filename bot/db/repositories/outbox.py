@@ -58,8 +58,11 @@ async def enqueue(
     due_at: datetime,
     now: datetime,
     guild_id: int | None = None,
+    member_id: int | None = None,
 ) -> int | None:
-    """Queue a message unless one with the same key exists. Returns the new id, or None."""
+    """Queue a message unless one with the same key exists. Returns the new id, or None.
+    `member_id`: the member the message is about when that is not its target (see the
+    model); erasure finds the message by it."""
     if target_type not in TARGET_TYPES:
         raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {target_type!r}")
     statement = insert_ignoring_conflicts(
@@ -71,6 +74,7 @@ async def enqueue(
         kind=kind,
         target_type=target_type,
         target_id=target_id,
+        member_id=member_id,
         payload=payload,
         status=PENDING,
         priority=priority_of(kind),

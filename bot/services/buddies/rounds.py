@@ -21,7 +21,7 @@ from bot.domain.pairing import Candidate, Costs, Rules, pair_members
 from bot.services.buddies.membership import NOT_SET_UP
 from bot.services.checkins.records import timezone_of
 from bot.services.circles import milestones, offers
-from bot.services.privacy.member_data import tombstone
+from bot.services.privacy.pseudonyms import tombstone
 
 KIND_INTRO = "buddy_intro"
 KIND_CHECKUP = "buddy_checkup"

@@ -20,7 +20,13 @@ from bot.jobs.delivery import (
     Undeliverable,
 )
 from bot.services.circles.milestones import KIND_MILESTONE, MilestoneHandler
-from bot.services.circles.notes import KIND_NOTE, KIND_REPORT, NOTE_VIEW, report_text
+from bot.services.circles.notes import (
+    KIND_NOTE,
+    KIND_REPORT,
+    NOTE_VIEW,
+    REPORT_VIEW,
+    report_text,
+)
 
 KIND_UNDELIVERED = "circle_note_undelivered"
 UNDELIVERED = (
@@ -52,6 +58,8 @@ class NoteHandler:
                 return Skip("the note was deleted")
             if note.status != "queued":
                 return Skip(f"the note is {note.status}")
+            if note.sender_id < 0 or note.recipient_id < 0:
+                return Skip("the sender or the recipient erased their data")
             recipient = await repo.get_member(session, note.guild_id, note.recipient_id)
         if recipient is not None and recipient.notes_off:
             return Skip("the recipient turned notes off")
@@ -90,6 +98,7 @@ class NoteHandler:
                     due_at=now,
                     now=now,
                     guild_id=note.guild_id,
+                    member_id=note.recipient_id,
                 )
         return None
 
@@ -123,7 +132,11 @@ class ReportHandler(NoFollowUp):
         if note is None:
             return Skip("the note was deleted")
         return Delivery(
-            target_type=message.target_type, target_id=message.target_id, content=report_text(note)
+            target_type=message.target_type,
+            target_id=message.target_id,
+            content=report_text(note),
+            view=REPORT_VIEW,
+            view_args={"note_id": note.id},
         )
 
 

@@ -49,6 +49,7 @@ async def _queue(
         due_at=due,
         now=now,
         guild_id=guild_id,
+        member_id=user_id,
     )
 
 

@@ -8,20 +8,25 @@ be delivered (closed DMs) is not shown to anyone; the sender is told kindly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db import locks
 from bot.db.engine import Database
 from bot.db.models import ThinkingNote
+from bot.db.repositories import audit, outbox
 from bot.db.repositories import circles as repo
 from bot.db.repositories import escalation as escalation_repo
-from bot.db.repositories import outbox
 from bot.domain.checkins import InvalidInput
-from bot.domain.circles import NOTE_MAX_CHARS, may_send_note
+from bot.domain.circles import NOTE_MAX_CHARS, NOTE_RECIPIENT_GAP, may_send_note
+from bot.services.privacy.pseudonyms import tombstone
 
 KIND_NOTE = "circle_note"
 KIND_REPORT = "circle_note_report"
 NOTE_VIEW = "circle_note"
+REPORT_VIEW = "circle_note_report"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ async def send(
         )
     now = clock.now()
     async with db.session() as session:
+        # Two notes asked for at once by one sender both count before either is saved;
+        # this makes the second wait, so the limits hold.
+        await locks.hold(session, f"notes:{guild_id}:{sender_id}")
         settings = await repo.get_settings(session, guild_id)
         if anonymous and not (settings is not None and settings.allow_anonymous):
             raise InvalidInput(
@@ -64,9 +72,13 @@ async def send(
             raise InvalidInput(
                 "They've chosen not to receive these notes right now. Nothing was sent."
             )
+        # Under their ids and their pseudonyms: what one of them sent or received before
+        # erasing their data still counts (see `erase_member`).
+        senders = (sender_id, await tombstone(session, guild_id, sender_id, now=now))
+        recipients = (recipient_id, await tombstone(session, guild_id, recipient_id, now=now))
         verdict = may_send_note(
-            await repo.notes_sent_since(session, guild_id, sender_id, now - timedelta(days=1)),
-            await repo.last_note_to(session, guild_id, sender_id, recipient_id),
+            await repo.notes_sent_since(session, guild_id, senders, now - timedelta(days=1)),
+            await repo.last_note_to(session, guild_id, senders, recipients),
             now,
         )
         if not verdict.allowed:
@@ -130,11 +142,95 @@ async def report(db: Database, clock: Clock, note_id: int, reporter_id: int) -> 
         return True
 
 
+def who(user_id: int) -> str:
+    """A member, or one who erased their data, shown by a short form of their pseudonym (so
+    moderators can tell that two reports concern the same person, and nothing more)."""
+    if user_id > 0:
+        return f"<@{user_id}>"
+    return f"a member who has since erased their data (pseudonym #{abs(user_id) % 1_000_000:06d})"
+
+
 def report_text(note: ThinkingNote) -> str:
     quoted = ("\n> " + note.note.replace("\n", "\n> ")) if note.note else " (no text, or cleared)"
     return (
-        f"🚩 A thinking-of-you note was reported by its recipient <@{note.recipient_id}>.\n"
-        f"Sent by <@{note.sender_id}>"
+        f"🚩 A thinking-of-you note was reported by its recipient {who(note.recipient_id)}.\n"
+        f"Sent by {who(note.sender_id)}"
         + (" (anonymously)" if note.anonymous else "")
-        + f" on <t:{int(note.created_at.timestamp())}:f>. The note:{quoted}"
+        + f" on <t:{int(note.created_at.timestamp())}:f>. The note:{quoted}\n"
+        "When you have looked into it, press **Close report**."
     )
+
+
+REPORT_OPEN, REPORT_CLOSED = "reported", "closed"
+
+
+async def report_server(db: Database, note_id: int) -> int | None:
+    """The server of a note, to check who may close its report (None: no such note)."""
+    async with db.read() as session:
+        note = await repo.get_note(session, note_id)
+        return None if note is None else note.guild_id
+
+
+async def close_report(
+    db: Database, clock: Clock, note_id: int, *, guild_id: int, moderator_id: int
+) -> ThinkingNote | None:
+    """A moderator closes a report (the caller checked they moderate `guild_id`). A note
+    kept only as evidence (its sender or recipient erased their data) goes now. None if
+    there is no open report of that note in that server."""
+    now = clock.now()
+    async with db.session() as session:
+        note = await repo.get_note(session, note_id, for_update=True)
+        if note is None or note.guild_id != guild_id or note.status != REPORT_OPEN:
+            return None
+        note.status = REPORT_CLOSED
+        await audit.append(
+            session,
+            guild_id=guild_id,
+            actor_id=moderator_id,
+            action="circles.report_closed",
+            now=now,
+            subject_type="thinking_note",
+            subject_id=note.id,
+        )
+        if note.sender_id < 0 or note.recipient_id < 0:
+            await session.delete(note)
+        return note
+
+
+@dataclass(frozen=True)
+class ErasedNotes:
+    deleted: int
+    kept: set[int]
+
+
+async def erase_member(
+    session: AsyncSession, guild_id: int, user_id: int, *, tomb: int, now: datetime
+) -> ErasedNotes:
+    """A member's notes, sent and received, when they erase their data (in the caller's unit
+    of work). Where one member's privacy meets another's safety:
+
+    - a note under report stays, with its words, the erased member under their pseudonym,
+      until the moderators close the report (or retention ends it): a sender cannot erase
+      the evidence of a note that was reported;
+    - a note from the last week stays under the pseudonym without its words, so the limits
+      (a few a day, one a week to one member) still hold if they come back; one not yet
+      delivered is withdrawn, never delivered;
+    - every other note goes."""
+    deleted, kept = 0, set()
+    window = now - NOTE_RECIPIENT_GAP
+    for note in await repo.notes_of(session, guild_id, user_id):
+        reported = note.status == REPORT_OPEN
+        if not reported and note.created_at < window:
+            await session.delete(note)
+            deleted += 1
+            continue
+        if note.sender_id == user_id:
+            note.sender_id = tomb
+        if note.recipient_id == user_id:
+            note.recipient_id = tomb
+        if not reported:
+            note.note = None
+            if note.status == "queued":
+                note.status = "withdrawn"
+        kept.add(note.id)
+    return ErasedNotes(deleted, kept)

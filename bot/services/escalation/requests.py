@@ -381,6 +381,7 @@ async def undo_claim(
                 due_at=max(message.due_at, now),
                 now=now,
                 guild_id=row.guild_id,
+                member_id=row.member_id,
             )
         await _refresh_alert(session, row, now)
         await _audit(session, row, moderator_id, "talk.claim_undone", now)
@@ -427,7 +428,7 @@ async def hand_off(
         )
         await _schedule_ladder(session, row, config, start=now)
         await _backup_refresh(session, row, now)
-        await _audit(session, row, actor.user_id, "talk.handed_off", now, previous=previous)
+        await _audit(session, row, actor.user_id, "talk.handed_off", now, other_member_id=previous)
         return request_info(row)
 
 
@@ -671,6 +672,7 @@ async def _withdraw_alert_in_flight(
     if message is None or message.attempts == 0:
         return  # never tried: it goes with the request
     message.idempotency_key = f"talk-erased:{row.id}:alert"
+    message.member_id = None  # it no longer names them
     message.kind = KIND_WITHDRAWN
     message.payload = {"request_id": row.id}
     if message.status != outbox.SENDING:  # a dispatcher holding it keeps its lease
@@ -762,6 +764,7 @@ async def _queue(
         due_at=due_at,
         now=now,
         guild_id=row.guild_id,
+        member_id=row.member_id,
     )
 
 
@@ -826,6 +829,8 @@ async def _audit(
     actor_id: int,
     action: str,
     now: datetime,
+    *,
+    other_member_id: int | None = None,
     **detail: object,
 ) -> None:
     await audit.append(
@@ -836,5 +841,6 @@ async def _audit(
         now=now,
         subject_type=SUBJECT,
         subject_id=row.id,
+        other_member_id=other_member_id,
         detail=dict(detail),
     )

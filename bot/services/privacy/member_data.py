@@ -4,49 +4,29 @@ table for the member's id (what the tests check erasure with)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import os
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, Text, and_, cast, delete, func, or_, select, update
+from sqlalchemy import JSON, BigInteger, String, Text, and_, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.models import (
-    AuditEntry,
     Base,
     BuddyGroup,
     BuddyGroupMember,
     OutboxMessage,
-    SupportOffer,
     SupportRequest,
-    ThinkingNote,
 )
-from bot.db.repositories import app_state, audit
+from bot.db.repositories import audit
+from bot.services.circles import notes as circle_notes
 from bot.services.escalation import requests as escalation_requests
+from bot.services.privacy import export as export_sections
+from bot.services.privacy.export import Export
+from bot.services.privacy.pseudonyms import tombstone
 from bot.services.privacy.registry import REGISTRY, MemberColumn
-
-TOMBSTONE_STATE = "privacy.tombstone_secret"  # the app_state row holding it
-
-
-async def tombstone(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> int:
-    """The member's pseudonym in this server: a negative number, the same every time, that
-    cannot be turned back into their id without the deployment's secret."""
-    secret = await app_state.get_value(session, TOMBSTONE_STATE)
-    if secret is None:
-        await app_state.set_if_absent(
-            session, TOMBSTONE_STATE, base64.b64encode(os.urandom(32)).decode(), now=now
-        )
-        secret = await app_state.get_value(session, TOMBSTONE_STATE)
-    assert secret is not None
-    digest = hmac.new(secret.encode(), f"{guild_id}:{user_id}".encode(), hashlib.sha256).digest()
-    return -(int.from_bytes(digest[:8], "big") >> 2) - 1
 
 
 def _scope(entry: MemberColumn, guild_id: int) -> Any:
@@ -61,11 +41,14 @@ def _scope(entry: MemberColumn, guild_id: int) -> Any:
 def _mine(entry: MemberColumn, guild_id: int, user_id: int, *, pending: bool = False) -> Any:
     column = getattr(entry.model, entry.column)
     if entry.on_delete == "outbox":
-        condition = and_(
-            OutboxMessage.guild_id == guild_id,
-            OutboxMessage.target_type == "user",
-            OutboxMessage.target_id == user_id,
-        )
+        if entry.column == "member_id":  # about them, to someone else
+            condition = and_(OutboxMessage.guild_id == guild_id, column == user_id)
+        else:  # to them
+            condition = and_(
+                OutboxMessage.guild_id == guild_id,
+                OutboxMessage.target_type == "user",
+                OutboxMessage.target_id == user_id,
+            )
         if pending:  # what /privacy show calls "about to send"
             return and_(condition, OutboxMessage.status.in_(("pending", "sending")))
         return condition
@@ -89,44 +72,51 @@ async def counts(db: Database, guild_id: int, user_id: int) -> list[tuple[str, i
     return found
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
+async def export(db: Database, guild_id: int, user_id: int, *, now: datetime) -> Export:
+    """Everything stored about the member in this server, free text decrypted, in sections
+    a person understands (see `bot.services.privacy.export`)."""
+    async with db.read() as session:
+        return await export_sections.build(session, guild_id, user_id, now)
 
 
-async def export(db: Database, guild_id: int, user_id: int) -> dict[str, Any]:
-    """Everything stored about the member in this server, free text decrypted. What others
-    keep about them in confidence (someone's block, someone's private circle) is not theirs
-    to read, and an anonymous note they received does not name its sender."""
-    tables: dict[str, list[dict[str, Any]]] = {}
-    async with db.session() as session:
-        for entry in REGISTRY:
-            if entry.what is None:
-                continue
-            rows = (
-                await session.scalars(select(entry.model).where(_mine(entry, guild_id, user_id)))
-            ).all()
-            out = []
-            for row in rows:
-                values = {
-                    c.key: _json_value(getattr(row, c.key))
-                    for c in entry.model.__mapper__.column_attrs  # type: ignore[attr-defined]
-                }
-                if (
-                    isinstance(row, ThinkingNote)
-                    and entry.column == "recipient_id"
-                    and row.anonymous
-                ):
-                    values["sender_id"] = None
-                if isinstance(row, SupportOffer) and row.topics:
-                    values["topics"] = json.loads(row.topics)
-                if isinstance(row, OutboxMessage):
-                    values = {k: values[k] for k in ("kind", "status", "due_at", "sent_at")}
-                out.append(values)
-            if out:
-                tables.setdefault(f"{entry.table}.{entry.column}", []).extend(out)
-    return {"guild_id": guild_id, "user_id": user_id, "data": tables}
+# What each table's rows are, in words for the member: (one, several).
+ERASED_WORDS: dict[str, tuple[str, str]] = {
+    "member_profiles": ("your settings (timezone, reminder)", "your settings (timezone, reminder)"),
+    "checkins": ("1 check-in, with its note", "{n} check-ins, with their notes"),
+    "buddy_members": ("your place in the buddy programme", "your place in the buddy programme"),
+    "buddy_blocks": ("1 block you made", "{n} blocks you made"),
+    "buddy_group_members": ("1 buddy pairing", "{n} buddy pairings"),
+    "support_requests": ("1 request to talk", "{n} requests to talk"),
+    "moderator_duty": ("your on-duty status", "your on-duty status"),
+    "member_activity": (
+        "when you were last active, and your reach-out choices",
+        "when you were last active, and your reach-out choices",
+    ),
+    "activity_days": ("1 day you were active (a count)", "{n} days you were active (counts)"),
+    "circle_people": ("1 person in your support circle", "{n} people in your support circle"),
+    "support_offers": ("the support you offer", "the support you offer"),
+    "circle_members": ("your circle choices", "your circle choices"),
+    "thinking_notes": ("1 thinking-of-you note", "{n} thinking-of-you notes"),
+    "member_departures": ("the record that you left", "the record that you left"),
+    "outbox_messages": (
+        "the record of 1 message Kinfolk sent or was about to send, to you or about you",
+        "the records of {n} messages Kinfolk sent or was about to send, to you or about you",
+    ),
+}
+
+
+def erased_words(deleted: dict[str, int]) -> list[str]:
+    """What was erased, in words, one line per kind ("12 check-ins, with their notes")."""
+    lines = []
+    order = list(ERASED_WORDS)
+    for table, n in sorted(
+        deleted.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)
+    ):
+        if n <= 0:
+            continue
+        one, several = ERASED_WORDS.get(table, (table, table))
+        lines.append(one if n == 1 else several.format(n=n))
+    return lines
 
 
 @dataclass
@@ -146,6 +136,9 @@ KEPT_WHY = {
     "buddy_rounds": "buddy rounds you started as a moderator, under a pseudonym",
     "circle_people": "other members' private circles that named you now hold only the name "
     "they gave, not a link to your account",
+    "thinking_notes": "thinking-of-you notes from the last week, under a pseudonym and without "
+    "their words, so that the limits on notes still hold; a note that was reported keeps its "
+    "words until the moderators close the report, for the other member's safety",
 }
 
 
@@ -156,20 +149,36 @@ async def _keys(session: AsyncSession, model: Any, condition: Any) -> set[tuple[
 
 
 async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> Erased:
-    """Erase the member from this server in the caller's unit of work."""
+    """Erase the member from this server in the caller's unit of work. Every row is found
+    exactly, by an indexed column that holds the member's id (no text is searched)."""
     tomb = await tombstone(session, guild_id, user_id, now=now)
     deleted: dict[str, int] = {}
     kept: dict[str, set[tuple[Any, ...]]] = {}
 
-    def gone(table: str, result: Any) -> None:
-        if result.rowcount:
-            deleted[table] = deleted.get(table, 0) + result.rowcount
+    def count(table: str, n: int) -> None:
+        if n:
+            deleted[table] = deleted.get(table, 0) + n
+
+    # First, while their requests still name them: close, withdraw alerts, drop what was
+    # queued about them (the neutral edits it queues name nobody, so nothing below takes them).
+    requests = await escalation_requests.erase_member(
+        session, guild_id, user_id, tomb=tomb, now=now
+    )
+    count("support_requests", requests.deleted)
+    count("outbox_messages", requests.outbox)
+    if requests.kept:
+        kept.setdefault("support_requests", set()).update((rid,) for rid in requests.kept)
+    notes = await circle_notes.erase_member(session, guild_id, user_id, tomb=tomb, now=now)
+    count("thinking_notes", notes.deleted)
+    if notes.kept:
+        kept.setdefault("thinking_notes", set()).update((nid,) for nid in notes.kept)
 
     for entry in REGISTRY:
         column = getattr(entry.model, entry.column)
         mine = _mine(entry, guild_id, user_id)
-        if entry.on_delete == "delete":
-            gone(entry.table, await session.execute(delete(entry.model).where(mine)))
+        if entry.on_delete in ("delete", "outbox"):
+            result = await session.execute(delete(entry.model).where(mine))
+            count(entry.table, result.rowcount or 0)
         elif entry.on_delete in ("tombstone", "unlink"):
             # Requests the member handled as a moderator are kept for another reason than
             # their own requests: told apart in what the member reads.
@@ -177,57 +186,26 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
             kept.setdefault(reason, set()).update(await _keys(session, entry.model, mine))
             value = tomb if entry.on_delete == "tombstone" else None
             await session.execute(update(entry.model).where(mine).values({column: value}))
-        elif entry.on_delete == "outbox":
-            text = str(user_id)
-            gone(
-                entry.table,
-                await session.execute(
-                    delete(OutboxMessage).where(
-                        OutboxMessage.guild_id == guild_id,
-                        or_(
-                            mine,
-                            OutboxMessage.idempotency_key.like(f"%:{text}:%"),
-                            OutboxMessage.idempotency_key.like(f"%:{text}"),
-                            cast(OutboxMessage.payload, Text).like(f"%{text}%"),
-                        ),
-                    )
-                ),
-            )
     # Alerts of requests they handled as a moderator no longer name them.
     await escalation_requests.refresh_alerts_handled_by(session, guild_id, tomb, now)
-    # Last, so that the neutral edits of their alerts it queues are not taken for rows
-    # about the member by the outbox rule above.
-    requests = await escalation_requests.erase_member(
-        session, guild_id, user_id, tomb=tomb, now=now
-    )
-    if requests.deleted:
-        deleted["support_requests"] = deleted.get("support_requests", 0) + requests.deleted
-    if requests.outbox:
-        deleted["outbox_messages"] = deleted.get("outbox_messages", 0) + requests.outbox
-    if requests.kept:
-        kept.setdefault("support_requests", set()).update((rid,) for rid in requests.kept)
-    # Ids inside the audit log's details (e.g. who a request was handed off from).
-    rows = await session.scalars(
-        select(AuditEntry).where(
-            AuditEntry.guild_id == guild_id, cast(AuditEntry.detail, Text).like(f"%{user_id}%")
-        )
-    )
-    for row in rows.all():
-        row.detail = json.loads(json.dumps(row.detail).replace(str(user_id), str(tomb)))
-        kept.setdefault("audit_log", set()).add((row.id,))
     return Erased(deleted, {table: len(keys) for table, keys in kept.items() if keys})
 
 
+# The actor of a member's own privacy request in the audit log: nobody in particular. What a
+# member asks about their own data is theirs; moderators see that it happened, not who.
+MEMBER_REQUEST = 0
+
+
 async def delete_member(db: Database, clock: Clock, guild_id: int, user_id: int) -> Erased:
-    """/privacy delete: erase, and record in the audit log that it was done (under the
-    member's pseudonym)."""
+    """/privacy delete: erase, and record in the audit log that it was done, without
+    saying by whom."""
     now = clock.now()
     async with db.session() as session:
         erased = await erase(session, guild_id, user_id, now=now)
         await audit.append(
             session,
             guild_id=guild_id,
-            actor_id=await tombstone(session, guild_id, user_id, now=now),
+            actor_id=MEMBER_REQUEST,
             action="privacy.delete",
             now=now,
             detail={"deleted": erased.deleted, "kept": erased.kept},
@@ -235,12 +213,16 @@ async def delete_member(db: Database, clock: Clock, guild_id: int, user_id: int)
         return erased
 
 
-async def export_member(db: Database, clock: Clock, guild_id: int, user_id: int) -> dict[str, Any]:
-    """/privacy export, recorded in the audit log."""
-    data = await export(db, guild_id, user_id)
+async def export_member(db: Database, clock: Clock, guild_id: int, user_id: int) -> Export:
+    """/privacy export, recorded in the audit log (without saying by whom)."""
+    data = await export(db, guild_id, user_id, now=clock.now())
     async with db.session() as session:
         await audit.append(
-            session, guild_id=guild_id, actor_id=user_id, action="privacy.export", now=clock.now()
+            session,
+            guild_id=guild_id,
+            actor_id=MEMBER_REQUEST,
+            action="privacy.export",
+            now=clock.now(),
         )
     return data
 

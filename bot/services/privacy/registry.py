@@ -13,7 +13,11 @@ What `/privacy delete` does with a member's id in each column:
   audit row of a moderator's action);
 - "unlink": the id is cleared and the row stays (someone else's private circle naming them);
 - "escalation": the special rule of "I need to talk" requests (see
-  `bot.services.escalation.requests.erase_member`).
+  `bot.services.escalation.requests.erase_member`);
+- "notes": the special rule of thinking-of-you notes (see
+  `bot.services.circles.notes.erase_member`): a reported note stays as evidence, and a
+  recent one stays without its words so that the limits still hold;
+- "outbox": messages to the member, or about them (`OutboxMessage.member_id`), go.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from bot.db.models import (
     ThinkingNote,
 )
 
-Action = Literal["delete", "tombstone", "unlink", "escalation", "outbox"]
+Action = Literal["delete", "tombstone", "unlink", "escalation", "notes", "outbox"]
 
 
 @dataclass(frozen=True)
@@ -71,16 +75,18 @@ REGISTRY: tuple[MemberColumn, ...] = (
     MemberColumn(SupportRequest, "closed_by", "tombstone"),
     MemberColumn(ModeratorDuty, "moderator_id", "delete", "your moderator on-duty status"),
     MemberColumn(AuditEntry, "actor_id", "tombstone"),
+    MemberColumn(AuditEntry, "other_member_id", "tombstone"),
     MemberColumn(MemberActivity, "user_id", "delete", "when you were last active, reach-out"),
     MemberColumn(ActivityDay, "user_id", "delete", "days you were active (counts only)"),
     MemberColumn(CirclePerson, "user_id", "delete", "people in your support circle"),
     MemberColumn(CirclePerson, "person_user_id", "unlink"),
     MemberColumn(SupportOffer, "user_id", "delete", "the support you offer"),
     MemberColumn(CircleMember, "user_id", "delete", "your circle choices (notes, milestones)"),
-    MemberColumn(ThinkingNote, "sender_id", "delete", "thinking-of-you notes you sent"),
-    MemberColumn(ThinkingNote, "recipient_id", "delete", "thinking-of-you notes you received"),
+    MemberColumn(ThinkingNote, "sender_id", "notes", "thinking-of-you notes you sent"),
+    MemberColumn(ThinkingNote, "recipient_id", "notes", "thinking-of-you notes you received"),
     MemberColumn(MemberDeparture, "user_id", "delete"),
     MemberColumn(OutboxMessage, "target_id", "outbox", "messages Kinfolk is about to send you"),
+    MemberColumn(OutboxMessage, "member_id", "outbox"),
 )
 
 # Columns holding Discord ids that are not members': why each is not in the registry.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, true, update
+from sqlalchemy import delete, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -17,6 +17,7 @@ from bot.db.models import (
     ActivityDay,
     Checkin,
     MemberDeparture,
+    OutboxMessage,
     PrivacySettings,
     SupportRequest,
     ThinkingNote,
@@ -24,6 +25,7 @@ from bot.db.models import (
 from bot.db.repositories import audit, outbox
 from bot.db.upsert import update_guild_row, update_member_row
 from bot.domain.checkins import InvalidInput
+from bot.domain.circles import NOTE_RECIPIENT_GAP
 from bot.domain.escalation import ACTIVE_STATUSES
 from bot.jobs.delivery import Done, KindHandler, NoFollowUp, Prepared, QueuedMessage, Skip
 from bot.services.privacy.member_data import erase
@@ -106,8 +108,23 @@ async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
     )
     cleared: dict[str, int] = {}
 
+    def erased_notes(n: int) -> None:
+        """Notes of erased members that were kept for a while, now gone (when any)."""
+        if n:
+            cleared["thinking_notes.erased"] = cleared.get("thinking_notes.erased", 0) + n
+
     async def clear(guild_filter: Any, days: int) -> None:
         cutoff = now - timedelta(days=days)
+        # A reported note kept as evidence after its sender (or recipient) erased their data
+        # goes once the retention period has passed, closed or not.
+        kept = await session.execute(
+            delete(ThinkingNote).where(
+                guild_filter(ThinkingNote.guild_id),
+                or_(ThinkingNote.sender_id < 0, ThinkingNote.recipient_id < 0),
+                ThinkingNote.created_at < cutoff,
+            )
+        )
+        erased_notes(kept.rowcount or 0)
         for model, column, extra in FREE_TEXT:
             result = await session.execute(
                 update(model)
@@ -127,6 +144,15 @@ async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
     )
     for guild, days in custom.items():
         await clear(lambda column, guild=guild: column == guild, days)
+    # The notes kept only so that the limits held after an erasure: a week is all they need.
+    ledger = await session.execute(
+        delete(ThinkingNote).where(
+            or_(ThinkingNote.sender_id < 0, ThinkingNote.recipient_id < 0),
+            ThinkingNote.status != "reported",
+            ThinkingNote.created_at < now - NOTE_RECIPIENT_GAP,
+        )
+    )
+    erased_notes(ledger.rowcount or 0)
     days_kept = now.date() - timedelta(days=ACTIVITY_DAYS_KEPT)
     result = await session.execute(delete(ActivityDay).where(ActivityDay.day < days_kept))
     cleared["activity_days"] = result.rowcount or 0  # type: ignore[attr-defined]
@@ -159,6 +185,38 @@ async def start(db: Database, clock: Clock) -> None:
         await queue_purge(session, after=now, now=now)
 
 
+# Finished outbox rows (sent, given up, skipped) are kept this long: long enough to look into
+# a problem, and past every moment their idempotency key could be queued again.
+OUTBOX_KEPT = timedelta(days=7)
+# Rows deleted per unit of work: SQLite's one writer is never held for long.
+OUTBOX_PURGE_CHUNK = 500
+FINISHED = ("sent", "failed", "cancelled")
+
+
+async def purge_outbox(db: Database, clock: Clock, *, chunk: int = OUTBOX_PURGE_CHUNK) -> int:
+    """Delete finished outbox rows older than OUTBOX_KEPT, a chunk per unit of work (they
+    hold who got a reach-out DM or a "talk" update, and why one failed)."""
+    cutoff = clock.now() - OUTBOX_KEPT
+    total = 0
+    while True:
+        async with db.session() as session:
+            ids = select(OutboxMessage.id).where(
+                OutboxMessage.status.in_(FINISHED),
+                OutboxMessage.due_at < cutoff,
+                # One sent late (after an outage) is kept a week from when it went.
+                or_(OutboxMessage.sent_at.is_(None), OutboxMessage.sent_at < cutoff),
+            )
+            result = await session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.id.in_(ids.limit(chunk).scalar_subquery())
+                )
+            )
+        done = result.rowcount or 0
+        total += done
+        if done < chunk:
+            return total
+
+
 class RetentionHandler(NoFollowUp):
     max_attempts: int | None = None
 
@@ -171,6 +229,7 @@ class RetentionHandler(NoFollowUp):
         async with self.db.session() as session:
             await queue_purge(session, after=now + timedelta(minutes=1), now=now)
             cleared = await purge(session, now)
+        cleared["outbox_messages"] = await purge_outbox(self.db, self.clock)
         return Done(f"retention: cleared {cleared}")
 
 
@@ -200,6 +259,7 @@ async def member_left(db: Database, clock: Clock, guild_id: int, user_id: int) -
             due_at=due,
             now=now,
             guild_id=guild_id,
+            member_id=user_id,
         )
         return due
 

@@ -158,6 +158,7 @@ async def _sweep(
                 due_at=now,
                 now=now,
                 guild_id=guild_id,
+                member_id=member.user_id,
             )
             result.nudges += 1
             if not opted_in or settings.buddy_nudge == "instead":

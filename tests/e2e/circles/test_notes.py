@@ -213,7 +213,8 @@ async def test_report_sends_the_moderators_the_note_naming_its_sender(
         f"🚩 A thinking-of-you note was reported by its recipient <@{commons.bob}>."
     )
     assert f"Sent by <@{commons.alice}> (anonymously)" in report.content
-    assert report.content.endswith("> you owe me")
+    assert "The note:\n> you owe me\n" in report.content
+    assert custom_ids(report) == [f"circle:report-close:{note.id}"]
     [note] = await notes_of(database, commons.alice)
     assert note.status == "reported"
     assert note.reported_at == clock.now()
@@ -246,7 +247,16 @@ async def test_without_an_alert_channel_a_report_reaches_the_server_owner(
     assert f"reported by its recipient <@{commons.bob}>" in report.content
     assert f"Sent by <@{commons.alice}> on" in report.content
     assert "(anonymously)" not in report.content
-    assert report.content.endswith("> go away")
+    assert "The note:\n> go away\n" in report.content
+    # The owner closes it from their DMs; nobody else can.
+    refused = await click(fake, report, f"circle:report-close:{note.id}", commons.alice)
+    assert "Only the server's owner" in refused.content
+    closed = await fake.click(report, f"circle:report-close:{note.id}", commons.owner_id)
+    await closed.response()
+    assert report.content.startswith(f"✅ Report closed by <@{commons.owner_id}>")
+    assert custom_ids(report) == []
+    [note] = await notes_of(database, commons.alice)
+    assert note.status == "closed"
 
 
 async def test_closed_dms_fail_kindly_to_the_sender(

@@ -5,18 +5,24 @@ stays for others' safety stays under a pseudonym — on both backends."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import BuddyBlock, CirclePerson, SupportRequest
+from bot.services.privacy import export as export_sections
 from bot.services.privacy.member_data import KEPT_WHY
+from bot.services.privacy.registry import REGISTRY
 from tests.e2e.privacy.world import (
     CHECKIN_NOTE,
     CIRCLE_NAME,
     ERASED_MEMBER,
+    EXPORT_FILE,
+    EXPORT_TEXT,
     NOTE_RECEIVED,
     NOTE_SENT,
     NOTHING_KEPT,
@@ -32,6 +38,8 @@ from tests.e2e.privacy.world import (
     claim,
     custom_ids,
     export,
+    export_both,
+    items,
     latest_request,
     move_to,
     reply,
@@ -46,6 +54,8 @@ from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 
 DELETE_BUTTON = "privacy:delete:{guild}"
+CANCEL_BUTTON = "privacy:keep"
+OWN_REQUEST = "a member (their own privacy request)"
 
 
 def bullets(text: str) -> list[str]:
@@ -106,52 +116,111 @@ async def test_show_lists_what_is_kept_in_plain_words_privately(
     assert not any("notes you sent" in line for line in bob)
 
 
-async def test_export_is_a_private_json_file_with_the_notes_readable_and_is_audited(
+async def test_export_is_for_a_person_in_her_timezone_as_text_and_the_same_as_json(
     fake: FakeDiscord, refuge: Refuge, kinfolk: KinfolkBot, database: Database, clock: FrozenClock
 ) -> None:
     story = await use_everything(fake, refuge, database, clock)
+    await reply(fake, refuge, refuge.alice, "reminder timezone", timezone="Asia/Tokyo")
+    tokyo = ZoneInfo("Asia/Tokyo")
 
-    message, exported = await export(fake, refuge, refuge.alice)
+    message, exported, text = await export_both(fake, refuge, refuge.alice)
     assert message.ephemeral
-    assert [a.filename for a in message.attachments] == ["kinfolk-my-data.json"]
+    assert sorted(a.filename for a in message.attachments) == [EXPORT_FILE, EXPORT_TEXT]
     assert "notes decrypted" in message.content
-    assert (exported["guild_id"], exported["user_id"]) == (refuge.guild_id, refuge.alice)
-    data = exported["data"]
+    assert (exported["server_id"], exported["member_id"]) == (refuge.guild_id, refuge.alice)
+    assert exported["timezone"] == "Asia/Tokyo"
+    assert text.startswith("What Kinfolk keeps about you in this server\nMade ")
+    assert "Times are in Asia/Tokyo." in text
 
-    [checkin] = data["checkins.user_id"]
-    assert (checkin["id"], checkin["mood"], checkin["note"]) == (story.checkin_id, 2, CHECKIN_NOTE)
-    requests = {r["id"]: r for r in data["support_requests.member_id"]}
+    # Her check-in, at the time it was in Tokyo, her mood in words, her note readable.
+    [saved] = await checkins_of(database, refuge.alice)
+    [checkin] = items(exported, "checkins")
+    assert checkin == {
+        "when": f"{saved.created_at.astimezone(tokyo):%Y-%m-%d %H:%M} (+09:00)",
+        "mood": "Low (2 of 5)",
+        "your private note": CHECKIN_NOTE,
+        "shared in the channel": None,
+    }
+    requests = {r["request"]: r for r in items(exported, "requests_to_talk")}
     assert set(requests) == {story.claimed_request, story.open_request}
     claimed = requests[story.claimed_request]
-    assert claimed["context"] == TALK_CONTEXT
-    assert (claimed["status"], claimed["claimed_by"]) == ("resolved", refuge.mod)
-    assert requests[story.open_request]["status"] == "open"
-    [offer] = data["support_offers.user_id"]
-    assert offer["kinds"] == ["emotional"]
+    assert (claimed["how you felt"], claimed["what you wrote"]) == ("I'm struggling", TALK_CONTEXT)
+    assert (claimed["now"], claimed["picked up by"]) == ("resolved", f"member {refuge.mod}")
+    assert requests[story.open_request]["now"] == "waiting for a moderator"
+    [offer] = items(exported, "offers")
+    assert offer["kinds of support you offer"] == ["emotional"]
     assert all(topic in offer["topics"] for topic in OFFER_TOPICS)
-    [circle] = data["circle_people.user_id"]
-    assert (circle["kind"], circle["person_name"]) == ("emotional", CIRCLE_NAME)
-    [sent] = data["thinking_notes.sender_id"]
-    assert (sent["recipient_id"], sent["note"]) == (refuge.bob, NOTE_SENT)
-    [received] = data["thinking_notes.recipient_id"]
-    assert (received["sender_id"], received["note"]) == (refuge.cai, NOTE_RECEIVED)
-    [block] = data["buddy_blocks.user_id"]
-    assert block["blocked_id"] == refuge.bob
-    assert [m["user_id"] for m in data["buddy_members.user_id"]] == [refuge.alice]
-    assert data["member_activity.user_id"][0]["dm_consent"] == "yes"
-    # What others keep about her in confidence is theirs: Bob's block, Bob's circle.
-    assert "buddy_blocks.blocked_id" not in data
-    assert "circle_people.person_user_id" not in data
-    # Outbox rows are summarised, never their payloads (which hold others' ids and texts).
-    assert all(
-        set(row) == {"kind", "status", "due_at", "sent_at"}
-        for row in data.get("outbox_messages.target_id", [])
+    people = [p for p in items(exported, "circle") if "kind of support" in p]
+    assert [(p["kind of support"], p["who"]) for p in people] == [("emotional", CIRCLE_NAME)]
+    [sent] = items(exported, "notes_sent")
+    assert (sent["to"], sent["your words"]) == (f"member {refuge.bob}", NOTE_SENT)
+    [received] = items(exported, "notes_received")
+    assert (received["from"], received["their words"]) == (f"member {refuge.cai}", NOTE_RECEIVED)
+    [block] = items(exported, "blocks")
+    assert (block["never paired with"], block["because you chose"]) == (
+        f"member {refuge.bob}",
+        "block",
     )
+    [programme] = items(exported, "buddy_programme")
+    assert programme["taking part"] == "active"
+    [activity] = items(exported, "reach_out")
+    assert activity["may Kinfolk DM you if you go quiet"] == "yes"
+    assert items(exported, "settings")[0]["your timezone"] == "Asia/Tokyo"
+    # What Kinfolk is waiting to send her: what and when, never a payload.
+    assert all(set(m) == {"what", "now", "due", "sent"} for m in items(exported, "messages"))
 
-    # Nothing about the export shows in public; the moderators' audit records that it happened.
+    # Plain words, not the database's: no table or column names.
+    raw = json.dumps(exported)
+    for name in ("user_id", "member_profiles", "outbox_messages", "target_id", "sender_id"):
+        assert name not in raw
+        assert name not in text
+    # The text holds the same content: every section, every field and value.
+    for section in exported["sections"].values():
+        assert f"\n{section['title']}\n" in text
+        for item in section["items"]:
+            for key, value in item.items():
+                if value is None:
+                    continue
+                if isinstance(value, bool):
+                    shown = "yes" if value else "no"
+                else:
+                    shown = ", ".join(value) if isinstance(value, list) else value
+                assert f"- {key}: {shown}".split("\n")[0] in text, (key, value)
+    # What others keep about her in confidence is theirs: Bob's block, Bob's circle.
+    assert len(items(exported, "blocks")) == 1
+    assert not any(p.get("kind of support") == "practical" for p in items(exported, "circle"))
+
+    # Nothing about the export shows in public; the audit records that a member asked for
+    # their own data, not who.
     assert fake.messages(refuge.general_id, ephemeral=False) == []
     [latest, *_] = await audit_lines(fake, refuge, refuge.mod)
-    assert latest.endswith(f" · <@{refuge.alice}> · `privacy.export`")
+    assert latest.endswith(f" · {OWN_REQUEST} · `privacy.export`")
+    assert not any(
+        str(refuge.alice) in line and "privacy" in line
+        for line in await audit_lines(fake, refuge, refuge.mod)
+    )
+
+
+async def test_every_kind_of_data_show_counts_has_a_section_in_the_export() -> None:
+    counted = {(entry.table, entry.column) for entry in REGISTRY if entry.what is not None}
+    assert counted == set(export_sections.SOURCES)
+    readers = {reader for _, _, section in export_sections.SECTIONS for reader in section}
+    assert set(export_sections.SOURCES.values()) <= readers
+
+
+async def test_dates_are_in_the_server_timezone_when_the_member_has_none(
+    fake: FakeDiscord, refuge: Refuge, kinfolk: KinfolkBot, database: Database, clock: FrozenClock
+) -> None:
+    await reply(fake, refuge, refuge.owner_id, "setup timezone", timezone="America/New_York")
+    await checkin_with_note(fake, refuge, database, refuge.alice, 4, "fine")
+    [saved] = await checkins_of(database, refuge.alice)
+    _, exported, text = await export_both(fake, refuge, refuge.alice)
+    assert exported["timezone"] == "America/New_York"
+    local = saved.created_at.astimezone(ZoneInfo("America/New_York"))
+    offset = local.strftime("%z")
+    [checkin] = items(exported, "checkins")
+    assert checkin["when"] == f"{local:%Y-%m-%d %H:%M} ({offset[:3]}:{offset[3:]})"
+    assert f"- when: {checkin['when']}" in text
 
 
 async def test_an_anonymous_note_received_does_not_name_its_sender_in_the_export(
@@ -162,10 +231,13 @@ async def test_an_anonymous_note_received_does_not_name_its_sender_in_the_export
         fake, refuge, refuge.cai, "thinking-of-you", member=refuge.alice, note="🌻", anonymous=True
     )
     await settle(fake, database, clock)
-    _, exported = await export(fake, refuge, refuge.alice)
-    [received] = exported["data"]["thinking_notes.recipient_id"]
-    assert (received["note"], received["anonymous"], received["sender_id"]) == ("🌻", True, None)
-    assert str(refuge.cai) not in str(exported)
+    _, exported, text = await export_both(fake, refuge, refuge.alice)
+    [received] = items(exported, "notes_received")
+    assert (received["their words"], received["from"]) == (
+        "🌻",
+        "someone who chose to stay anonymous",
+    )
+    assert str(refuge.cai) not in json.dumps(exported) + text
 
 
 async def test_delete_warns_first_and_only_the_button_erases(
@@ -180,9 +252,18 @@ async def test_delete_warns_first_and_only_the_button_erases(
     )
     assert "cannot be undone" in warning.content
     assert "/privacy export" in warning.content
-    assert custom_ids(warning) == [DELETE_BUTTON.format(guild=refuge.guild_id)]
+    assert custom_ids(warning) == [DELETE_BUTTON.format(guild=refuge.guild_id), CANCEL_BUTTON]
     # Asking is not erasing, and nor is walking away from the warning.
     await settle(fake, database, clock)
+    assert await reply(fake, refuge, refuge.alice, "privacy show") == before
+    assert len(await checkins_of(database, refuge.alice)) == 1
+
+    # Cancel says nothing was erased, and takes the buttons away.
+    cancelled = await fake.click(warning, CANCEL_BUTTON, refuge.alice)
+    done = await cancelled.original_message()
+    assert done.id == warning.id
+    assert done.content.startswith("Nothing was erased: everything is as it was.")
+    assert done.components == []
     assert await reply(fake, refuge, refuge.alice, "privacy show") == before
     assert len(await checkins_of(database, refuge.alice)) == 1
 
@@ -196,14 +277,32 @@ async def test_delete_erases_every_trace_and_says_what_was_kept_and_why(
 
     answer = await confirm_delete(fake, refuge, refuge.alice)
 
-    assert answer.startswith("Done. Erased ")
-    assert "**What was kept, and why:**" in answer
-    kept = bullets(answer)
+    # What was erased, in words, most personal first; no "record(s)".
+    assert answer.startswith("Done. In this server, I erased:\n")
+    erased, kept = (bullets(part) for part in answer.split("**What was kept, and why:**"))
+    assert erased[:3] == [
+        "• your settings (timezone, reminder)",
+        "• 1 check-in, with its note",
+        "• your place in the buddy programme",
+    ]
+    for words in (
+        "• 1 block you made",
+        "• 1 buddy pairing",
+        "• 1 request to talk",  # the one nobody had acted on yet
+        "• when you were last active, and your reach-out choices",
+        "• 1 person in your support circle",
+        "• the support you offer",
+    ):
+        assert words in erased
+    assert any(line.startswith("• the records of ") for line in erased)
+    assert "record(s)" not in answer
     assert f"• {KEPT_WHY['support_requests']} (1)" in kept  # the request the moderator acted on
     assert f"• {KEPT_WHY['buddy_blocks']} (1)" in kept  # Bob's block against her
     assert f"• {KEPT_WHY['circle_people']} (1)" in kept  # Bob's circle, which named her
     assert any(line.startswith(f"• {KEPT_WHY['audit_log']} (") for line in kept)
-    assert len(kept) == 4
+    # The note she sent Bob and the one Cai sent her, this week: kept without their words.
+    assert f"• {KEPT_WHY['thinking_notes']} (2)" in kept
+    assert len(kept) == 5
     assert str(refuge.alice) not in answer
 
     # Not one column of one table holds her id any more (pseudonyms are negative numbers).
@@ -236,8 +335,8 @@ async def test_delete_erases_every_trace_and_says_what_was_kept_and_why(
 
     # The moderators' audit trail stays whole, with her shown only as an erased member.
     lines = await audit_lines(fake, refuge, refuge.mod)
-    assert lines[0].endswith(f" · {ERASED_MEMBER} · `privacy.delete`")
-    assert any(line.endswith(f" · {ERASED_MEMBER} · `privacy.export`") for line in lines)
+    assert lines[0].endswith(f" · {OWN_REQUEST} · `privacy.delete`")
+    assert any(line.endswith(f" · {OWN_REQUEST} · `privacy.export`") for line in lines)
     assert any(
         line.endswith(f" · {ERASED_MEMBER} · `talk.opened` · support_request {story.open_request}")
         for line in lines
@@ -253,7 +352,15 @@ async def test_delete_erases_every_trace_and_says_what_was_kept_and_why(
     # Other members keep what is theirs.
     bob = bullets(await reply(fake, refuge, refuge.bob, "privacy show"))
     assert "• people you asked not to be paired with: 1" in bob
-    assert not any("thinking-of-you notes you received" in line for line in bob)
+    # The note she sent him this week is still his to see, without its words or her name.
+    assert "• thinking-of-you notes you received: 1" in bob
+    _, bobs = await export(fake, refuge, refuge.bob)
+    [received] = items(bobs, "notes_received")
+    assert (received["from"], received["their words"]) == (
+        "a member who has since erased their data",
+        None,
+    )
+    assert NOTE_SENT not in json.dumps(bobs)
     cai = bullets(await reply(fake, refuge, refuge.cai, "privacy show"))
     assert "• your buddy-programme membership: 1" in cai
 
@@ -361,8 +468,9 @@ async def test_delete_erases_only_this_server(
     [kept] = await checkins_of(database, refuge.alice)
     assert (kept.guild_id, kept.note) == (refuge.elsewhere_id, "a note in Elsewhere")
     _, exported = await export(fake, elsewhere, refuge.alice)
-    [offer] = exported["data"]["support_offers.user_id"]
-    assert (offer["guild_id"], offer["kinds"]) == (refuge.elsewhere_id, ["companionship"])
+    assert exported["server_id"] == refuge.elsewhere_id
+    [offer] = items(exported, "offers")
+    assert offer["kinds of support you offer"] == ["companionship"]
     assert "chess" in offer["topics"]
 
 

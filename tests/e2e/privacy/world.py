@@ -19,6 +19,7 @@ from tests.helpers import FrozenClock
 
 MANAGE_GUILD = 1 << 5
 EXPORT_FILE = "kinfolk-my-data.json"
+EXPORT_TEXT = "kinfolk-my-data.txt"
 NOTHING_KEPT = "Kinfolk keeps nothing about you in this server."
 ERASED_MEMBER = "(erased member)"
 
@@ -230,11 +231,24 @@ async def open_circle(fake: FakeDiscord, refuge: Refuge, member: int) -> StoredM
 
 async def export(fake: FakeDiscord, refuge: Refuge, member: int) -> tuple[StoredMessage, dict]:
     """/privacy export: the private answer, and the JSON file it carries, parsed."""
+    message, exported, _ = await export_both(fake, refuge, member)
+    return message, exported
+
+
+async def export_both(
+    fake: FakeDiscord, refuge: Refuge, member: int
+) -> tuple[StoredMessage, dict, str]:
+    """/privacy export: the private answer, its JSON file parsed, and its text file."""
     handle = await run(fake, refuge, member, "privacy export")
     assert handle.is_ephemeral
     message = await handle.original_message()
-    await fake.wait_for(lambda: bool(message.attachments), what="the export file")
-    return message, json.loads(message.file(EXPORT_FILE))
+    await fake.wait_for(lambda: len(message.attachments) == 2, what="the export files")
+    return message, json.loads(message.file(EXPORT_FILE)), message.file(EXPORT_TEXT).decode()
+
+
+def items(exported: dict, section: str) -> list[dict]:
+    """The items of one section of an export's JSON."""
+    return exported["sections"][section]["items"]
 
 
 async def audit_lines(fake: FakeDiscord, refuge: Refuge, member: int) -> list[str]:

@@ -1,0 +1,127 @@
+"""The outbox forgets: finished rows (sent, given up, cancelled) go a week after they were
+due and sent, in chunks (each its own short unit of work), in the daily retention job; what
+is still to be sent is never touched. Both backends."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.engine import Database
+from bot.db.models import OutboxMessage
+from bot.db.repositories import outbox
+from bot.jobs.delivery import Done, QueuedMessage
+from bot.services.privacy import retention
+from tests.helpers import FrozenClock
+
+GUILD = 811_000_000_000_000_101
+MEMBER = 700_000_000_000_000_001
+
+
+async def _row(
+    db: Database,
+    clock: FrozenClock,
+    key: str,
+    status: str,
+    *,
+    due_days_ago: float,
+    sent_days_ago: float | None = None,
+) -> None:
+    now = clock.now()
+    async with db.session() as session:
+        row_id = await outbox.enqueue(
+            session,
+            key=key,
+            kind="reachout_dm",
+            target_type="user",
+            target_id=MEMBER,
+            payload={"x": 1},
+            due_at=now - timedelta(days=due_days_ago),
+            now=now,
+            guild_id=GUILD,
+        )
+        row = await session.get(OutboxMessage, row_id)
+        assert row is not None
+        row.status = status
+        if sent_days_ago is not None:
+            row.sent_at = now - timedelta(days=sent_days_ago)
+        if status == outbox.FAILED:
+            row.last_error = "403 Cannot send messages to this user"
+
+
+async def _keys(db: Database) -> set[str]:
+    async with db.session() as session:
+        return set((await session.scalars(select(OutboxMessage.idempotency_key))).all())
+
+
+def _count_units(db: Database) -> list[int]:
+    """Counts the units of work `db` opens from now on."""
+    opened: list[int] = []
+    real = db.session
+
+    @contextlib.asynccontextmanager
+    async def counted() -> AsyncIterator[AsyncSession]:
+        opened.append(1)
+        async with real() as session:
+            yield session
+
+    db.session = counted  # type: ignore[method-assign]
+    return opened
+
+
+async def test_finished_rows_older_than_a_week_go_in_chunks_and_nothing_else(
+    db: Database, clock: FrozenClock
+) -> None:
+    for i in range(5):
+        await _row(db, clock, f"old-sent-{i}", outbox.SENT, due_days_ago=9, sent_days_ago=9)
+    await _row(db, clock, "old-failed", outbox.FAILED, due_days_ago=8)
+    await _row(db, clock, "old-cancelled", outbox.CANCELLED, due_days_ago=30)
+    # Kept: still to send (however old), in flight, recent, or sent late after an outage.
+    await _row(db, clock, "old-pending", outbox.PENDING, due_days_ago=30)
+    await _row(db, clock, "old-sending", outbox.SENDING, due_days_ago=30)
+    await _row(db, clock, "recent-sent", outbox.SENT, due_days_ago=6, sent_days_ago=6)
+    await _row(db, clock, "sent-late", outbox.SENT, due_days_ago=10, sent_days_ago=1)
+    kept = {"old-pending", "old-sending", "recent-sent", "sent-late"}
+
+    units = _count_units(db)
+    assert await retention.purge_outbox(db, clock, chunk=3) == 7
+    # 7 rows in chunks of 3: three units that delete (3, 3, 1), none holding the writer long.
+    assert len(units) == 3
+    assert await _keys(db) == kept
+    # Nothing left to purge: one unit that finds nothing.
+    assert await retention.purge_outbox(db, clock, chunk=3) == 0
+
+
+async def test_the_daily_retention_job_purges_the_outbox(db: Database, clock: FrozenClock) -> None:
+    await _row(db, clock, "old-sent", outbox.SENT, due_days_ago=20, sent_days_ago=20)
+    await _row(db, clock, "old-failed", outbox.FAILED, due_days_ago=20)
+    await retention.start(db, clock)
+    async with db.session() as session:
+        [job] = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.kind == retention.KIND_RETENTION)
+            )
+        ).all()
+    clock.advance(days=1)
+    result = await retention.handlers(db, clock)[retention.KIND_RETENTION].prepare(
+        QueuedMessage(
+            id=job.id,
+            key=job.idempotency_key,
+            kind=job.kind,
+            target_type=job.target_type,
+            target_id=job.target_id,
+            payload=job.payload,
+            attempts=0,
+            guild_id=None,
+        )
+    )
+    assert isinstance(result, Done)
+    assert "'outbox_messages': 2" in result.reason
+    keys = await _keys(db)
+    assert not {"old-sent", "old-failed"} & keys
+    # The job queued tomorrow's run before purging.
+    assert any(key.startswith("privacy:retention:") for key in keys)
