@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.db.engine import DatabaseClosing
 from bot.services.privacy import audit_view, member_data, pseudonyms, retention
 from bot.services.privacy.member_data import KEPT_WHY, Erased
 from bot.ui import setup_group
@@ -152,8 +153,11 @@ class Privacy(commands.Cog):
     async def on_ready(self) -> None:
         """Make sure the pseudonym secret is stored encrypted, and today's retention purge is
         queued (once a day: the key is unique)."""
-        await pseudonyms.secure(self.bot.db, self.bot.clock)
-        await retention.start(self.bot.db, self.bot.clock)
+        try:
+            await pseudonyms.secure(self.bot.db, self.bot.clock)
+            await retention.start(self.bot.db, self.bot.clock)
+        except DatabaseClosing:
+            return  # shutting down as it started: the next start does both
         self.bot.outbox.wake()
 
     @commands.Cog.listener()
