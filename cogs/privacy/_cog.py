@@ -11,8 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.db.engine import DatabaseClosing
-from bot.services.privacy import audit_view, member_data, pseudonyms, retention
+from bot.services.privacy import audit_view, member_data, retention
 from bot.services.privacy.member_data import KEPT_WHY, Erased
 from bot.ui import setup_group
 from bot.ui.bound import BoundToServer
@@ -153,12 +152,8 @@ class Privacy(commands.Cog):
     async def on_ready(self) -> None:
         """Make sure the pseudonym secret is stored encrypted, and today's retention purge is
         queued (once a day: the key is unique)."""
-        try:
-            await pseudonyms.secure(self.bot.db, self.bot.clock)
-            await retention.start(self.bot.db, self.bot.clock)
-        except DatabaseClosing:
-            return  # shutting down as it started: the next start does both
-        self.bot.outbox.wake()
+        if await retention.at_start(self.bot.db, self.bot.clock):
+            self.bot.outbox.wake()
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.engine import Database
+from bot.db.engine import Database, DatabaseClosing
 from bot.db.models import (
     ActivityDay,
     Checkin,
@@ -28,6 +28,7 @@ from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTE_RECIPIENT_GAP
 from bot.domain.escalation import ACTIVE_STATUSES
 from bot.jobs.delivery import Done, KindHandler, NoFollowUp, Prepared, QueuedMessage, Skip
+from bot.services.privacy import pseudonyms
 from bot.services.privacy.member_data import erase
 from bot.services.reachout.sweep import ACTIVITY_DAYS_KEPT
 
@@ -183,6 +184,17 @@ async def start(db: Database, clock: Clock) -> None:
     now = clock.now()
     async with db.session() as session:
         await queue_purge(session, after=now, now=now)
+
+
+async def at_start(db: Database, clock: Clock) -> bool:
+    """At every start: the pseudonym secret stored encrypted, today's purge queued. False if
+    Kinfolk began shutting down meanwhile (the next start does both)."""
+    try:
+        await pseudonyms.secure(db, clock)
+        await start(db, clock)
+    except DatabaseClosing:
+        return False
+    return True
 
 
 # Finished outbox rows (sent, given up, skipped) are kept this long: long enough to look into
