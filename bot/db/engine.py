@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -94,10 +95,36 @@ def create_engine(
     return create_async_engine(url, pool_pre_ping=True, connect_args=args, **options)
 
 
+# The database holds health data: its files are the owner's alone, whatever the umask.
+OWNER_ONLY = 0o600
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def owner_only(path: str | Path) -> None:
+    """Create `path` if missing, readable and writable by its owner only, and make the
+    SQLite files beside it (-wal, -shm, -journal) so too where they exist. SQLite gives the
+    files it makes the database file's mode, so setting it before the first connection is
+    what keeps a permissive umask (0022: world-readable) away from them."""
+    base = os.fspath(path)
+    fd = os.open(base, os.O_CREAT | os.O_RDWR, OWNER_ONLY)
+    os.close(fd)
+    for suffix in SQLITE_COMPANIONS:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(base + suffix, OWNER_ONLY)
+
+
 def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
-    if path and path != ":memory:" and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    on_disk = bool(path) and path != ":memory:" and not (path or "").startswith("file:")
+    if on_disk:
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _before_connect(*_args: Any) -> None:
+        if on_disk:
+            # Before SQLite opens (and would create) the file: a new database is born the
+            # owner's alone, and an older one (or one copied in) is made so.
+            owner_only(path)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -112,6 +139,8 @@ def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
         ):
             cursor.execute(pragma)
         cursor.close()
+        if on_disk:
+            owner_only(path)  # the -wal and -shm that journal_mode=WAL has just opened
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
