@@ -175,8 +175,10 @@ async def close_report(
     db: Database, clock: Clock, note_id: int, *, guild_id: int, moderator_id: int
 ) -> ThinkingNote | None:
     """A moderator closes a report (the caller checked they moderate `guild_id`). A note
-    kept only as evidence (its sender or recipient erased their data) goes now. None if
-    there is no open report of that note in that server."""
+    kept only as evidence (its sender or recipient erased their data) loses its words now,
+    and goes unless it is from the last week, where it still counts towards the limits
+    (retention removes it when the week is over). None if there is no open report of that
+    note in that server."""
     now = clock.now()
     async with db.session() as session:
         note = await repo.get_note(session, note_id, for_update=True)
@@ -193,7 +195,10 @@ async def close_report(
             subject_id=note.id,
         )
         if note.sender_id < 0 or note.recipient_id < 0:
-            await session.delete(note)
+            if note.created_at < now - NOTE_RECIPIENT_GAP:
+                await session.delete(note)
+            else:
+                note.note = None
         return note
 
 
