@@ -142,12 +142,6 @@ KEPT_WHY = {
 }
 
 
-async def _keys(session: AsyncSession, model: Any, condition: Any) -> set[tuple[Any, ...]]:
-    """The primary keys of the rows matching `condition`."""
-    columns = list(model.__table__.primary_key.columns)
-    return {tuple(row) for row in (await session.execute(select(*columns).where(condition))).all()}
-
-
 async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> Erased:
     """Erase the member from this server in the caller's unit of work. Every row is found
     exactly, by an indexed column that holds the member's id (no text is searched)."""
@@ -183,9 +177,12 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
             # Requests the member handled as a moderator are kept for another reason than
             # their own requests: told apart in what the member reads.
             reason = "support_requests.handled" if entry.model is SupportRequest else entry.table
-            kept.setdefault(reason, set()).update(await _keys(session, entry.model, mine))
             value = tomb if entry.on_delete == "tombstone" else None
-            await session.execute(update(entry.model).where(mine).values({column: value}))
+            primary_key = entry.model.__table__.primary_key.columns
+            changed = await session.execute(
+                update(entry.model).where(mine).values({column: value}).returning(*primary_key)
+            )
+            kept.setdefault(reason, set()).update(tuple(row) for row in changed.all())
     # Alerts of requests they handled as a moderator no longer name them.
     await escalation_requests.refresh_alerts_handled_by(session, guild_id, tomb, now)
     return Erased(deleted, {table: len(keys) for table, keys in kept.items() if keys})
