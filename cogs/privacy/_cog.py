@@ -39,6 +39,8 @@ def erased_text(erased: Erased) -> str:
     words = member_data.erased_words(erased.deleted)
     if words:
         lines = ["Done. In this server, I erased:"] + [f"• {line}" for line in words]
+    elif erased.kept:
+        lines = ["Done. Nothing about you in this server still carries your id."]
     else:
         lines = ["Done. There was nothing about you to erase in this server."]
     if erased.kept:
