@@ -4,10 +4,15 @@ recipient's one-tap opt-out and report, and closed DMs failing kindly — on bot
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+
+from sqlalchemy import func, select
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from bot.db.models import AuditEntry, ThinkingNote
+from bot.domain.escalation import MODERATORS_ONLY
 from bot.ui.permissions import MANAGE_SERVER_REFUSAL
 from tests.e2e.circles.world import (
     Commons,
@@ -280,3 +285,81 @@ async def test_closed_dms_fail_kindly_to_the_sender(
     assert fake.dm_messages(commons.bob) == []
     [note] = await notes_of(database, commons.alice)
     assert note.status == "undelivered"
+
+
+async def audit_actions(db: Database, action: str) -> int:
+    async with db.read() as session:
+        query = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+        return int(await session.scalar(query) or 0)
+
+
+async def note_by_id(db: Database, note_id: int) -> ThinkingNote | None:
+    async with db.read() as session:
+        return await session.get(ThinkingNote, note_id)
+
+
+async def test_a_reported_note_outlives_its_senders_erasure_until_a_moderator_closes_it(
+    fake: FakeDiscord,
+    commons: Commons,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    """The sender of a reported note runs /privacy delete: the moderators keep the evidence
+    (under a pseudonym), the sender's weekly limit still holds when she comes back, and the
+    note's words go only when a moderator closes the report."""
+    await setup_escalation(fake, commons)
+    await setup_circles(fake, commons)
+    await think_of(fake, commons, commons.alice, commons.bob, note="nobody likes you")
+    dm = await the_note(fake, commons.bob)
+    [note] = await notes_of(database, commons.alice)
+    await click(fake, dm, f"circle:report:{note.id}", commons.bob)
+    await fake.wait_for(lambda: fake.messages(commons.alerts_id), what="the report")
+
+    warning = await reply(fake, commons, commons.alice, "privacy delete")
+    pressed = await fake.click(warning, f"privacy:delete:{commons.guild_id}", commons.alice)
+    erased = await pressed.original_message()
+    assert erased.content.startswith("Done. Nothing about you in this server still carries"), (
+        erased.content
+    )
+    # What she is told is the general rule, the same whether or not a note was reported:
+    # the sender of a reported note is never told of the report.
+    assert "• thinking-of-you notes from the last week, under a pseudonym" in erased.content
+    await settle(fake, database, clock)
+
+    kept = await note_by_id(database, note.id)
+    assert kept is not None
+    assert kept.status == "reported"
+    assert kept.sender_id < 0, "the sender is under her pseudonym, never her id"
+    assert kept.note == "nobody likes you", "the evidence keeps its words"
+    [report] = fake.messages(commons.alerts_id)
+    assert "The note:\n> nobody likes you\n" in report.content
+    assert custom_ids(report) == [f"circle:report-close:{note.id}"]
+
+    # She comes back the next day: the week's limit to Bob still holds, kindly worded.
+    clock.advance(days=1)
+    again = await think_of(fake, commons, commons.alice, commons.bob, note="hello again")
+    assert again.startswith("You sent them a note in the last week."), again
+    await settle(fake, database, clock)
+    assert len(notes_to(fake, commons.bob)) == 1
+
+    # A member cannot close it; a moderator can, and then the words go.
+    refused = await click(fake, report, f"circle:report-close:{note.id}", commons.cai)
+    assert refused.content == MODERATORS_ONLY
+    # A double tap on Close report closes it once.
+    close = f"circle:report-close:{note.id}"
+    taps = await asyncio.gather(*(fake.click(report, close, commons.owner_id) for _ in range(2)))
+    for tap in taps:
+        await tap.response(timeout=30)
+    told = [(await tap.original_message()).content for tap in taps if tap.is_ephemeral]
+    assert told == ["This report is already closed. Nothing was changed."]
+    assert report.content.startswith(f"✅ Report closed by <@{commons.owner_id}>")
+    assert "nobody likes you" not in report.content
+    assert await audit_actions(database, "circles.report_closed") == 1
+    left = await note_by_id(database, note.id)
+    assert left is not None
+    assert left.note is None
+    assert left.status == "closed"
+    # Still inside the week, so it still counts: the limit holds after the close too.
+    again = await think_of(fake, commons, commons.alice, commons.bob, note="hello again")
+    assert again.startswith("You sent them a note in the last week."), again
