@@ -82,17 +82,27 @@ def _member(user_id: int | None, *, anonymous: bool = False) -> str | None:
     return f"member {user_id}"
 
 
-async def _rows(session: AsyncSession, statement: Any) -> list[Any]:
-    return list((await session.scalars(statement)).all())
+async def _of(
+    session: AsyncSession,
+    model: Any,
+    guild_id: int,
+    user_id: int,
+    *,
+    column: str = "user_id",
+    order: tuple[str, ...] = (),
+    where: tuple[Any, ...] = (),
+) -> list[Any]:
+    """The rows of `model` in this server whose `column` is the member, in `order`."""
+    statement = select(model).where(
+        model.guild_id == guild_id, getattr(model, column) == user_id, *where
+    )
+    return list(
+        (await session.scalars(statement.order_by(*(getattr(model, o) for o in order)))).all()
+    )
 
 
 async def _settings(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(MemberProfile).where(
-            MemberProfile.guild_id == guild_id, MemberProfile.user_id == user_id
-        ),
-    )
+    rows = await _of(s, MemberProfile, guild_id, user_id)
     return [
         {
             "your timezone": p.timezone or "not set (the server's is used)",
@@ -105,22 +115,12 @@ async def _settings(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
 
 
 async def _duty(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(ModeratorDuty).where(
-            ModeratorDuty.guild_id == guild_id, ModeratorDuty.moderator_id == user_id
-        ),
-    )
+    rows = await _of(s, ModeratorDuty, guild_id, user_id, column="moderator_id")
     return [{"on duty as a moderator since": _at(d.since, tz)} for d in rows]
 
 
 async def _checkins(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(Checkin)
-        .where(Checkin.guild_id == guild_id, Checkin.user_id == user_id)
-        .order_by(Checkin.created_at, Checkin.id),
-    )
+    rows = await _of(s, Checkin, guild_id, user_id, order=("created_at", "id"))
     return [
         {
             "when": _at(c.created_at, tz),
@@ -141,11 +141,8 @@ _REQUEST_STATUS = {
 
 
 async def _requests(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(SupportRequest)
-        .where(SupportRequest.guild_id == guild_id, SupportRequest.member_id == user_id)
-        .order_by(SupportRequest.created_at, SupportRequest.id),
+    rows = await _of(
+        s, SupportRequest, guild_id, user_id, column="member_id", order=("created_at", "id")
     )
     out = []
     for r in rows:
@@ -169,10 +166,7 @@ async def _requests(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
 
 
 async def _programme(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(BuddyMember).where(BuddyMember.guild_id == guild_id, BuddyMember.user_id == user_id),
-    )
+    rows = await _of(s, BuddyMember, guild_id, user_id)
     return [
         {
             "taking part": m.status,
@@ -219,12 +213,7 @@ async def _pairings(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
 
 
 async def _blocks(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(BuddyBlock)
-        .where(BuddyBlock.guild_id == guild_id, BuddyBlock.user_id == user_id)
-        .order_by(BuddyBlock.created_at),
-    )
+    rows = await _of(s, BuddyBlock, guild_id, user_id, order=("created_at",))
     return [
         {
             "never paired with": _member(b.blocked_id),
@@ -236,12 +225,7 @@ async def _blocks(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) ->
 
 
 async def _circle(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(CirclePerson)
-        .where(CirclePerson.guild_id == guild_id, CirclePerson.user_id == user_id)
-        .order_by(CirclePerson.kind, CirclePerson.id),
-    )
+    rows = await _of(s, CirclePerson, guild_id, user_id, order=("kind", "id"))
     return [
         {
             "kind of support": p.kind,
@@ -254,12 +238,7 @@ async def _circle(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) ->
 
 
 async def _offers(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(SupportOffer).where(
-            SupportOffer.guild_id == guild_id, SupportOffer.user_id == user_id
-        ),
-    )
+    rows = await _of(s, SupportOffer, guild_id, user_id)
     return [
         {
             "kinds of support you offer": list(o.kinds or []),
@@ -272,12 +251,7 @@ async def _offers(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) ->
 
 
 async def _choices(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(CircleMember).where(
-            CircleMember.guild_id == guild_id, CircleMember.user_id == user_id
-        ),
-    )
+    rows = await _of(s, CircleMember, guild_id, user_id)
     return [
         {
             "thinking-of-you notes": "off" if m.notes_off else "on",
@@ -300,11 +274,8 @@ _NOTE_STATUS = {
 
 
 async def _notes_sent(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(ThinkingNote)
-        .where(ThinkingNote.guild_id == guild_id, ThinkingNote.sender_id == user_id)
-        .order_by(ThinkingNote.created_at, ThinkingNote.id),
+    rows = await _of(
+        s, ThinkingNote, guild_id, user_id, column="sender_id", order=("created_at", "id")
     )
     return [
         {
@@ -319,11 +290,8 @@ async def _notes_sent(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo
 
 
 async def _notes_received(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(ThinkingNote)
-        .where(ThinkingNote.guild_id == guild_id, ThinkingNote.recipient_id == user_id)
-        .order_by(ThinkingNote.created_at, ThinkingNote.id),
+    rows = await _of(
+        s, ThinkingNote, guild_id, user_id, column="recipient_id", order=("created_at", "id")
     )
     return [
         {
@@ -341,12 +309,7 @@ _CONSENT = {"yes": "yes", "no": "no", None: "not asked yet"}
 
 
 async def _reachout(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(MemberActivity).where(
-            MemberActivity.guild_id == guild_id, MemberActivity.user_id == user_id
-        ),
-    )
+    rows = await _of(s, MemberActivity, guild_id, user_id)
     return [
         {
             "first seen": _at(a.first_seen_at, tz),
@@ -362,12 +325,7 @@ async def _reachout(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
 
 
 async def _days(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
-        s,
-        select(ActivityDay)
-        .where(ActivityDay.guild_id == guild_id, ActivityDay.user_id == user_id)
-        .order_by(ActivityDay.day),
-    )
+    rows = await _of(s, ActivityDay, guild_id, user_id, order=("day",))
     return [
         {
             "day (UTC)": _day(d.day),
@@ -401,15 +359,14 @@ _MESSAGE_STATUS = {
 
 
 async def _messages(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
-    rows = await _rows(
+    rows = await _of(
         s,
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.guild_id == guild_id,
-            OutboxMessage.target_type == "user",
-            OutboxMessage.target_id == user_id,
-        )
-        .order_by(OutboxMessage.due_at, OutboxMessage.id),
+        OutboxMessage,
+        guild_id,
+        user_id,
+        column="target_id",
+        where=(OutboxMessage.target_type == "user",),
+        order=("due_at", "id"),
     )
     # Kinds and times only: a payload holds other people's ids and words.
     return [
