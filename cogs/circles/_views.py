@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import discord
 
@@ -24,6 +24,7 @@ from cogs.talk._member_views import submitted_text
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 KIND = r"(?P<kind>emotional|practical|informational|companionship)"
+NOTE = r"(?P<note>[0-9]{1,20})"
 NAME_FORM = re.compile(r"circle:name-form:" + GUILD + ":" + KIND)
 NAME_FIELD = "circle-name"
 PRIVATE = "Only you can see your circle. Nobody listed in it is ever told."
@@ -357,18 +358,20 @@ def note_view(note_id: int, guild_id: int) -> discord.ui.View:
     return view
 
 
-class ReportNoteButton(
-    ReportsErrors,
-    discord.ui.DynamicItem[discord.ui.Button],
-    template=r"circle:report:(?P<note>[0-9]{1,20})",
-):
+class ByNote:
+    """A button about one thinking-of-you note: its custom id is `{prefix}:{note id}`."""
+
+    prefix: ClassVar[str]
+    label: ClassVar[str]
+    emoji: ClassVar[str]
+
     def __init__(self, note_id: int) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # DynamicItem's, after this in the MRO
             discord.ui.Button(
-                custom_id=f"circle:report:{note_id}",
-                label="Report to moderators",
+                custom_id=f"{self.prefix}:{note_id}",
+                label=self.label,
                 style=discord.ButtonStyle.secondary,
-                emoji="🚩",
+                emoji=self.emoji,
             )
         )
         self.note_id = note_id
@@ -376,8 +379,17 @@ class ReportNoteButton(
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> ReportNoteButton:
+    ) -> Self:
         return cls(int(match["note"]))
+
+
+class ReportNoteButton(
+    ByNote,
+    ReportsErrors,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:report:" + NOTE,
+):
+    prefix, label, emoji = "circle:report", "Report to moderators", "🚩"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
@@ -398,29 +410,15 @@ def report_view(note_id: int) -> discord.ui.View:
 
 
 class CloseReportButton(
+    ByNote,
     ReportsErrors,
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"circle:report-close:(?P<note>[0-9]{1,20})",
+    template=r"circle:report-close:" + NOTE,
 ):
     """Under a report: a moderator of the note's server (or, for a report sent to the
     owner's DMs, the owner) closes it."""
 
-    def __init__(self, note_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                custom_id=f"circle:report-close:{note_id}",
-                label="Close report",
-                style=discord.ButtonStyle.secondary,
-                emoji="✅",
-            )
-        )
-        self.note_id = note_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> CloseReportButton:
-        return cls(int(match["note"]))
+    prefix, label, emoji = "circle:report-close", "Close report", "✅"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
