@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -74,6 +75,32 @@ def upgrade() -> None:
     _fill_in(op.get_bind())
 
 
+BATCH = 5_000
+
+
+def _update_each(
+    bind: sa.engine.Connection, table: sa.TableClause, rows: Iterable[dict[str, Any]]
+) -> None:
+    """UPDATE table SET ... WHERE id = row["row_id"], for each row: sent in batches (one
+    statement, many parameter sets) rather than one round trip a row."""
+    batch: list[dict[str, Any]] = []
+    statement = None
+    for row in rows:
+        if statement is None:
+            values = {name: sa.bindparam(name) for name in row if name != "row_id"}
+            statement = table.update().where(table.c.id == sa.bindparam("row_id")).values(values)
+        batch.append(row)
+        if len(batch) == BATCH:
+            bind.execute(statement, batch)
+            batch = []
+    if batch:
+        bind.execute(statement, batch)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _fill_in(bind: sa.engine.Connection) -> None:
     outbox = sa.table(
         "outbox_messages",
@@ -87,20 +114,23 @@ def _fill_in(bind: sa.engine.Connection) -> None:
         "support_requests", sa.column("id", sa.Integer), sa.column("member_id", sa.BigInteger)
     )
     members = dict(bind.execute(sa.select(requests.c.id, requests.c.member_id)).all())
-    rows = bind.execute(
-        sa.select(outbox.c.id, outbox.c.idempotency_key, outbox.c.kind, outbox.c.payload)
-    ).all()
-    for row_id, key, kind, payload in rows:
-        if isinstance(payload, str):
-            payload = json.loads(payload)
-        member = None
-        found = re.match(r"talk:(\d+):", key)
-        if found:
-            member = members.get(int(found[1]))
-        elif kind in PAYLOAD_MEMBER and isinstance(payload, dict):
-            member = payload.get(PAYLOAD_MEMBER[kind])
-        if member is not None:
-            bind.execute(outbox.update().where(outbox.c.id == row_id).values(member_id=int(member)))
+
+    def outbox_members() -> Iterator[dict[str, Any]]:
+        rows = bind.execute(
+            sa.select(outbox.c.id, outbox.c.idempotency_key, outbox.c.kind, outbox.c.payload)
+        )
+        for row_id, key, kind, payload in rows:
+            payload = _json(payload)
+            member = None
+            found = re.match(r"talk:(\d+):", key)
+            if found:
+                member = members.get(int(found[1]))
+            elif kind in PAYLOAD_MEMBER and isinstance(payload, dict):
+                member = payload.get(PAYLOAD_MEMBER[kind])
+            if member is not None:
+                yield {"row_id": row_id, "member_id": int(member)}
+
+    _update_each(bind, outbox, list(outbox_members()))
     audit = sa.table(
         "audit_log",
         sa.column("id", sa.Integer),
@@ -108,19 +138,17 @@ def _fill_in(bind: sa.engine.Connection) -> None:
         sa.column("detail", sa.JSON),
         sa.column("other_member_id", sa.BigInteger),
     )
-    handed = bind.execute(
-        sa.select(audit.c.id, audit.c.detail).where(audit.c.action == "talk.handed_off")
-    ).all()
-    for row_id, detail in handed:
-        if isinstance(detail, str):
-            detail = json.loads(detail)
-        detail = dict(detail or {})
-        previous = detail.pop("previous", None)
-        bind.execute(
-            audit.update()
-            .where(audit.c.id == row_id)
-            .values(other_member_id=previous, detail=detail)
+
+    def hand_offs() -> Iterator[dict[str, Any]]:
+        rows = bind.execute(
+            sa.select(audit.c.id, audit.c.detail).where(audit.c.action == "talk.handed_off")
         )
+        for row_id, detail in rows:
+            detail = dict(_json(detail) or {})
+            previous = detail.pop("previous", None)
+            yield {"row_id": row_id, "other_member_id": previous, "detail": detail}
+
+    _update_each(bind, audit, list(hand_offs()))
 
 
 def downgrade() -> None:
