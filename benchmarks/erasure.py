@@ -21,7 +21,7 @@ The same probe runs alone first: "bare" in the output is that baseline, measured
 same run. The first erasure after start is reported apart: it compiles its statements.
 
 Part 2, the outbox purge: every seeded row is made finished and 8 days old, and the daily
-job's `purge_outbox` deletes them (500 a unit of work) with the probe running beside it.
+job's `purge_outbox` deletes them (OUTBOX_PURGE_CHUNK a unit of work) with the probe beside it.
 
     .venv/bin/python -m benchmarks.erasure                          # SQLite, 1M outbox rows
     KINFOLK_BENCH_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
@@ -61,7 +61,7 @@ from bot.db.models import (
     OutboxMessage,
 )
 from bot.services.privacy import member_data
-from bot.services.privacy.retention import purge_outbox
+from bot.services.privacy.retention import OUTBOX_PURGE_CHUNK, purge_outbox
 from tests.helpers import FrozenClock
 
 SEED = 2026
@@ -340,7 +340,7 @@ async def run(backend: str, folder: Path, args: argparse.Namespace) -> None:
             purge_seconds = time.perf_counter() - began
         print(
             f"[{backend}] outbox purge: {purged:,} rows in {purge_seconds:.1f} s "
-            f"({purged / purge_seconds:,.0f} rows/s, 500 a unit of work)"
+            f"({purged / purge_seconds:,.0f} rows/s, {OUTBOX_PURGE_CHUNK} a unit of work)"
         )
         print(f"[{backend}] probe while purging: wait {spread(purging.waits)}")
 

@@ -201,7 +201,7 @@ async def at_start(db: Database, clock: Clock) -> bool:
 # a problem, and past every moment their idempotency key could be queued again.
 OUTBOX_KEPT = timedelta(days=7)
 # Rows deleted per unit of work: SQLite's one writer is never held for long.
-OUTBOX_PURGE_CHUNK = 500
+OUTBOX_PURGE_CHUNK = 100
 FINISHED = ("sent", "failed", "cancelled")
 
 
