@@ -95,11 +95,18 @@ def streak_news(earlier_days: Iterable[date], today: date) -> StreakNews:
     )
 
 
-def streak_text(news: StreakNews) -> str:
+def streak_text(news: StreakNews, *, care: bool = False) -> str:
+    """A word on the streak. With `care` (a hard day: help is offered just below), no
+    cheering: a member who says today is hard is thanked, not congratulated."""
+    if news.again_today:
+        return (
+            "You'd already checked in today; I've kept this one too. "
+            f"Streak: {news.days} {'day' if news.days == 1 else 'days'}."
+        )
+    if care:
+        return "Thank you for telling me how you are."
     if news.first_ever:
         return "Your first check-in. Thank you for starting."
-    if news.again_today:
-        return f"You'd already checked in today; I've kept this one too. Streak: {news.days} days."
     if news.came_back:
         return "Welcome back. Every check-in counts, whenever it comes."
     return f"That's {news.days} days in a row. Showing up for yourself matters."

@@ -148,7 +148,12 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
         bot = kinfolk(interaction)
         try:
             saved = await records.record(
-                bot.db, bot.clock, self.guild_id, interaction.user.id, self.mood
+                bot.db,
+                bot.clock,
+                self.guild_id,
+                interaction.user.id,
+                self.mood,
+                message_id=interaction.message.id if interaction.message else None,
             )
         except ConsentNeeded:
             await interaction.response.edit_message(
@@ -160,6 +165,8 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
             embed=care_embed() if saved.care else None,
             view=after_view(self.guild_id, saved),
         )
+        if saved.again is not None:
+            return  # the same check-in as the first tap: nothing new to count or celebrate
         await bot.participation.seen(self.guild_id, interaction.user.id, activity.CHECKIN)
         before = saved.news.days if saved.news.again_today else saved.news.days - 1
         if await milestones.after_checkin(
@@ -170,7 +177,12 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
 
 
 def saved_text(saved: Recorded) -> str:
-    return f"Saved: {saved.mood.emoji} **{saved.mood.label}**. {streak_text(saved.news)}"
+    mood = f"{saved.mood.emoji} **{saved.mood.label}**"
+    if saved.again == "same":
+        return f"Already saved: {mood}. One tap is enough; this is still one check-in."
+    if saved.again == "changed":
+        return f"Changed to {mood}. It's still one check-in, now with this mood."
+    return f"Saved: {mood}. {streak_text(saved.news, care=saved.care)}"
 
 
 def care_embed() -> discord.Embed:

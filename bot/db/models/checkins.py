@@ -43,6 +43,8 @@ class Checkin(Base):
     __tablename__ = "checkins"
     __table_args__ = (
         Index("ix_checkins_member_day", "guild_id", "user_id", "local_day"),
+        # One mood message, one check-in: a second tap (or a second process) finds this one.
+        Index("ux_checkins_message", "message_id", unique=True),
         NEVER_REUSE_IDS,
     )
 
@@ -54,6 +56,8 @@ class Checkin(Base):
     local_day: Mapped[date] = mapped_column(Date)
     shared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The mood message it was tapped on (None for check-ins saved before 0013).
+    message_id: Mapped[int | None] = mapped_column(Snowflake)
 
 
 class CheckinSettings(Base):

@@ -44,21 +44,39 @@ async def get(
     )
 
 
+async def by_message(session: AsyncSession, message_id: int) -> Checkin | None:
+    """The check-in tapped on this mood message, locked."""
+    return await session.scalar(
+        select(Checkin).where(Checkin.message_id == message_id).with_for_update()
+    )
+
+
 async def days_with_checkins(
-    session: AsyncSession, guild_id: int, user_id: int, *, since: date
+    session: AsyncSession,
+    guild_id: int,
+    user_id: int,
+    *,
+    since: date,
+    excluding: int | None = None,
 ) -> set[date]:
     rows = await session.scalars(
         select(Checkin.local_day).where(
             Checkin.guild_id == guild_id,
             Checkin.user_id == user_id,
             Checkin.local_day >= since,
+            Checkin.id != (excluding if excluding is not None else 0),
         )
     )
     return set(rows.all())
 
 
 async def moods_since(
-    session: AsyncSession, guild_id: int, user_id: int, *, since: date
+    session: AsyncSession,
+    guild_id: int,
+    user_id: int,
+    *,
+    since: date,
+    excluding: int | None = None,
 ) -> list[tuple[date, int]]:
     """(local day, mood) of a member's check-ins from `since` on, oldest first."""
     rows = await session.execute(
@@ -67,6 +85,7 @@ async def moods_since(
             Checkin.guild_id == guild_id,
             Checkin.user_id == user_id,
             Checkin.local_day >= since,
+            Checkin.id != (excluding if excluding is not None else 0),
         )
         .order_by(Checkin.created_at, Checkin.id)
     )

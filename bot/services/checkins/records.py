@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -44,6 +45,9 @@ class Recorded:
     news: StreakNews
     care: bool
     share_channel_id: int | None
+    # A second tap on the same mood message: "same" mood (nothing changed) or "changed"
+    # (the member changed their mind: the one check-in now has the new mood).
+    again: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,34 +80,83 @@ async def give_consent(db: Database, clock: Clock, guild_id: int, user_id: int) 
             profile.checkin_consent_at = clock.now()
 
 
-async def record(db: Database, clock: Clock, guild_id: int, user_id: int, mood: Mood) -> Recorded:
-    """Save a check-in; ConsentNeeded if the member has not agreed to it being kept."""
+async def record(
+    db: Database,
+    clock: Clock,
+    guild_id: int,
+    user_id: int,
+    mood: Mood,
+    *,
+    message_id: int | None = None,
+) -> Recorded:
+    """Save a check-in; ConsentNeeded if the member has not agreed to it being kept.
+
+    `message_id` is the mood message tapped: it records one check-in, however many taps
+    reach it and however close together (a unique index, so across processes too). A later
+    tap returns that check-in, with its mood changed if the member picked another."""
     now = clock.now()
     async with db.session() as session:
         profile = await repo.get_profile(session, guild_id, user_id)
         if profile is None or profile.checkin_consent_at is None:
             raise ConsentNeeded
-        today = local_day(now, zone(await timezone_of(session, guild_id, profile)))
-        earlier = await repo.days_with_checkins(
-            session, guild_id, user_id, since=today - timedelta(days=STREAK_LOOKBACK_DAYS)
-        )
-        recent = await repo.moods_since(
-            session, guild_id, user_id, since=today - timedelta(days=RECENT_DAYS)
-        )
-        row = await repo.add(
-            session,
-            Checkin(
-                guild_id=guild_id, user_id=user_id, mood=int(mood), local_day=today, created_at=now
-            ),
-        )
-        settings = await repo.get_settings(session, guild_id)
+        existing = await repo.by_message(session, message_id) if message_id else None
+        if existing is None:
+            today = local_day(now, zone(await timezone_of(session, guild_id, profile)))
+            row = Checkin(
+                guild_id=guild_id,
+                user_id=user_id,
+                mood=int(mood),
+                local_day=today,
+                created_at=now,
+                message_id=message_id,
+            )
+            try:
+                async with session.begin_nested():
+                    await repo.add(session, row)
+            except IntegrityError:  # another process saved a tap on this message first
+                existing = await repo.by_message(session, message_id or 0)
+                if existing is None:
+                    raise
+        if existing is not None:
+            return await _tapped_again(session, existing, guild_id, user_id, mood)
+        return await _recorded(session, row, mood)
+
+
+async def _recorded(
+    session: AsyncSession, row: Checkin, mood: Mood, *, again: str | None = None
+) -> Recorded:
+    """What the member is shown for check-in `row`: its streak news counts the days
+    before it, its care the moods before it."""
+    guild_id, user_id, today = row.guild_id, row.user_id, row.local_day
+    earlier = await repo.days_with_checkins(
+        session,
+        guild_id,
+        user_id,
+        since=today - timedelta(days=STREAK_LOOKBACK_DAYS),
+        excluding=row.id,
+    )
+    recent = await repo.moods_since(
+        session, guild_id, user_id, since=today - timedelta(days=RECENT_DAYS), excluding=row.id
+    )
+    settings = await repo.get_settings(session, guild_id)
     return Recorded(
         checkin_id=row.id,
         mood=mood,
         news=streak_news(earlier, today),
         care=needs_care(mood, [m for _, m in recent]),
         share_channel_id=settings.channel_id if settings is not None else None,
+        again=again,
     )
+
+
+async def _tapped_again(
+    session: AsyncSession, row: Checkin, guild_id: int, user_id: int, mood: Mood
+) -> Recorded:
+    if row.guild_id != guild_id or row.user_id != user_id:
+        raise InvalidInput("That check-in isn't yours, so nothing was changed.")
+    again = "same" if row.mood == int(mood) else "changed"
+    row.mood = int(mood)
+    return await _recorded(session, row, mood, again=again)
 
 
 async def _own_checkin(session: AsyncSession, checkin_id: int, user_id: int) -> Checkin:

@@ -3,6 +3,8 @@ for a hard day — the real bot against the stand-in, on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select, text
 
 from bot.client import KinfolkBot
@@ -283,3 +285,39 @@ async def test_a_sharp_drop_offers_care_and_an_ordinary_day_does_not(
     first_low = await checkin(fake, grove, grove.owner_id, 2)  # no history to compare with
     assert first_low.embeds == []
     assert [r.mood for r in await checkins_of(database, grove.alice)] == [5, 5, 3]
+
+
+async def answers_to(taps: list[InteractionHandle]) -> list[str]:
+    """What each tap's answer said (each edits the same message, so read the callbacks)."""
+    return [str((await tap.response())["data"].get("content", "")) for tap in taps]
+
+
+async def test_two_taps_on_one_mood_message_save_one_checkin(
+    fake: FakeDiscord, grove: Grove, kinfolk: KinfolkBot, database: Database
+) -> None:
+    """A double tap (two interactions a few ms apart) is one check-in; the second answer
+    says so kindly. A member who taps another mood at once changes that one check-in."""
+    await checkin(fake, grove, grove.alice, 3)  # consent given; one check-in so far
+    picker = await (await run(fake, grove, grove.alice, "checkin")).original_message()
+    good = f"checkin:mood:{grove.guild_id}:4"
+    taps = await asyncio.gather(*(fake.click(picker, good, grove.alice) for _ in range(2)))
+    first, second = sorted(await answers_to(taps), key=lambda a: a.startswith("Already"))
+    assert first.startswith("Saved: 🙂 **Good**."), first
+    assert second.startswith("Already saved: 🙂 **Good**."), second
+    assert "One tap is enough; this is still one check-in." in second
+    assert len(await checkins_of(database, grove.alice)) == 2
+
+    picker = await (await run(fake, grove, grove.alice, "checkin")).original_message()
+    low, great = (f"checkin:mood:{grove.guild_id}:{m}" for m in (2, 5))
+    taps = list(
+        await asyncio.gather(
+            fake.click(picker, low, grove.alice), fake.click(picker, great, grove.alice)
+        )
+    )
+    answers = await answers_to(taps)
+    rows = await checkins_of(database, grove.alice)
+    assert len(rows) == 3, "a change of mind on one message is still one check-in"
+    kept = {2: "**Low**", 5: "**Great**"}[rows[-1].mood]
+    [changed] = [a for a in answers if a.startswith("Changed to")]
+    assert kept in changed, (answers, rows[-1].mood)
+    assert "It's still one check-in" in changed
