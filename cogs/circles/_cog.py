@@ -180,6 +180,8 @@ class Circles(commands.Cog):
             text=note,
             anonymous=anonymous,
             recipient_is_bot=member.bot,
+            # Discord resolves a user option to a Member only for members of this server.
+            recipient_in_server=isinstance(member, discord.Member),
         )
         self.bot.outbox.wake()
         await send_ephemeral(

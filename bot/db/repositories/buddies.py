@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -92,6 +92,23 @@ async def add_block(
         )
     )
     return bool(result.rowcount)
+
+
+async def blockers(
+    session: AsyncSession, guild_id: int, these: Sequence[int], those: Sequence[int]
+) -> set[int]:
+    """Who among `these` blocked any of `those`, and who among `those` blocked any of
+    `these` (each side may be a member's id and pseudonym): the blockers' ids."""
+    rows = await session.scalars(
+        select(BuddyBlock.user_id).where(
+            BuddyBlock.guild_id == guild_id,
+            or_(
+                and_(BuddyBlock.user_id.in_(these), BuddyBlock.blocked_id.in_(those)),
+                and_(BuddyBlock.user_id.in_(those), BuddyBlock.blocked_id.in_(these)),
+            ),
+        )
+    )
+    return set(rows.all())
 
 
 async def blocked_pairs(session: AsyncSession, guild_id: int) -> set[frozenset[int]]:

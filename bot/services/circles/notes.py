@@ -17,6 +17,7 @@ from bot.db import locks
 from bot.db.engine import Database
 from bot.db.models import ThinkingNote
 from bot.db.repositories import audit, outbox
+from bot.db.repositories import buddies as buddy_repo
 from bot.db.repositories import circles as repo
 from bot.db.repositories import escalation as escalation_repo
 from bot.domain.checkins import InvalidInput
@@ -27,6 +28,12 @@ KIND_NOTE = "circle_note"
 KIND_REPORT = "circle_note_report"
 NOTE_VIEW = "circle_note"
 REPORT_VIEW = "circle_note_report"
+
+
+NOT_RECEIVING = "They've chosen not to receive these notes right now. Nothing was sent."
+NOT_A_MEMBER = (
+    "They're not a member of this server, so I can't send them a note here. Nothing was sent."
+)
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,19 @@ async def send(
     text: str | None = None,
     anonymous: bool = False,
     recipient_is_bot: bool = False,
+    recipient_in_server: bool = True,
 ) -> Queued:
-    """Check the limits and choices, then save the note and queue its DM together."""
+    """Check the limits and choices, then save the note and queue its DM together.
+
+    A buddy block between the two, made by either, refuses the note: a recipient who
+    blocked the sender is refused in the same words as one who turned notes off, so the
+    block is never revealed."""
     if recipient_id == sender_id:
         raise InvalidInput("You can't send one to yourself, but we're thinking of you too. 💛")
     if recipient_is_bot:
         raise InvalidInput("Bots don't get notes; pick a person to think of.")
+    if not recipient_in_server:
+        raise InvalidInput(NOT_A_MEMBER)
     note = " ".join((text or "").split()) or None
     if note is not None and len(note) > NOTE_MAX_CHARS:
         raise InvalidInput(
@@ -69,13 +83,19 @@ async def send(
             )
         recipient = await repo.get_member(session, guild_id, recipient_id)
         if recipient is not None and recipient.notes_off:
-            raise InvalidInput(
-                "They've chosen not to receive these notes right now. Nothing was sent."
-            )
+            raise InvalidInput(NOT_RECEIVING)
         # Under their ids and their pseudonyms: what one of them sent or received before
-        # erasing their data still counts (see `erase_member`).
+        # erasing their data still counts (see `erase_member`), and so does a block.
         senders = (sender_id, await tombstone(session, guild_id, sender_id, now=now))
         recipients = (recipient_id, await tombstone(session, guild_id, recipient_id, now=now))
+        blocked_by = await buddy_repo.blockers(session, guild_id, senders, recipients)
+        if set(recipients) & blocked_by:
+            raise InvalidInput(NOT_RECEIVING)
+        if set(senders) & blocked_by:
+            raise InvalidInput(
+                "You asked never to be paired with them, so notes between you are off too. "
+                "Nothing was sent."
+            )
         verdict = may_send_note(
             await repo.notes_sent_since(session, guild_id, senders, now - timedelta(days=1)),
             await repo.last_note_to(session, guild_id, senders, recipients),

@@ -363,3 +363,46 @@ async def test_a_reported_note_outlives_its_senders_erasure_until_a_moderator_cl
     # Still inside the week, so it still counts: the limit holds after the close too.
     again = await think_of(fake, commons, commons.alice, commons.bob, note="hello again")
     assert again.startswith("You sent them a note in the last week."), again
+
+
+async def test_a_buddy_block_either_way_stops_notes_without_revealing_it(
+    fake: FakeDiscord,
+    commons: Commons,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    """Bob blocked Alice (/buddy block). Alice's notes to him, named or anonymous, are
+    refused in the same words as if he had turned notes off; Bob, who knows his own block,
+    is told why his are refused. Nothing reaches either."""
+    await setup_circles(fake, commons, allow_anonymous=True)
+    blocked = await reply(fake, commons, commons.bob, "buddy block", member=commons.alice)
+    assert blocked.content.startswith("Done. You will never be paired with them")
+    for anonymous in (False, True):
+        refused = await think_of(
+            fake, commons, commons.alice, commons.bob, note="hi", anonymous=anonymous
+        )
+        assert refused == "They've chosen not to receive these notes right now. Nothing was sent."
+    own = await think_of(fake, commons, commons.bob, commons.alice, note="hi")
+    assert own == (
+        "You asked never to be paired with them, so notes between you are off too. "
+        "Nothing was sent."
+    )
+    await settle(fake, database, clock)
+    assert notes_to(fake, commons.bob) == []
+    assert notes_to(fake, commons.alice) == []
+    assert await notes_of(database, commons.alice) == []
+    assert await notes_of(database, commons.bob) == []
+    # Cai, whom nobody blocked, still can.
+    assert "On its way" in await think_of(fake, commons, commons.cai, commons.bob)
+
+
+async def test_a_note_to_someone_outside_the_server_is_refused(
+    fake: FakeDiscord, commons: Commons, kinfolk: KinfolkBot, database: Database
+) -> None:
+    stranger = commons.world.add_user("stranger").id
+    refused = await think_of(fake, commons, commons.alice, stranger, note="hello")
+    assert refused == (
+        "They're not a member of this server, so I can't send them a note here. Nothing was sent."
+    )
+    assert await notes_of(database, commons.alice) == []
