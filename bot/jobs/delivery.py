@@ -3,6 +3,7 @@ discord adapter that sends them. Plain data: no discord here."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -49,6 +50,14 @@ class Delivery:
     # (members who left are passed over), and post the message there.
     thread_name: str | None = None
     thread_members: tuple[int, ...] = ()
+    # Called with the new thread's id once it is open, before anything is posted in it: the
+    # caller records it, so a retry after a failed post reuses the thread instead of
+    # opening another.
+    thread_opened: Callable[[int], Awaitable[None]] | None = None
+    # Instead of sending a message, change thread `target_id`: take this member out of it,
+    # and/or archive and lock it (nobody can write in it any more).
+    remove_from_thread: int | None = None
+    close_thread: bool = False
     # Replace SERVER_PLACEHOLDER in the content with this server's name.
     server_name_of: int | None = None
     # A DM channel Discord gave before for this user: sending needs no request to open it.

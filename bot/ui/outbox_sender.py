@@ -36,6 +36,7 @@ MAX_CONTENT = 2000
 EARLIER_COPIES_LOOKED_AT = 50
 CANNOT_DM = 50007
 MISSING_ACCESS = 50001
+UNKNOWN_MEMBER = 10007
 
 
 def mentions(delivery: Delivery) -> discord.AllowedMentions:
@@ -57,6 +58,8 @@ class DiscordSender:
 
     async def deliver(self, delivery: Delivery) -> Outcome:
         try:
+            if delivery.remove_from_thread is not None or delivery.close_thread:
+                return await self._change_thread(delivery)
             channel = await self._channel(delivery)
             if channel is None:
                 return Undeliverable(PROBLEM_UNKNOWN_TARGET, "no such server or channel")
@@ -64,6 +67,8 @@ class DiscordSender:
                 channel = await self._private_thread(delivery)
                 if channel is None:
                     return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
+                if delivery.thread_opened is not None:
+                    await delivery.thread_opened(channel.id)
             content = delivery.content
             if content and delivery.server_name_of is not None and SERVER_PLACEHOLDER in content:
                 name = await self._server_name(delivery.server_name_of)
@@ -96,6 +101,23 @@ class DiscordSender:
         except (TimeoutError, discord.DiscordServerError, aiohttp.ClientError) as error:
             return Retry(f"{type(error).__name__}: {error}")
         return Sent(channel_id=message.channel.id, message_id=message.id)
+
+    async def _change_thread(self, delivery: Delivery) -> Outcome:
+        """Take a member out of a thread and/or archive and lock it (see `Delivery`)."""
+        thread_id = delivery.target_id
+        if delivery.remove_from_thread is not None:
+            await self.pacer.wait()
+            try:
+                await self.client.http.remove_user_from_thread(
+                    thread_id, delivery.remove_from_thread
+                )
+            except discord.NotFound as error:
+                if error.code != UNKNOWN_MEMBER:  # gone from the server: out of it already
+                    raise
+        if delivery.close_thread:
+            await self.pacer.wait()
+            await self.client.http.edit_channel(thread_id, archived=True, locked=True)
+        return Sent(channel_id=thread_id, message_id=0)
 
     async def _earlier_copy(self, channel: Any, delivery: Delivery) -> int | None:
         """The id of a recent message of ours in `channel` whose first embed's footer is

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from bot.client import KinfolkBot
 
 
+BLOCKED = {
+    None: "Done. You will never be paired with them, and they won't be told.",
+    membership.BLOCKED_PAIR: (
+        "Done. You will never be paired with them, and they won't be told. Your pairing with "
+        "them this round has ended and its thread is closed; they hear only that the pairing "
+        "ended, as for any pairing that ends. You'll be first in line next round."
+    ),
+    membership.BLOCKED_IN_TRIO: (
+        "Done. You will never be paired with them, and they won't be told. You've left your "
+        "group's thread for this round; the other two carry on as a pair. You'll be first in "
+        "line next round."
+    ),
+}
+
+
 class Buddies(commands.Cog):
     buddy = app_commands.Group(
         name="buddy", description="Your check-in buddy (private)", guild_only=True
@@ -139,15 +154,16 @@ class Buddies(commands.Cog):
     @app_commands.describe(member="They will never be told")
     async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
         assert interaction.guild_id is not None
-        await membership.block(
-            self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, member.id
+        ended = await membership.block(
+            self.bot.db,
+            self.bot.clock,
+            interaction.guild_id,
+            interaction.user.id,
+            member.id,
+            other_is_bot=member.bot,
         )
         self.bot.outbox.wake()
-        await send_ephemeral(
-            interaction,
-            "Done. You will never be paired with them, and they won't be told. If they were "
-            "your buddy this round, that pairing has quietly ended.",
-        )
+        await send_ephemeral(interaction, BLOCKED[ended])
 
     @buddy.command(name="rematch", description="Ask for a new buddy now")
     async def rematch(self, interaction: discord.Interaction) -> None:

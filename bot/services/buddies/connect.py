@@ -31,11 +31,16 @@ REPLIES = {
         "That's okay: there's still time. A short hello in your buddy thread is a fine start."
     ),
     Answer.NOT_FIT: (
-        "Thank you for telling me. I've quietly ended this pairing and won't pair you two "
-        "again; they won't be told why. You'll get a new buddy next round, or use "
-        "**/buddy rematch** in the server for one now."
+        "Thank you for telling me. I've quietly ended this pairing and closed its thread, and "
+        "won't pair you two again; they won't be told why. You'll get a new buddy next round, "
+        "or use **/buddy rematch** in the server for one now."
     ),
 }
+NOT_FIT_IN_TRIO = (
+    "Thank you for telling me. I've taken you out of the group and its thread, and won't pair "
+    "you with them again; they won't be told why. The other two carry on as a pair. You'll get "
+    "a new buddy next round, or use **/buddy rematch** in the server for one now."
+)
 
 
 async def answer(
@@ -60,6 +65,7 @@ async def answer(
         if group.ended_at is not None or mine.left_at is not None:
             raise InvalidInput("That pairing has already ended, so there's nothing to answer.")
         mine.answer = str(choice)
+        in_trio = sum(1 for m in members if m.left_at is None) > 2
         if choice is Answer.NOT_FIT:
             for other in (m.user_id for m in members if m.user_id != user_id):
                 await repo.add_block(
@@ -67,4 +73,6 @@ async def answer(
                 )
             await leave_group(session, group.guild_id, user_id, now=now)
             await repo.update_member(session, group.guild_id, user_id, now=now, wants_rematch=True)
+            if in_trio:
+                return NOT_FIT_IN_TRIO
     return REPLIES[choice]

@@ -8,16 +8,19 @@ from datetime import timedelta
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import buddies as repo
+from bot.db.repositories import outbox
 from bot.jobs.delivery import (
     Delivery,
     KindHandler,
     NoFollowUp,
+    NotYet,
     Prepared,
     QueuedMessage,
     Sent,
     Skip,
     Undeliverable,
 )
+from bot.services.buddies.membership import KIND_THREAD
 from bot.services.buddies.rounds import KIND_CHECKUP, KIND_INTRO, KIND_ROUND
 from bot.services.buddies.schedule import RoundHandler
 from bot.services.buddies.texts import CHECKUP, intro
@@ -40,8 +43,6 @@ class IntroHandler:
             group = await repo.get_group(session, group_id)
             if group is None or group.ended_at is not None:
                 return Skip("the pairing ended before its intro")
-            if group.thread_id is not None:
-                return Skip("the thread was already opened")
             members = [
                 m.user_id for m in await repo.group_members(session, group_id) if m.left_at is None
             ]
@@ -50,20 +51,39 @@ class IntroHandler:
             shared = await offers.shared_offers(session, group.guild_id, members)
             number = await repo.round_number(session, group.round_id)
         assert ends_at is not None
+        content = intro(members, ends_at, frequencies, seed=group_id, offers=shared)
+        if group.thread_id is not None:
+            # Opened by an earlier attempt whose post failed: post in it, open no other.
+            return Delivery(
+                target_type="channel",
+                target_id=group.thread_id,
+                content=content,
+                ping_users=tuple(members),
+            )
+
+        async def opened(thread_id: int) -> None:
+            await self._record_thread(group_id, thread_id)
+
         return Delivery(
             target_type="channel",
             target_id=message.target_id,
-            content=intro(members, ends_at, frequencies, seed=group_id, offers=shared),
+            content=content,
             ping_users=tuple(members),
             thread_name=f"Buddies · round {number}",
             thread_members=tuple(members),
+            thread_opened=opened,
         )
 
-    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
+    async def _record_thread(self, group_id: int, thread_id: int) -> None:
         async with self.db.session() as session:
-            group = await repo.get_group(session, int(message.payload["group_id"]), for_update=True)
-            if group is not None:
-                group.thread_id = sent.channel_id
+            group = await repo.get_group(session, group_id, for_update=True)
+            if group is not None and group.thread_id is None:
+                group.thread_id = thread_id
+
+    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
+        # Recorded as soon as it was opened; this is for a sender that does not call
+        # `thread_opened`.
+        await self._record_thread(int(message.payload["group_id"]), sent.channel_id)
 
     async def on_undeliverable(
         self, message: QueuedMessage, problem: Undeliverable
@@ -98,8 +118,39 @@ class CheckupHandler(NoFollowUp):
         )
 
 
+class ThreadHandler(NoFollowUp):
+    """A group's thread follows its members: closed when a pair ends, one fewer member
+    when someone leaves a trio."""
+
+    max_attempts: int | None = 8
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        group_id = int(message.payload["group_id"])
+        async with self.db.read() as session:
+            group = await repo.get_group(session, group_id)
+            intro = await outbox.get_by_key(session, f"buddy:intro:{group_id}")
+        if group is None:
+            return Skip("the group is gone")
+        if group.thread_id is None:
+            if intro is not None and intro.status in ("pending", "sending"):
+                # Being opened right now, maybe with the old members: look again after it.
+                return NotYet("the group's thread is still being opened", timedelta(seconds=30))
+            return Skip("no thread was opened for the group")
+        member = message.payload.get("remove")
+        return Delivery(
+            target_type="channel",
+            target_id=group.thread_id,
+            remove_from_thread=int(member) if member is not None else None,
+            close_thread=bool(message.payload.get("close")),
+        )
+
+
 def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
     return {
+        KIND_THREAD: ThreadHandler(db),
         KIND_INTRO: IntroHandler(db, clock),
         KIND_CHECKUP: CheckupHandler(db, clock),
         KIND_ROUND: RoundHandler(db, clock),

@@ -19,6 +19,7 @@ from bot.services.buddies.texts import FREQUENCIES, GROUP_SMALLER, PAIRING_ENDED
 from bot.services.checkins.reminders import check_timezone
 
 MAX_PAUSE_DAYS = 90
+KIND_THREAD = "buddy_thread"
 NOT_SET_UP = (
     "The buddy programme isn't set up in this server yet. A moderator can start it with "
     "**/setup buddies**."
@@ -120,20 +121,38 @@ async def status(db: Database, clock: Clock, guild_id: int, user_id: int) -> Bud
     )
 
 
-async def block(db: Database, clock: Clock, guild_id: int, user_id: int, other_id: int) -> None:
+BLOCKED_PAIR, BLOCKED_IN_TRIO = "pair", "trio"
+
+
+async def block(
+    db: Database,
+    clock: Clock,
+    guild_id: int,
+    user_id: int,
+    other_id: int,
+    *,
+    other_is_bot: bool = False,
+) -> str | None:
     """Never pair these two. Confidential: the other member is never told. If they are
-    buddies now, the member quietly leaves the group."""
+    buddies now, the member leaves the group: a pair ends and its thread is closed
+    (BLOCKED_PAIR), a trio goes on as a pair without them (BLOCKED_IN_TRIO); None if they
+    were not buddies."""
     if other_id == user_id:
         raise InvalidInput("You can't block yourself.")
+    if other_is_bot:
+        raise InvalidInput("Bots are never anyone's buddy, so there's no need to block one.")
     now = clock.now()
     async with db.session() as session:
         await repo.add_block(session, guild_id, user_id, other_id, reason="block", now=now)
         group = await repo.current_group(session, guild_id, user_id)
-        if group is not None:
-            members = {m.user_id for m in await repo.group_members(session, group.id)}
-            if other_id in members:
-                await leave_group(session, guild_id, user_id, now=now)
-                await repo.update_member(session, guild_id, user_id, now=now, wants_rematch=True)
+        if group is None:
+            return None
+        members = [m for m in await repo.group_members(session, group.id) if m.left_at is None]
+        if other_id not in {m.user_id for m in members}:
+            return None
+        await leave_group(session, guild_id, user_id, now=now)
+        await repo.update_member(session, guild_id, user_id, now=now, wants_rematch=True)
+        return BLOCKED_PAIR if len(members) <= 2 else BLOCKED_IN_TRIO
 
 
 async def member_left_server(db: Database, clock: Clock, guild_id: int, user_id: int) -> None:
@@ -160,6 +179,22 @@ async def leave_group(session: AsyncSession, guild_id: int, user_id: int, *, now
     staying = [m.user_id for m in members if m.user_id != user_id and m.left_at is None]
     if len(staying) < 2:
         group.ended_at = now
+    # The shared space follows: a pair's thread is closed (archived and locked), a trio's
+    # loses the one who left. Done after the intro, should it still be on its way (an
+    # intro never opens an ended group's thread, nor invites someone who left).
+    action = {"close": True} if len(staying) < 2 else {"remove": user_id}
+    await outbox.enqueue(
+        session,
+        key=f"buddy:thread:{group.id}:{user_id}",
+        kind=KIND_THREAD,
+        target_type="channel",
+        target_id=group.thread_id or 0,  # looked up again when due
+        payload={"group_id": group.id, **action},
+        due_at=now,
+        now=now,
+        guild_id=guild_id,
+        member_id=user_id,
+    )
     for other in staying:
         if len(staying) < 2:
             await repo.update_member(session, guild_id, other, now=now, wants_rematch=True)

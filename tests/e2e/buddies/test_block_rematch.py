@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.db.engine import Database
 from bot.services.buddies.connect import Answer
-from bot.services.buddies.texts import CHECKUP, PAIRING_ENDED
+from bot.services.buddies.texts import CHECKUP, GROUP_SMALLER, PAIRING_ENDED
 from tests.e2e.buddies.world import (
     Meadow,
     answer,
@@ -25,6 +25,7 @@ from tests.e2e.buddies.world import (
     participant,
     placed_exactly_once,
     reply,
+    round_threads,
     rounds_of,
     run,
     set_up,
@@ -36,9 +37,16 @@ from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
 
 FOUR = ("ana", "ben", "cai", "dee")
-BLOCKED = (
-    "Done. You will never be paired with them, and they won't be told. If they were your "
-    "buddy this round, that pairing has quietly ended."
+BLOCKED = "Done. You will never be paired with them, and they won't be told."
+BLOCKED_BUDDY = (
+    "Done. You will never be paired with them, and they won't be told. Your pairing with "
+    "them this round has ended and its thread is closed; they hear only that the pairing "
+    "ended, as for any pairing that ends. You'll be first in line next round."
+)
+BLOCKED_IN_TRIO = (
+    "Done. You will never be paired with them, and they won't be told. You've left your "
+    "group's thread for this round; the other two carry on as a pair. You'll be first in "
+    "line next round."
 )
 NOBODY_FREE = (
     "Nobody is free for a new pairing right now, so you'll be first in line when the next "
@@ -56,11 +64,13 @@ async def ready(
     await join(fake, meadow, *names)
 
 
-async def block(fake: FakeDiscord, meadow: Meadow, member: int, other: int) -> None:
+async def block(
+    fake: FakeDiscord, meadow: Meadow, member: int, other: int, told: str = BLOCKED
+) -> None:
     handle = await run(fake, meadow, member, "buddy block", member=other)
     said = await handle.original_message()
     assert handle.is_ephemeral
-    assert said.content == BLOCKED
+    assert said.content == told
     assert fake.pinged(said) == set()
 
 
@@ -129,8 +139,14 @@ async def test_blocking_your_current_buddy_quietly_ends_the_pairing(
     await start_round(fake, meadow, database, clock)
     ana = meadow.members["ana"]
     buddy = buddy_of(fake, meadow, ana)
-    await block(fake, meadow, ana, buddy)
+    [thread] = [t for t in round_threads(fake, meadow, 1) if ana in members_of(fake, t)]
+    await block(fake, meadow, ana, buddy, BLOCKED_BUDDY)
     await move_to(fake, database, clock, clock.now() + timedelta(minutes=1))
+
+    # Their shared space is gone: archived and locked, the thread takes no more messages
+    # from either of them (only from moderators who can manage threads).
+    assert thread.archived
+    assert thread.locked
 
     # The buddy hears only that the pairing ended: the same words as for any other reason.
     [ended] = fake.dm_messages(buddy)
@@ -215,3 +231,41 @@ async def test_a_rematch_with_nobody_free_puts_you_first_in_line(
     cai = next(m for m in ids(meadow, "cai", "dee") if m != buddy_of(fake, meadow, ana))
     busy = await reply(fake, meadow, cai, "buddy rematch")
     assert busy.startswith("You already have a buddy this round")
+
+
+async def test_blocking_someone_in_your_trio_takes_you_out_of_its_thread(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    start_bot: StartBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    await ready(fake, meadow, start_bot, ("ana", "ben", "cai"))
+    await start_round(fake, meadow, database, clock)
+    ana, ben, cai = ids(meadow, "ana", "ben", "cai")
+    [thread] = round_threads(fake, meadow, 1)
+    assert members_of(fake, thread) == {ana, ben, cai}
+
+    await block(fake, meadow, ana, ben, BLOCKED_IN_TRIO)
+    await move_to(fake, database, clock, clock.now() + timedelta(minutes=1))
+
+    # What the other two are told is what happened: the thread is theirs now.
+    assert members_of(fake, thread) == {ben, cai}
+    assert not thread.archived
+    for member in (ben, cai):
+        assert [m.content for m in fake.dm_messages(member)] == [GROUP_SMALLER]
+        status = await reply(fake, meadow, member, "buddy status")
+        assert str(ana) not in status
+    assert fake.dm_messages(ana) == []
+    assert "You don't have a buddy right now" in await reply(fake, meadow, ana, "buddy status")
+
+
+async def test_a_bot_cannot_be_blocked(
+    fake: FakeDiscord, meadow: Meadow, start_bot: StartBot, database: Database
+) -> None:
+    await start_bot()
+    await set_up(fake, meadow)
+    helper = fake.world.add_member(meadow.guild_id, "helper-bot", bot=True).id
+    refused = await reply(fake, meadow, meadow.members["ana"], "buddy block", member=helper)
+    assert refused == "Bots are never anyone's buddy, so there's no need to block one."
+    assert await blocks_of(database, meadow) == []

@@ -179,3 +179,31 @@ async def test_five_members_make_two_threads_one_of_them_a_trio(
     for outsider in ids(meadow, "fay", "gus"):
         assert not any(outsider in g for g in groups)
         assert fake.dm_messages(outsider) == []
+
+
+async def test_an_intro_that_fails_to_post_is_retried_in_the_same_thread(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    """The thread is opened, then posting the intro fails (Discord answers 503, which
+    discord.py does not retry): the thread is recorded before the post, so the retry posts
+    in it instead of opening another one."""
+    await set_up(fake, meadow)
+    await join(fake, meadow, "ana", "ben")
+    fake.inject_failure("POST", r"^/channels/\d+/messages$", status=503, count=1)
+    await start_round(fake, meadow, database, clock)
+    [thread] = buddy_threads(fake, meadow)
+    assert fake.messages(thread.id) == []  # opened; its intro failed
+
+    for _ in range(3):  # the outbox's back-off, and a little more
+        clock.advance(minutes=5)
+        await settle(fake, database, clock)
+    [thread] = buddy_threads(fake, meadow)
+    [intro] = fake.messages(thread.id)
+    assert "You're buddies until" in intro.content
+    assert members_of(fake, thread) == set(ids(meadow, "ana", "ben"))
+    status = await run(fake, meadow, meadow.members["ana"], "buddy status")
+    assert f"Your thread: <#{thread.id}>." in (await status.original_message()).content
