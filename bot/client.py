@@ -27,7 +27,7 @@ from bot.jobs.pacing import Pacer
 from bot.metrics import Metrics, RateLimitCounter
 from bot.services import command_sync, health
 from bot.services.reachout.activity import ActivityTracker
-from bot.ui import errors
+from bot.ui import errors, pictures
 from bot.ui.outbox_sender import DiscordSender
 
 log = logging.getLogger("kinfolk")
@@ -117,6 +117,7 @@ class KinfolkBot(commands.AutoShardedBot):
         self.db = db
         self.clock = clock
         self.started_at = clock.now()
+        self.pictures_drawing = pictures.OnePerMember()
         self._extension_names = list(extensions) if extensions is not None else None
         self.tree.on_error = self.on_app_command_error
         # Everything the bot says on its own initiative goes through this one loop;
@@ -151,6 +152,7 @@ class KinfolkBot(commands.AutoShardedBot):
         for name in names if names is not None else discover_extensions():
             await self.load_extension(name)
         await self.sync_commands()
+        pictures.warm()  # the first /mood or /circle should not wait for matplotlib
         self._outbox_task = asyncio.create_task(self._run_outbox(), name="outbox")
         self._participation_task = asyncio.create_task(
             self._flush_participation_often(), name="activity"

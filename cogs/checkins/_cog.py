@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from typing import TYPE_CHECKING
 
@@ -11,13 +10,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain.checkins import HISTORY_SPANS, Mood
+from bot.domain.words import plural
 from bot.services.checkins import records
 from bot.services.checkins.chart import render_png
 from bot.services.checkins.handlers import handlers
 from bot.services.checkins.prompt import START_VIEW
 from bot.services.checkins.reminders import MOODS_VIEW
+from bot.ui import pictures
 from bot.ui.errors import report
-from bot.ui.replies import finish_deferred
+from bot.ui.replies import finish_deferred, send_ephemeral
 from cogs.checkins._views import (
     DYNAMIC_ITEMS,
     NOTE_FORM,
@@ -85,8 +86,17 @@ class Checkins(commands.Cog):
     async def mood(
         self, interaction: discord.Interaction, days: app_commands.Choice[int] | None = None
     ) -> None:
-        assert interaction.guild_id is not None
+        guild_id = interaction.guild_id
+        assert guild_id is not None
         span = days.value if days is not None else HISTORY_SPANS[0]
+        with self.bot.pictures_drawing.turn(guild_id, interaction.user.id, "mood") as mine:
+            if not mine:
+                await send_ephemeral(interaction, pictures.STILL_DRAWING)
+                return
+            await self._mood(interaction, span)
+
+    async def _mood(self, interaction: discord.Interaction, span: int) -> None:
+        assert interaction.guild_id is not None
         # Drawing takes a moment (longer the first time): acknowledge within Discord's 3 s.
         await interaction.response.defer(ephemeral=True, thinking=True)
         seen = await records.history(
@@ -96,14 +106,14 @@ class Checkins(commands.Cog):
         if not seen.points:
             await finish_deferred(interaction, EMPTY_HISTORY.format(days=span), view=own_data)
             return
-        png = await asyncio.to_thread(render_png, seen.points, seen.start, seen.today)
+        png = await pictures.draw(render_png, seen.points, seen.start, seen.today)
         summary = seen.summary
         assert summary.average is not None
         embed = discord.Embed(title=f"Your last {span} days", colour=discord.Colour.teal())
         embed.add_field(name="Check-ins", value=str(summary.count))
         nearest = Mood(min(5, max(1, round(summary.average))))
         embed.add_field(name="Average", value=f"{summary.average} ({nearest.label})")
-        embed.add_field(name="Streak", value=f"{summary.streak} day(s)")
+        embed.add_field(name="Streak", value=plural(summary.streak, "day"))
         embed.set_image(url="attachment://mood.png")
         embed.set_footer(
             text=f"Days are counted in {seen.timezone} time; change it with /reminder timezone. "

@@ -12,6 +12,7 @@ from bot.domain.circles import Kind
 from bot.services.circles import notes, offers
 from bot.services.circles.handlers import handlers
 from bot.services.circles.notes import NOTE_VIEW, REPORT_VIEW
+from bot.ui import pictures
 from bot.ui.bound import server_problem
 from bot.ui.errors import report
 from bot.ui.replies import finish_deferred, send_ephemeral
@@ -89,11 +90,14 @@ class Circles(commands.Cog):
     @app_commands.command(name="circle", description="Your own support circle (private)")
     @app_commands.guild_only()
     async def circle(self, interaction: discord.Interaction) -> None:
-        assert interaction.guild_id is not None
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await finish_deferred(
-            interaction, **(await circle_answer(interaction, interaction.guild_id))
-        )
+        guild_id = interaction.guild_id
+        assert guild_id is not None
+        with self.bot.pictures_drawing.turn(guild_id, interaction.user.id, "circle") as mine:
+            if not mine:
+                await send_ephemeral(interaction, pictures.STILL_DRAWING)
+                return
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            await finish_deferred(interaction, **(await circle_answer(interaction, guild_id)))
 
     @app_commands.command(name="offer", description="The kinds of support you're glad to give")
     @app_commands.guild_only()

@@ -4,7 +4,6 @@ id carries what it needs, so each keeps working after a restart."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from typing import Any, ClassVar, Self
@@ -15,6 +14,7 @@ from bot.domain.circles import NAME_MAX_CHARS, Kind
 from bot.services.circles import circle, milestones, notes
 from bot.services.circles.circle import Circle, Entry
 from bot.services.circles.picture import render_png
+from bot.ui import pictures
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
@@ -64,7 +64,7 @@ async def circle_answer(interaction: discord.Interaction, guild_id: int) -> dict
         kind: [_name(interaction, e) for e in current.entries if e.person.kind is kind]
         for kind in Kind
     }
-    png = await asyncio.to_thread(render_png, names)
+    png = await pictures.draw(render_png, names)
     embed = discord.Embed(
         title="Your support circle", description=_describe(current), colour=0xF4D35E
     )

@@ -3,6 +3,7 @@ the /mood chart, and a member's own copy or erasure of their check-ins — on bo
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -142,7 +143,7 @@ async def test_a_streak_runs_on_across_the_change_to_summer_time(
         date(2026, 3, 30),
     ]
     chart = await mood(fake, grove, grove.alice)
-    assert embed_fields(chart.embeds)["Streak"] == "3 day(s)"
+    assert embed_fields(chart.embeds)["Streak"] == "3 days"
     assert "Europe/Berlin" in chart.embeds[0]["footer"]["text"]
 
 
@@ -176,7 +177,7 @@ async def test_mood_charts_the_last_days_privately(
     assert embed_fields(chart.embeds) == {
         "Check-ins": "3",
         "Average": "4.0 (Good)",
-        "Streak": "3 day(s)",
+        "Streak": "3 days",
     }
     assert {f"checkin:export:{grove.guild_id}", f"checkin:forget:{grove.guild_id}"} == set(
         custom_ids(chart)
@@ -258,3 +259,31 @@ async def test_delete_asks_first_then_erases_only_mine_and_withdraws_consent(
     assert "Is it OK for Kinfolk to keep your check-ins?" in again.content
     bob_again = await (await run(fake, grove, grove.bob, "checkin")).original_message()
     assert "How are you today?" in bob_again.content
+
+
+async def test_asking_again_while_the_chart_is_drawn_is_answered_kindly_at_once(
+    fake: FakeDiscord, grove: Grove, kinfolk: KinfolkBot
+) -> None:
+    """Pictures are drawn in worker processes, one per member at a time: a second /mood
+    while the first is still being drawn does not queue another picture. Once the chart
+    has arrived, the member may ask again."""
+    await checkin(fake, grove, grove.alice, 4)
+    first, second = await asyncio.gather(
+        *(fake.invoke(*grove.where(grove.alice), "mood") for _ in range(2))
+    )
+    answers = []
+    for handle in (first, second):
+        await handle.response(timeout=30)
+        assert handle.is_ephemeral
+        message = await handle.original_message()
+        await fake.wait_for(
+            lambda m=message: bool(m.attachments or m.content), timeout=30, what="an answer"
+        )
+        answers.append(message)
+    charts = [m for m in answers if m.attachments]
+    told = [m.content for m in answers if not m.attachments]
+    assert len(charts) == 1
+    assert told == ["I'm still drawing your last one; it will be here in a moment. 💛"]
+    assert_valid_png(charts[0].file("mood.png"))
+    again = await mood(fake, grove, grove.alice)
+    assert_valid_png(again.file("mood.png"))
