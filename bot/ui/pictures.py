@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,9 +31,26 @@ PICTURE_WORKERS = 2
 _pool: ProcessPoolExecutor | None = None
 
 
+def _start_worker(parent: int) -> None:
+    """In each worker, once. It lets go of the bot's stdout and stderr (a supervisor reading
+    them would otherwise wait for the workers too), leaves as soon as the bot is gone (even
+    killed with SIGKILL, when nobody can tell it to), and warms up."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    threading.Thread(target=_leave_with, args=(parent,), daemon=True).start()
+    _warm_up()
+
+
+def _leave_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def _warm_up() -> None:
-    """In each worker, once: import matplotlib and draw a tiny figure (building the font
-    cache on a machine's very first run)."""
+    """Import matplotlib and draw a tiny figure (building the font cache on a machine's very
+    first run), so the first member's picture is not the slow one."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -51,7 +71,8 @@ def _executor() -> ProcessPoolExecutor:
         _pool = ProcessPoolExecutor(
             max_workers=PICTURE_WORKERS,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_warm_up,
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
     return _pool
 
