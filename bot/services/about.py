@@ -11,9 +11,14 @@ from dataclasses import dataclass
 
 from bot.db.engine import Database
 from bot.db.repositories import buddies as buddy_repo
+from bot.domain.circles import Kind
+from bot.domain.words import plural
 from bot.services.checkins.prompt import get_config as checkin_config
+from bot.services.circles.settings import get_config as circle_config
 from bot.services.escalation.config import get_config as escalation_config
 from bot.services.guild_config import get_config
+from bot.services.privacy.retention import DEFAULT_GRACE_DAYS, DEFAULT_RETENTION_DAYS
+from bot.services.privacy.retention import get_config as privacy_config
 from bot.services.reachout.settings import get_config as reachout_config
 
 
@@ -86,12 +91,51 @@ async def _reachout(db: Database, guild_id: int) -> FeatureStatus:
     return FeatureStatus("Reach-out", True, detail)
 
 
+async def _circles(db: Database, guild_id: int) -> FeatureStatus:
+    config = await circle_config(db, guild_id)
+    name = "Support circles"
+    configured = bool(config.channels or config.milestone_channel_id or config.allow_anonymous)
+    channels = ", ".join(
+        f"{kind.label.lower()} <#{config.channels[kind.value]}>"
+        for kind in Kind
+        if kind.value in config.channels
+    )
+    parts = [
+        f"suggested channels: {channels}" if channels else "no suggested channels",
+        "anonymous notes allowed" if config.allow_anonymous else "notes carry the sender's name",
+        f"milestones in <#{config.milestone_channel_id}>"
+        if config.milestone_channel_id
+        else "no milestones channel",
+    ]
+    detail = "; ".join(parts)
+    if not configured:
+        detail = "/circle and notes work; " + detail + ": run `/setup circles`"
+    return FeatureStatus(name, configured, detail)
+
+
+async def _privacy(db: Database, guild_id: int) -> FeatureStatus:
+    config = await privacy_config(db, guild_id)
+    customised = (config.retention_days, config.leave_grace_days) != (
+        DEFAULT_RETENTION_DAYS,
+        DEFAULT_GRACE_DAYS,
+    )
+    detail = (
+        f"notes and what members wrote when asking to talk kept "
+        f"{plural(config.retention_days, 'day')}; members who leave are erased after "
+        f"{plural(config.leave_grace_days, 'day')}"
+        + ("" if customised else " (the defaults: `/setup privacy` changes them)")
+    )
+    return FeatureStatus("Privacy", True, detail)
+
+
 FEATURE_STATUS: list[StatusProvider] = [
     _server_settings,
     _escalation,
     _checkins,
     _buddies,
     _reachout,
+    _circles,
+    _privacy,
 ]
 
 

@@ -33,7 +33,7 @@ from tests.e2e.circles.world import (
     reply,
     setup_circles,
 )
-from tests.e2e.conftest import StartBot
+from tests.e2e.conftest import StartBot, embed_fields
 from tests.fakediscord import FakeDiscord
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -342,3 +342,38 @@ async def test_the_circles_controls_keep_working_after_a_restart(
     assert kind_line(edited, "emotional").endswith("nobody yet")
     rows = await circle_rows(database, commons, commons.alice)
     assert [r.person_name for r in rows] == ["Sam next door"]
+
+
+async def test_setup_show_includes_support_circles_and_privacy(
+    fake: FakeDiscord, commons: Commons, kinfolk: KinfolkBot
+) -> None:
+    def fields() -> dict[str, str]:
+        return embed_fields(shown.embeds)
+
+    shown = await reply(fake, commons, commons.owner_id, "setup show")
+    assert fields()["Support circles (▫️ not set up)"] == (
+        "/circle and notes work; no suggested channels; notes carry the sender's name; "
+        "no milestones channel: run `/setup circles`"
+    )
+    assert fields()["Privacy (✅ set up)"] == (
+        "notes and what members wrote when asking to talk kept 90 days; members who leave "
+        "are erased after 30 days (the defaults: `/setup privacy` changes them)"
+    )
+
+    await setup_circles(
+        fake,
+        commons,
+        emotional=commons.channels["emotional"],
+        allow_anonymous=True,
+        milestone_channel=commons.milestones_id,
+    )
+    await reply(fake, commons, commons.owner_id, "setup privacy", retention_days=30)
+    shown = await reply(fake, commons, commons.owner_id, "setup show")
+    assert fields()["Support circles (✅ set up)"] == (
+        f"suggested channels: emotional <#{commons.channels['emotional']}>; anonymous notes "
+        f"allowed; milestones in <#{commons.milestones_id}>"
+    )
+    assert fields()["Privacy (✅ set up)"] == (
+        "notes and what members wrote when asking to talk kept 30 days; members who leave "
+        "are erased after 30 days"
+    )
