@@ -356,11 +356,20 @@ async def test_intro_opens_a_private_thread_once(db: Database, clock: FrozenCloc
     assert f"<@{A}> and <@{B}>" in delivery.content
     assert f"<@{A}> would like to talk about once a week." in delivery.content
 
-    await intro.on_sent(_queued(row), Sent(channel_id=THREAD, message_id=5))
+    # The sender opens the thread and says so before posting: it is recorded at once.
+    assert delivery.thread_opened is not None
+    await delivery.thread_opened(THREAD)
     [group] = await _all(db, BuddyGroup)
     assert group.thread_id == THREAD
     assert (await membership.status(db, clock, GUILD, B)).thread_id == THREAD
-    assert isinstance(await intro.prepare(_queued(row)), Skip)
+    # Posting failed, so the intro is prepared again: into the same thread, opening none.
+    again = await intro.prepare(_queued(row))
+    assert isinstance(again, Delivery)
+    assert (again.target_type, again.target_id, again.thread_name) == ("channel", THREAD, None)
+    assert again.content == delivery.content
+    await intro.on_sent(_queued(row), Sent(channel_id=THREAD, message_id=5))
+    [group] = await _all(db, BuddyGroup)
+    assert group.thread_id == THREAD
 
 
 async def test_intro_invites_only_members_still_in_the_group(

@@ -364,6 +364,8 @@ async def use_everything(
     assert still_open.id != claimed
     await alert_for(fake, refuge, still_open.id)
 
+    # A note sent before the two fell out (a block stops notes between them from then on).
+    await reply(fake, refuge, alice, "thinking-of-you", member=bob, note=NOTE_SENT)
     for member in (alice, bob, cai, refuge.mod):
         assert (await reply(fake, refuge, member, "buddy join")).startswith("You're in!")
     assert (await reply(fake, refuge, alice, "buddy block", member=bob)).startswith("Done.")
@@ -372,7 +374,6 @@ async def use_everything(
 
     topics = ", ".join(OFFER_TOPICS)
     await reply(fake, refuge, alice, "offer", emotional=True, topics=topics)
-    await reply(fake, refuge, alice, "thinking-of-you", member=bob, note=NOTE_SENT)
     await reply(fake, refuge, cai, "thinking-of-you", member=alice, note=NOTE_RECEIVED)
     await circle_add_name(fake, refuge, alice, "emotional", CIRCLE_NAME)
     await circle_add_member(fake, refuge, bob, "practical", alice)
