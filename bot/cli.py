@@ -24,6 +24,7 @@ from bot.config import (
 from bot.db import migrate
 from bot.db.crypto import EncryptionKeyMissing, generate_key
 from bot.db.engine import Database
+from bot.domain.words import plural
 from bot.invite import PERMISSIONS, application_id_from_token, invite_url
 from bot.logs import configure_logging
 
@@ -134,9 +135,10 @@ async def _rotate_key(settings: Settings) -> int:
     detail = (
         ", ".join(f"{table} {n}" for table, n in sorted(counts.items())) or "nothing stored yet"
     )
-    print(f"Re-encrypted {total} value(s) with the first key in ENCRYPTION_KEY ({detail}).")
+    print(f"Re-encrypted {plural(total, 'value')} with the first key in ENCRYPTION_KEY ({detail}).")
     if len(keys) > 1:
-        print("The other key(s) are no longer needed for stored text: you can remove them.")
+        others, them = ("key is", "it") if len(keys) == 2 else ("keys are", "them")
+        print(f"The other {others} no longer needed for stored text: you can remove {them}.")
     return 0
 
 

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.domain.words import plural
 from bot.services.buddies import rounds, schedule
 from bot.services.buddies.rounds import RoundPlan
 from bot.ui import setup_group
@@ -25,13 +26,16 @@ PREVIEW_LINES = 15
 def describe_plan(plan: RoundPlan) -> str:
     trios = sum(1 for g in plan.groups if len(g) == 3)
     lines = [
-        f"**Round {plan.number} preview** (seed {plan.seed}): {plan.eligible} member(s) "
-        f"taking part → {len(plan.groups)} group(s){f', {trios} trio' if trios else ''}.",
+        f"**Round {plan.number} preview** (seed {plan.seed}): "
+        f"{plural(plan.eligible, 'member')} taking part → {plural(len(plan.groups), 'group')}"
+        + (f", {plural(trios, 'trio')}" if trios else "")
+        + ".",
     ]
     if plan.repeats:
-        lines.append(f"{plan.repeats} pair(s) met recently: no other arrangement avoided it.")
+        met = "pair has" if plan.repeats == 1 else "pairs have"
+        lines.append(f"{plan.repeats} {met} met recently: no other arrangement avoided it.")
     if plan.unplaced:
-        lines.append(f"{len(plan.unplaced)} member(s) can't be placed this round.")
+        lines.append(f"{plural(len(plan.unplaced), 'member')} can't be placed this round.")
     for group in plan.groups[:PREVIEW_LINES]:
         lines.append("• " + " & ".join(f"<@{m}>" for m in group))
     if len(plan.groups) > PREVIEW_LINES:

@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from bot.domain.words import plural
 from bot.services.buddies import rounds
 from bot.services.buddies.connect import Answer, answer
 from bot.ui.context import kinfolk
@@ -96,7 +97,8 @@ class StartRoundButton(
         bot.outbox.wake()
         await interaction.response.edit_message(
             content=(
-                f"Round {plan.number} has started: {len(plan.groups)} group(s). Their private "
+                f"Round {plan.number} has started: {plural(len(plan.groups), 'group')}. Their "
+                "private "
                 "threads are being opened now."
             ),
             view=None,

@@ -13,6 +13,7 @@ import discord
 
 from bot.domain.checkins import NOTE_MAX_CHARS, InvalidInput, Mood, streak_text
 from bot.domain.escalation import Urgency
+from bot.domain.words import plural
 from bot.services.checkins import records
 from bot.services.checkins.records import ConsentNeeded, Recorded
 from bot.services.circles import milestones
@@ -350,7 +351,7 @@ class ForgetButton(
         erased = await records.forget(bot.db, bot.clock, self.guild_id, interaction.user.id)
         await interaction.response.edit_message(
             content=(
-                f"Done: I erased {erased} check-in(s) and their notes, and stopped your "
+                f"Done: I erased {plural(erased, 'check-in')} and their notes, and stopped your "
                 "reminder. **/checkin** will ask for your consent again if you come back."
             ),
             view=None,

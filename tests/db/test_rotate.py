@@ -255,10 +255,10 @@ async def test_kinfolk_rotate_key_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     total = TEXTS * len(FACTORIES)
     assert result.stdout.strip().splitlines() == [
-        f"Re-encrypted {total} value(s) with the first key in ENCRYPTION_KEY "
+        f"Re-encrypted {total} values with the first key in ENCRYPTION_KEY "
         f"(checkins {TEXTS}, circle_people {TEXTS}, support_offers {TEXTS}, "
         f"support_requests {TEXTS}, thinking_notes {TEXTS}).",
-        "The other key(s) are no longer needed for stored text: you can remove them.",
+        "The other key is no longer needed for stored text: you can remove it.",
     ]
     for key in (KEY_A, KEY_B):
         assert key not in result.stdout + result.stderr
@@ -277,7 +277,7 @@ async def test_kinfolk_rotate_key_end_to_end(tmp_path: Path) -> None:
     again = kinfolk("rotate-key", cwd=tmp_path, DATABASE_URL=url, ENCRYPTION_KEY=KEY_B)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip().splitlines() == [
-        f"Re-encrypted {total} value(s) with the first key in ENCRYPTION_KEY "
+        f"Re-encrypted {total} values with the first key in ENCRYPTION_KEY "
         f"(checkins {TEXTS}, circle_people {TEXTS}, support_offers {TEXTS}, "
         f"support_requests {TEXTS}, thinking_notes {TEXTS}).",
     ]
@@ -308,7 +308,7 @@ async def test_kinfolk_rotate_key_on_an_empty_database(tmp_path: Path) -> None:
     result = kinfolk("rotate-key", cwd=tmp_path, DATABASE_URL=url, ENCRYPTION_KEY=KEY_B)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines() == [
-        "Re-encrypted 0 value(s) with the first key in ENCRYPTION_KEY (nothing stored yet)."
+        "Re-encrypted 0 values with the first key in ENCRYPTION_KEY (nothing stored yet)."
     ]
     assert (tmp_path / "fresh.db").exists()  # migrated first
 

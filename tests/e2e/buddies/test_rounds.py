@@ -58,7 +58,7 @@ async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
 
     preview = await preview_round(fake, meadow)
     assert preview.content.startswith("**Round 1 preview**")
-    assert "4 member(s) taking part → 2 group(s)" in preview.content
+    assert "4 members taking part → 2 groups" in preview.content
     listed = preview_groups(preview)
     assert len(listed) == 2
     assert placed_exactly_once(listed, people)
@@ -73,7 +73,7 @@ async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
     assert await rounds_of(database, meadow) == []
 
     started = await (await fake.click(preview, start_id, meadow.owner_id)).original_message()
-    assert started.content.startswith("Round 1 has started: 2 group(s).")
+    assert started.content.startswith("Round 1 has started: 2 groups.")
     assert custom_ids(started) == []  # the button is gone: it can't be pressed twice
     await settle(fake, database, clock)
     # The round is exactly the one previewed (the button carries the preview's seed).
@@ -165,10 +165,10 @@ async def test_five_members_make_two_threads_one_of_them_a_trio(
     names = ("ana", "ben", "cai", "dee", "eli")
     await join(fake, meadow, *names)
     preview = await preview_round(fake, meadow)
-    assert "5 member(s) taking part → 2 group(s), 1 trio." in preview.content
+    assert "5 members taking part → 2 groups, 1 trio." in preview.content
 
     started = await start_round(fake, meadow, database, clock)
-    assert started.content.startswith("Round 1 has started: 2 group(s).")
+    assert started.content.startswith("Round 1 has started: 2 groups.")
     groups = groups_of(fake, meadow, 1)
     assert sorted(len(g) for g in groups) == [2, 3]
     assert placed_exactly_once(groups, ids(meadow, *names))

@@ -247,7 +247,7 @@ async def test_delete_asks_first_then_erases_only_mine_and_withdraws_consent(
 
     done = await fake.click(confirm, f"checkin:forget:{grove.guild_id}:sure", grove.alice)
     erased = await done.original_message()
-    assert "I erased 2 check-in(s)" in erased.content
+    assert "I erased 2 check-ins" in erased.content
     assert erased.components == []
     assert await checkins_of(database, grove.alice) == []
     assert [r.mood for r in await checkins_of(database, grove.bob)] == [5]
