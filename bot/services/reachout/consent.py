@@ -52,12 +52,21 @@ async def set_consent(db: Database, clock: Clock, guild_id: int, user_id: int, y
 
 def check_quiet_hours(start: str, end: str) -> tuple[str, str]:
     try:
-        return format_time(parse_local_time(start)), format_time(parse_local_time(end))
+        window = format_time(parse_local_time(start)), format_time(parse_local_time(end))
     except InvalidInput:
         raise InvalidInput(
             f"I couldn't read “{start[:20]}” to “{end[:20]}” as times. Use 24-hour times like "
             "22:00 and 08:00, or 10pm and 8am. Nothing was changed."
         ) from None
+    if window[0] == window[1]:
+        # Empty or the whole day? Either reading would surprise someone: ask instead.
+        raise InvalidInput(
+            f"Quiet hours from {window[0]} to {window[1]} start and end at the same time, so I "
+            "can't tell what you mean. Pick an end that differs from the start, e.g. 22:00 to "
+            "08:00. If you'd rather have no reach-out DMs at all, **/reachout off** stops "
+            "them. Nothing was changed."
+        )
+    return window
 
 
 async def set_quiet_hours(

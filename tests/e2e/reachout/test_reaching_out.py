@@ -200,3 +200,21 @@ async def test_a_member_who_left_the_server_gets_nothing(
     assert list((await walk(fake, database, clock, *stops)).values()) == [1, 2]
     assert fake.dm_messages(bob) == []
     assert {r.target_id for r in await outbox_rows(database, KIND_DM)} == {alice}
+
+
+async def test_quiet_hours_that_start_and_end_together_are_refused_kindly(
+    fake: FakeDiscord, hearth: Hearth, start_bot: StartBot, database: Database
+) -> None:
+    await start_bot()
+    await set_up(fake, hearth, threshold_days=3)
+    await opt_in(fake, hearth, "alice")
+    alice = hearth["alice"]
+    answer = await reply(fake, hearth, alice, "reachout quiet-hours", start="22:00", end="10pm")
+    assert answer == (
+        "Quiet hours from 22:00 to 22:00 start and end at the same time, so I can't tell what "
+        "you mean. Pick an end that differs from the start, e.g. 22:00 to 08:00. If you'd "
+        "rather have no reach-out DMs at all, **/reachout off** stops them. Nothing was changed."
+    )
+    row = await member_row(database, hearth, alice)
+    assert row is not None
+    assert (row.quiet_start, row.quiet_end) == (None, None)
