@@ -14,9 +14,8 @@ from bot.services.escalation.config import member_resources
 from bot.services.escalation.info import EscalationConfig
 from bot.services.escalation.requests import AlreadyOpen, Opened, Raised
 from bot.ui.errors import KinfolkModal, ReportsErrors, explain, unwrap
-from bot.ui.replies import send_ephemeral
+from bot.ui.replies import REPLACE_MESSAGE, send_ephemeral
 from cogs.talk._common import (
-    NO_PINGS,
     REQUEST_ID,
     RequestButton,
     embed,
@@ -116,11 +115,8 @@ async def open_and_answer(
     answer = embed(render.member_answer_embed(urgency, outcome.config, outcome.plan))
     help_now = resources_embed(outcome.resources, urgent=urgency is Urgency.CRISIS)
     embeds = [help_now, answer] if urgency is Urgency.CRISIS else [answer, help_now]
-    await interaction.response.send_message(
-        embeds=embeds,
-        view=member_request_view(outcome.request.request_id),
-        ephemeral=True,
-        allowed_mentions=NO_PINGS,
+    await send_ephemeral(
+        interaction, embeds=embeds, view=member_request_view(outcome.request.request_id)
     )
 
 
@@ -248,6 +244,10 @@ class StartButton(
         if interaction.guild_id is None:
             await send_ephemeral(interaction, "Please use this inside your server.")
             return
+        message = interaction.message
+        if message is not None and message.flags.ephemeral:
+            # /talk's own picker: the answer takes its place, so no feeling stays clickable.
+            interaction.extras[REPLACE_MESSAGE] = True
         await open_and_answer(interaction, self.urgency)
 
 

@@ -58,13 +58,21 @@ async def test_each_urgency_answers_at_once_and_alerts_moderators(
     await fake.wait_for(recorded, what="the alert's message id recorded")
 
 
-async def test_picker_then_one_tap(fake: FakeDiscord, circle: Circle, ready: KinfolkBot) -> None:
+async def test_picker_then_one_tap(
+    fake: FakeDiscord, circle: Circle, ready: KinfolkBot, database: Database
+) -> None:
     picker = await talk(fake, circle, circle.alice)
     message = await picker.original_message()
     assert picker.is_ephemeral
     chosen = await fake.click(message, "talk:start:struggling", circle.alice)
     answer = await chosen.original_message()
     assert "I'm here" in embed_text(answer.embeds)
+    # The answer takes the picker's place: no feeling is left to tap above it.
+    assert answer.id == message.id
+    assert message.content == ""
+    assert not [c for c in custom_ids(message) if c.startswith("talk:start:")]
+    request_id = (await request_row(database, circle.alice)).id
+    assert custom_ids(message) == {f"talk:context:{request_id}", f"talk:cancel:{request_id}"}
     alert = await the_alert(fake, circle)
     assert "Struggling" in field(alert, "Urgency")
 
