@@ -32,7 +32,11 @@ def describe(info: ReminderInfo) -> str:
         return text
     text = f"I'll DM you a check-in reminder every day at **{info.time}** {info.timezone} time"
     if info.next_at is not None:
-        text += f"; the next one is <t:{int(info.next_at.timestamp())}:R>"
+        when = f"<t:{int(info.next_at.timestamp())}:R>"
+        if info.skipping_today:
+            text += f". You've already checked in today, so today's won't come; the next is {when}"
+        else:
+            text += f"; the next one is {when}"
     text += ". If you've already checked in that day, I won't send it."
     if not info.own_timezone:
         text += f" ({info.timezone} is the server's timezone: pick yours with /reminder timezone.)"

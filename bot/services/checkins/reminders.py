@@ -15,6 +15,7 @@ from bot.domain.checkins import InvalidInput, format_time, next_occurrence, pars
 from bot.domain.timezones import is_valid_timezone, zone
 from bot.jobs.delivery import (
     PROBLEM_DMS_CLOSED,
+    SERVER_PLACEHOLDER,
     Delivery,
     QueuedMessage,
     Undeliverable,
@@ -34,6 +35,9 @@ class ReminderInfo:
     own_timezone: bool
     next_at: datetime | None
     stopped: str | None
+    # The member already checked in on the day of the next time: that one is skipped, and
+    # `next_at` is the one after it.
+    skipping_today: bool = False
 
 
 def check_timezone(name: str) -> str:
@@ -121,21 +125,28 @@ async def turn_off(db: Database, clock: Clock, guild_id: int, user_id: int) -> b
 
 
 async def show(db: Database, clock: Clock, guild_id: int, user_id: int) -> ReminderInfo:
-    async with db.session() as session:
+    """The member's reminder, and when the next one really comes: not on a day they have
+    already checked in (the reminder skips it)."""
+    async with db.read() as session:
         profile = await repo.get_profile(session, guild_id, user_id)
         timezone = await timezone_of(session, guild_id, profile)
-    if profile is None:
-        return ReminderInfo(None, timezone, False, None, None)
-    schedule = _schedule(profile, timezone)
-    next_at = None
-    if schedule is not None:
-        _, next_at = next_occurrence(clock.now(), schedule.at, zone(timezone))
+        if profile is None:
+            return ReminderInfo(None, timezone, False, None, None)
+        schedule = _schedule(profile, timezone)
+        next_at, skipping = None, False
+        if schedule is not None:
+            day, next_at = next_occurrence(clock.now(), schedule.at, zone(timezone))
+            done = await repo.days_with_checkins(session, guild_id, user_id, since=day)
+            if day in done:
+                skipping = True
+                _, next_at = next_occurrence(next_at, schedule.at, zone(timezone))
     return ReminderInfo(
         profile.reminder_time,
         timezone,
         profile.timezone is not None,
         next_at,
         profile.reminder_stopped,
+        skipping_today=skipping,
     )
 
 
@@ -158,11 +169,12 @@ class ReminderHandler(DailyHandler):
             target_type="user",
             target_id=schedule.target_id,
             content=(
-                "Hi, it's your daily check-in reminder. How are you today? "
-                "One tap saves it; only you will see it."
+                f"Hi, it's your daily check-in reminder for **{SERVER_PLACEHOLDER}**. How are "
+                "you today? One tap saves it; only you will see it."
             ),
             view=MOODS_VIEW,
             view_args={"guild_id": schedule.guild_id},
+            server_name_of=schedule.guild_id,
         )
 
     async def mark_served(self, session: AsyncSession, message: QueuedMessage, day: date) -> None:

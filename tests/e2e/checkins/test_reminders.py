@@ -117,6 +117,7 @@ async def test_the_reminder_dm_comes_at_the_local_time_and_its_buttons_check_in(
     await move_to(fake, database, clock, utc(1, 5, 20))
     [dm] = dms(fake, grove)
     assert "check-in reminder" in dm.content
+    assert "reminder for **Grove**." in dm.content  # it names the server it is for
     assert custom_ids(dm) == [f"checkin:mood:{grove.guild_id}:{mood}" for mood in range(1, 6)]
 
     # alice never agreed to check-ins being kept: tapping a mood asks first, in the DM.
@@ -224,6 +225,11 @@ async def test_no_reminder_on_a_day_already_checked_in(
     await checkin(fake, grove, grove.alice, 4)
     [morning] = await checkins_of(database, grove.alice)
     assert morning.local_day == date(2026, 1, 5)
+    # /reminder show does not promise tonight's: it says it is skipped, and when the next is.
+    shown = await reply(fake, grove, "reminder show")
+    assert "You've already checked in today, so today's won't come" in shown
+    assert f"the next is <t:{int(utc(1, 6, 20).timestamp())}:R>" in shown
+    assert f"<t:{int(utc(1, 5, 20).timestamp())}:R>" not in shown
     await move_to(fake, database, clock, utc(1, 5, 20, 30))
     assert dms(fake, grove) == []
     await move_to(fake, database, clock, utc(1, 6, 19, 59))
