@@ -39,22 +39,19 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import make_url
 
+from benchmarks.db_throughput import database
 from bot.db.crypto import configure_keys, generate_key
 from bot.db.engine import Database
 from bot.db.models import (
     AuditEntry,
-    Base,
     Checkin,
     MemberActivity,
     MemberProfile,
@@ -90,31 +87,6 @@ OUTBOX_KINDS = (
 def member(index: int) -> tuple[int, int]:
     """(guild id, user id) of member number `index`."""
     return FIRST_GUILD + index % SERVERS, FIRST_USER + index
-
-
-@asynccontextmanager
-async def database(backend: str, folder: Path) -> AsyncIterator[Database]:
-    schema = dsn = None
-    if backend == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{folder / f'erasure-{uuid.uuid4().hex}.db'}")
-    else:
-        url = os.environ["KINFOLK_BENCH_POSTGRES_URL"]
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        schema = f"kinfolk_bench_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(dsn)
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-        await admin.close()
-        db = Database(url, connect_args={"server_settings": {"search_path": schema}})
-    async with db.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    try:
-        yield db
-    finally:
-        await db.close()
-        if schema is not None:
-            admin = await asyncpg.connect(dsn)
-            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-            await admin.close()
 
 
 async def _insert(db: Database, model: Any, rows: list[dict[str, Any]]) -> None:
