@@ -67,8 +67,8 @@ class DiscordSender:
                 channel = await self._private_thread(delivery)
                 if channel is None:
                     return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
-                if delivery.thread_opened is not None:
-                    await delivery.thread_opened(channel.id)
+            elif delivery.thread_members:  # a thread opened before: make sure they're in it
+                await self._add_members(delivery.target_id, delivery.thread_members)
             content = delivery.content
             if content and delivery.server_name_of is not None and SERVER_PLACEHOLDER in content:
                 name = await self._server_name(delivery.server_name_of)
@@ -105,6 +105,9 @@ class DiscordSender:
     async def _change_thread(self, delivery: Delivery) -> Outcome:
         """Take a member out of a thread and/or archive and lock it (see `Delivery`)."""
         thread_id = delivery.target_id
+        # A thread Discord archived after a quiet week takes no changes until it is reopened.
+        await self.pacer.wait()
+        await self.client.http.edit_channel(thread_id, archived=False)
         if delivery.remove_from_thread is not None:
             await self.pacer.wait()
             try:
@@ -202,13 +205,19 @@ class DiscordSender:
             invitable=False,
             auto_archive_duration=10080,
         )
-        for member in delivery.thread_members:
+        # Recorded before anything else can fail: a retry reuses it instead of opening another.
+        if delivery.thread_opened is not None:
+            await delivery.thread_opened(thread.id)
+        await self._add_members(thread.id, delivery.thread_members)
+        return thread
+
+    async def _add_members(self, thread_id: int, members: tuple[int, ...]) -> None:
+        for member in members:
             await self.pacer.wait()
             try:
-                await thread.add_user(discord.Object(member))
+                await self.client.http.add_user_to_thread(thread_id, member)
             except discord.NotFound:
                 log.info("member %s is no longer in the server; not added to a thread", member)
-        return thread
 
     def _kwargs(self, delivery: Delivery, channel_id: int, content: str | None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

@@ -298,6 +298,8 @@ class RestHandlers:
 
     async def remove_thread_member(self, request: web.Request) -> web.Response:
         thread, user_id = self._thread(request), self._user_id(request)
+        if thread.archived:  # as Discord: an archived thread must be reopened first
+            raise ApiError(400, 50083, "Thread is archived")
         if user_id != self.world.bot_user.id and thread.owner_id != self.world.bot_user.id:
             self._require(thread, perms.MANAGE_THREADS)
         thread.thread_members.discard(user_id)

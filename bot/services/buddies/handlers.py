@@ -53,12 +53,13 @@ class IntroHandler:
         assert ends_at is not None
         content = intro(members, ends_at, frequencies, seed=group_id, offers=shared)
         if group.thread_id is not None:
-            # Opened by an earlier attempt whose post failed: post in it, open no other.
+            # Opened by an earlier attempt that failed after: post in it, open no other.
             return Delivery(
                 target_type="channel",
                 target_id=group.thread_id,
                 content=content,
                 ping_users=tuple(members),
+                thread_members=tuple(members),
             )
 
         async def opened(thread_id: int) -> None:
@@ -134,10 +135,10 @@ class ThreadHandler(NoFollowUp):
             intro = await outbox.get_by_key(session, f"buddy:intro:{group_id}")
         if group is None:
             return Skip("the group is gone")
+        if intro is not None and intro.status in ("pending", "sending"):
+            # Its thread may be opening right now, with the old members: after the intro.
+            return NotYet("the group's intro is still on its way", timedelta(seconds=30))
         if group.thread_id is None:
-            if intro is not None and intro.status in ("pending", "sending"):
-                # Being opened right now, maybe with the old members: look again after it.
-                return NotYet("the group's thread is still being opened", timedelta(seconds=30))
             return Skip("no thread was opened for the group")
         member = message.payload.get("remove")
         return Delivery(
