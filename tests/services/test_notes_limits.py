@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
 from bot.db.engine import Database
+from bot.db.models import OutboxMessage, ThinkingNote
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTES_PER_DAY
+from bot.jobs.delivery import QueuedMessage, Skip
+from bot.services.buddies import membership
 from bot.services.circles import notes
+from bot.services.circles.handlers import handlers
 from bot.services.privacy import member_data
 from tests.helpers import FrozenClock
 
@@ -51,3 +56,35 @@ async def test_the_limits_hold_across_the_senders_erasure(db: Database, clock: F
         await notes.send(db, clock, GUILD, A, OTHERS[2])
     clock.advance(days=7)
     assert await _attempt(db, clock, A, B)
+
+
+async def test_a_note_still_queued_when_a_block_is_made_is_withdrawn(
+    db: Database, clock: FrozenClock
+) -> None:
+    """A asked for a note to B; before it went out, B blocked A. It is never delivered."""
+    queued = await notes.send(db, clock, GUILD, A, B, text="thinking of you")
+    await membership.block(db, clock, GUILD, B, A)
+    [row] = await outbox_rows(db, notes.KIND_NOTE)
+    prepared = await handlers(db, clock)[notes.KIND_NOTE].prepare(
+        QueuedMessage(
+            id=row.id,
+            key=row.idempotency_key,
+            kind=row.kind,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            payload=row.payload,
+            attempts=row.attempts,
+            guild_id=row.guild_id,
+        )
+    )
+    assert isinstance(prepared, Skip)
+    async with db.read() as session:
+        note = await session.get(ThinkingNote, queued.note_id)
+    assert note is not None
+    assert note.status == "withdrawn"
+
+
+async def outbox_rows(db: Database, kind: str) -> list[OutboxMessage]:
+    async with db.read() as session:
+        query = select(OutboxMessage).where(OutboxMessage.kind == kind)
+        return list((await session.scalars(query)).all())

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from bot.db.engine import Database
+from bot.db.repositories import buddies as buddy_repo
 from bot.db.repositories import circles as repo
 from bot.db.repositories import outbox
 from bot.jobs.delivery import (
@@ -60,6 +61,11 @@ class NoteHandler:
                 return Skip(f"the note is {note.status}")
             if note.sender_id < 0 or note.recipient_id < 0:
                 return Skip("the sender or the recipient erased their data")
+            pair = ([note.sender_id], [note.recipient_id])
+            if await buddy_repo.blockers(session, note.guild_id, *pair):
+                # Blocked after it was asked for: withdrawn, as at an erasure (nobody is told).
+                note.status = "withdrawn"
+                return Skip("a buddy block between the two since the note was asked for")
             recipient = await repo.get_member(session, note.guild_id, note.recipient_id)
         if recipient is not None and recipient.notes_off:
             return Skip("the recipient turned notes off")
