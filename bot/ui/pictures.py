@@ -88,11 +88,14 @@ async def draw(render: Callable[..., bytes], *args: Any) -> bytes:
     """`render(*args)` (a module-level function returning PNG bytes) in a worker."""
     global _pool
     loop = asyncio.get_running_loop()
+    pool = _executor()
     try:
-        return await loop.run_in_executor(_executor(), render, *args)
+        return await loop.run_in_executor(pool, render, *args)
     except BrokenProcessPool:  # a worker died (e.g. killed for memory): start afresh, once
-        log.warning("the picture workers stopped; starting them again")
-        _pool = None
+        if _pool is pool:  # the first of the waiting requests to notice replaces it
+            log.warning("the picture workers stopped; starting them again")
+            _pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
         return await loop.run_in_executor(_executor(), render, *args)
 
 
