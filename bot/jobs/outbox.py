@@ -49,7 +49,8 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=5 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
 
 
-def _queued(row: OutboxMessage) -> QueuedMessage:
+def queued_message(row: OutboxMessage) -> QueuedMessage:
+    """What a handler is given for outbox row `row`."""
     return QueuedMessage(
         id=row.id,
         key=row.idempotency_key,
@@ -134,7 +135,7 @@ class OutboxDispatcher:
         # One lane per target, in claim order (most urgent first); lanes run side by side.
         lanes: dict[tuple[str, int], list[QueuedMessage]] = {}
         for row in rows:
-            lanes.setdefault((row.target_type, row.target_id), []).append(_queued(row))
+            lanes.setdefault((row.target_type, row.target_id), []).append(queued_message(row))
         waiting = list(lanes.values())
         workers = [
             asyncio.create_task(self._work(waiting))

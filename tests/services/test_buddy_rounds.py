@@ -15,7 +15,8 @@ from bot.db.engine import Database
 from bot.db.models import AuditEntry, BuddyGroup, BuddyRound, OutboxMessage
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
-from bot.jobs.delivery import Delivery, Done, QueuedMessage, Sent, Skip
+from bot.jobs.delivery import Delivery, Done, Sent, Skip
+from bot.jobs.outbox import queued_message
 from bot.services import guild_config
 from bot.services.buddies import connect, membership, rounds, schedule
 from bot.services.buddies.connect import Answer
@@ -52,19 +53,6 @@ async def _outbox(db: Database, kind: str) -> list[OutboxMessage]:
 async def _members(db: Database, group_id: int) -> tuple[int, ...]:
     async with db.session() as session:
         return tuple(m.user_id for m in await repo.group_members(session, group_id))
-
-
-def _queued(row: OutboxMessage) -> QueuedMessage:
-    return QueuedMessage(
-        id=row.id,
-        key=row.idempotency_key,
-        kind=row.kind,
-        guild_id=row.guild_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-    )
 
 
 # --- preview and start -----------------------------------------------------------------------
@@ -305,7 +293,7 @@ async def test_round_handler_starts_the_round_once_and_queues_the_next(
     clock.advance(days=2, hours=2, minutes=30)
     handler = RoundHandler(db, clock)
 
-    assert isinstance(await handler.prepare(_queued(row)), Done)
+    assert isinstance(await handler.prepare(queued_message(row)), Done)
     [started] = await _all(db, BuddyRound)
     assert (started.scheduled_for, started.started_by) == (date(2026, 1, 7), None)
     assert started.seed == rounds.seed_for(GUILD, "2026-01-07")
@@ -313,7 +301,7 @@ async def test_round_handler_starts_the_round_once_and_queues_the_next(
     nxt = [(r.payload, r.due_at) for r in await _outbox(db, rounds.KIND_ROUND) if r.id != row.id]
     assert nxt == [({"version": 1, "day": "2026-01-21"}, _utc(2026, 1, 21, 14, 30))]
 
-    again = await handler.prepare(_queued(row))
+    again = await handler.prepare(queued_message(row))
     assert isinstance(again, Skip)
     assert len(await _all(db, BuddyRound)) == 1
     assert len(await _outbox(db, rounds.KIND_ROUND)) == 2
@@ -328,7 +316,7 @@ async def test_a_start_queued_before_the_schedule_changed_is_skipped(
     old, new = await _outbox(db, rounds.KIND_ROUND)
     assert (old.payload["version"], new.payload) == (1, {"version": 2, "day": "2026-01-09"})
     clock.advance(days=5)
-    assert isinstance(await RoundHandler(db, clock).prepare(_queued(old)), Skip)
+    assert isinstance(await RoundHandler(db, clock).prepare(queued_message(old)), Skip)
     assert await _all(db, BuddyRound) == []
     assert len(await _all(db, OutboxMessage)) == 2
 
@@ -344,7 +332,7 @@ async def test_intro_opens_a_private_thread_once(db: Database, clock: FrozenCloc
     intro = handlers(db, clock)[rounds.KIND_INTRO]
     assert isinstance(intro, IntroHandler)
 
-    delivery = await intro.prepare(_queued(row))
+    delivery = await intro.prepare(queued_message(row))
     assert isinstance(delivery, Delivery)
     assert (delivery.target_type, delivery.target_id) == ("channel", CHANNEL)
     assert (delivery.thread_name, delivery.thread_members, delivery.ping_users) == (
@@ -363,11 +351,11 @@ async def test_intro_opens_a_private_thread_once(db: Database, clock: FrozenCloc
     assert group.thread_id == THREAD
     assert (await membership.status(db, clock, GUILD, B)).thread_id == THREAD
     # Posting failed, so the intro is prepared again: into the same thread, opening none.
-    again = await intro.prepare(_queued(row))
+    again = await intro.prepare(queued_message(row))
     assert isinstance(again, Delivery)
     assert (again.target_type, again.target_id, again.thread_name) == ("channel", THREAD, None)
     assert again.content == delivery.content
-    await intro.on_sent(_queued(row), Sent(channel_id=THREAD, message_id=5))
+    await intro.on_sent(queued_message(row), Sent(channel_id=THREAD, message_id=5))
     [group] = await _all(db, BuddyGroup)
     assert group.thread_id == THREAD
 
@@ -379,11 +367,11 @@ async def test_intro_invites_only_members_still_in_the_group(
     await rounds.start(db, clock, GUILD, 1)
     await membership.leave(db, clock, GUILD, B)
     [row] = await _outbox(db, rounds.KIND_INTRO)
-    delivery = await IntroHandler(db, clock).prepare(_queued(row))
+    delivery = await IntroHandler(db, clock).prepare(queued_message(row))
     assert isinstance(delivery, Delivery)
     assert (delivery.thread_members, delivery.ping_users) == ((A, C), (A, C))
     await membership.leave(db, clock, GUILD, C)  # the pair ends before its intro
-    assert isinstance(await IntroHandler(db, clock).prepare(_queued(row)), Skip)
+    assert isinstance(await IntroHandler(db, clock).prepare(queued_message(row)), Skip)
 
 
 async def test_checkup_skips_answered_members_and_ended_pairings(
@@ -391,7 +379,7 @@ async def test_checkup_skips_answered_members_and_ended_pairings(
 ) -> None:
     await _setup(db, clock, A, B)
     await rounds.start(db, clock, GUILD, 1)
-    rows = {r.target_id: _queued(r) for r in await _outbox(db, rounds.KIND_CHECKUP)}
+    rows = {r.target_id: queued_message(r) for r in await _outbox(db, rounds.KIND_CHECKUP)}
     checkup = CheckupHandler(db, clock)
     [group] = await _all(db, BuddyGroup)
 

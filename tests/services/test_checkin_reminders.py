@@ -12,7 +12,8 @@ from sqlalchemy import select
 from bot.db.engine import Database
 from bot.db.models import MemberProfile, OutboxMessage
 from bot.domain.checkins import InvalidInput, Mood
-from bot.jobs.delivery import PROBLEM_DMS_CLOSED, Delivery, QueuedMessage, Sent, Skip, Undeliverable
+from bot.jobs.delivery import PROBLEM_DMS_CLOSED, Delivery, Sent, Skip, Undeliverable
+from bot.jobs.outbox import queued_message
 from bot.services import guild_config
 from bot.services.checkins import chart, records, reminders
 from bot.services.checkins.reminders import KIND_REMINDER, ReminderHandler
@@ -34,19 +35,6 @@ async def _outbox(db: Database) -> list[OutboxMessage]:
 async def _profile(db: Database) -> MemberProfile | None:
     async with db.session() as session:
         return await session.get(MemberProfile, (GUILD, MEMBER))
-
-
-def _queued(row: OutboxMessage) -> QueuedMessage:
-    return QueuedMessage(
-        id=row.id,
-        key=row.idempotency_key,
-        kind=row.kind,
-        guild_id=row.guild_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-    )
 
 
 # --- setting the reminder ----------------------------------------------------------------
@@ -181,7 +169,7 @@ async def test_handler_sends_on_the_day_and_queues_tomorrows(
     handler = ReminderHandler(db, clock)
     clock.advance(hours=8)  # due
 
-    prepared = await handler.prepare(_queued(row))
+    prepared = await handler.prepare(queued_message(row))
     assert isinstance(prepared, Delivery)
     assert (prepared.target_type, prepared.target_id) == ("user", MEMBER)
     assert prepared.view_args == {"guild_id": GUILD}
@@ -189,11 +177,11 @@ async def test_handler_sends_on_the_day_and_queues_tomorrows(
     assert tomorrow.payload == {"version": 1, "day": "2026-01-06", "tz": "Europe/Berlin"}
     assert tomorrow.due_at == _utc(2026, 1, 6, 20, 0)
 
-    await handler.on_sent(_queued(row), Sent(channel_id=1, message_id=2))
+    await handler.on_sent(queued_message(row), Sent(channel_id=1, message_id=2))
     profile = await _profile(db)
     assert profile is not None
     assert profile.reminder_last_day == date(2026, 1, 5)
-    again = await handler.prepare(_queued(row))
+    again = await handler.prepare(queued_message(row))
     assert isinstance(again, Skip)
     assert len(await _outbox(db)) == 2  # tomorrow's is queued once only
 
@@ -207,11 +195,11 @@ async def test_handler_skips_an_old_version_and_a_day_already_checked_in(
     old, new = await _outbox(db)
     handler = ReminderHandler(db, clock)
     clock.advance(hours=8)
-    assert isinstance(await handler.prepare(_queued(old)), Skip)
+    assert isinstance(await handler.prepare(queued_message(old)), Skip)
 
     await records.record(db, clock, GUILD, MEMBER, Mood.GOOD)
     clock.advance(hours=1)
-    skipped = await handler.prepare(_queued(new))
+    skipped = await handler.prepare(queued_message(new))
     assert isinstance(skipped, Skip)
     assert "already checked in" in skipped.reason
 
@@ -223,7 +211,7 @@ async def test_handler_stops_the_reminder_when_dms_are_closed(
     [row] = await _outbox(db)
     handler = ReminderHandler(db, clock)
     retry = await handler.on_undeliverable(
-        _queued(row), Undeliverable(PROBLEM_DMS_CLOSED, "cannot DM")
+        queued_message(row), Undeliverable(PROBLEM_DMS_CLOSED, "cannot DM")
     )
     assert retry is None
     profile = await _profile(db)

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.engine import Database
 from bot.db.models import OutboxMessage
 from bot.db.repositories import outbox
-from bot.jobs.delivery import Done, QueuedMessage
+from bot.jobs.delivery import Done
+from bot.jobs.outbox import queued_message
 from bot.services.privacy import retention
 from tests.helpers import FrozenClock
 
@@ -107,18 +108,8 @@ async def test_the_daily_retention_job_purges_the_outbox(db: Database, clock: Fr
             )
         ).all()
     clock.advance(days=1)
-    result = await retention.handlers(db, clock)[retention.KIND_RETENTION].prepare(
-        QueuedMessage(
-            id=job.id,
-            key=job.idempotency_key,
-            kind=job.kind,
-            target_type=job.target_type,
-            target_id=job.target_id,
-            payload=job.payload,
-            attempts=0,
-            guild_id=None,
-        )
-    )
+    handler = retention.handlers(db, clock)[retention.KIND_RETENTION]
+    result = await handler.prepare(queued_message(job))
     assert isinstance(result, Done)
     assert "'outbox_messages': 2" in result.reason
     keys = await _keys(db)

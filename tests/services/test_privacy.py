@@ -34,8 +34,8 @@ from bot.db.repositories import buddies as buddy_repo
 from bot.domain.checkins import InvalidInput, Mood
 from bot.domain.circles import Kind
 from bot.domain.escalation import Actor, Urgency
-from bot.jobs.delivery import Done, QueuedMessage
-from bot.jobs.outbox import OutboxDispatcher
+from bot.jobs.delivery import Done
+from bot.jobs.outbox import OutboxDispatcher, queued_message
 from bot.services.buddies import membership, rounds
 from bot.services.checkins import records
 from bot.services.circles import circle, milestones, notes, offers
@@ -854,19 +854,6 @@ async def _retention_rows(db: Database) -> list[tuple[str, datetime]]:
     return sorted((r.idempotency_key, r.due_at) for r in rows)
 
 
-def _queued(row: OutboxMessage) -> QueuedMessage:
-    return QueuedMessage(
-        id=row.id,
-        key=row.idempotency_key,
-        kind=row.kind,
-        guild_id=row.guild_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-    )
-
-
 async def test_the_daily_purge_is_queued_once_a_day_and_queues_the_next(
     db: Database, clock: FrozenClock
 ) -> None:
@@ -881,10 +868,10 @@ async def test_the_daily_purge_is_queued_once_a_day_and_queues_the_next(
     clock.advance(days=91)
     handler = retention.RetentionHandler(db, clock)
     [row] = await _all(db, OutboxMessage, OutboxMessage.kind == retention.KIND_RETENTION)
-    prepared = await handler.prepare(_queued(row))
+    prepared = await handler.prepare(queued_message(row))
     assert isinstance(prepared, Done)
     assert (await _one(db, Checkin, old)).note is None
-    await handler.prepare(_queued(row))  # a retry of the same run queues nothing more
+    await handler.prepare(queued_message(row))  # a retry of the same run queues nothing more
     next_day = (clock.now() + timedelta(days=1)).date()
     assert await _retention_rows(db) == [
         ("privacy:retention:2026-01-06", tomorrow),
@@ -1012,7 +999,7 @@ async def test_the_leaver_handler_skips_a_member_who_returned(
     [row] = await _all(db, OutboxMessage, OutboxMessage.kind == retention.KIND_LEAVER)
     await retention.member_returned(db, GUILD, ME)
     handler = retention.LeaverHandler(db, clock)
-    prepared = await handler.prepare(_queued(row))
+    prepared = await handler.prepare(queued_message(row))
     assert not isinstance(prepared, Done)
     assert await member_data.counts(db, GUILD, ME) != []
 
