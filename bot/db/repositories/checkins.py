@@ -51,6 +51,11 @@ async def by_message(session: AsyncSession, message_id: int) -> Checkin | None:
     )
 
 
+def _other_than(checkin_id: int | None) -> tuple[Any, ...]:
+    """Leave check-in `checkin_id` out (the one being answered for), if any."""
+    return () if checkin_id is None else (Checkin.id != checkin_id,)
+
+
 async def days_with_checkins(
     session: AsyncSession,
     guild_id: int,
@@ -64,7 +69,7 @@ async def days_with_checkins(
             Checkin.guild_id == guild_id,
             Checkin.user_id == user_id,
             Checkin.local_day >= since,
-            Checkin.id != (excluding if excluding is not None else 0),
+            *_other_than(excluding),
         )
     )
     return set(rows.all())
@@ -85,7 +90,7 @@ async def moods_since(
             Checkin.guild_id == guild_id,
             Checkin.user_id == user_id,
             Checkin.local_day >= since,
-            Checkin.id != (excluding if excluding is not None else 0),
+            *_other_than(excluding),
         )
         .order_by(Checkin.created_at, Checkin.id)
     )

@@ -82,9 +82,7 @@ class IntroHandler:
                 group.thread_id = thread_id
 
     async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
-        # Recorded as soon as it was opened; this is for a sender that does not call
-        # `thread_opened`.
-        await self._record_thread(int(message.payload["group_id"]), sent.channel_id)
+        """Nothing left to record: the thread was recorded when it was opened."""
 
     async def on_undeliverable(
         self, message: QueuedMessage, problem: Undeliverable
