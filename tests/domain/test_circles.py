@@ -373,22 +373,25 @@ def test_heuristic_path_always_pairs_a_lone_complementary_pair(size: int) -> Non
     assert missed == []
 
 
-@pytest.mark.parametrize("limit", [EXACT_LIMIT, 0])  # 0 forces the heuristic path
-def test_offers_never_outweigh_a_block(limit: int) -> None:
+PATHS = [{}, {"exact_limit": 0}, {"exact_limit": 0, "matching_limit": 0}]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=["exact", "matching", "heuristic"])
+def test_offers_never_outweigh_a_block(path: dict[str, int]) -> None:
     for size, seed in itertools.product((4, 9, 14), range(8)):
         result = pair_members(
-            _equal_round(size), {}, {frozenset((1, 2))}, Rules(ROUND, seed=seed), exact_limit=limit
+            _equal_round(size), {}, {frozenset((1, 2))}, Rules(ROUND, seed=seed), **path
         )
         assert not _paired(result.groups, 1, 2)
         assert result.unplaced == ()
 
 
-@pytest.mark.parametrize("limit", [EXACT_LIMIT, 0])
-def test_offers_never_outweigh_a_recent_repeat(limit: int) -> None:
+@pytest.mark.parametrize("path", PATHS, ids=["exact", "matching", "heuristic"])
+def test_offers_never_outweigh_a_recent_repeat(path: dict[str, int]) -> None:
     for size, seed, age in itertools.product((4, 9, 14), range(6), (1, 6)):
         history = {frozenset((1, 2)): ROUND - age}
         result = pair_members(
-            _equal_round(size), history, set(), Rules(ROUND, window=6, seed=seed), exact_limit=limit
+            _equal_round(size), history, set(), Rules(ROUND, window=6, seed=seed), **path
         )
         assert not _paired(result.groups, 1, 2)
         assert result.repeats == ()
