@@ -13,7 +13,7 @@ from bot.services.buddies import rounds, schedule
 from bot.services.buddies.rounds import RoundPlan
 from bot.ui import setup_group
 from bot.ui.permissions import missing
-from bot.ui.replies import send_ephemeral
+from bot.ui.replies import finish_deferred, send_ephemeral
 from cogs.buddies._views import StartRoundButton
 
 if TYPE_CHECKING:
@@ -123,8 +123,9 @@ class BuddySetup(commands.Cog):
                 interaction.guild_id, f"preview:{self.bot.clock.now().isoformat()}"
             )
         )
+        await interaction.response.defer(ephemeral=True, thinking=True)  # large rounds: a moment
         plan = await rounds.preview(self.bot.db, self.bot.clock, interaction.guild_id, chosen)
         view = discord.ui.View(timeout=None)
         if plan.eligible >= 2:
             view.add_item(StartRoundButton(chosen))
-        await send_ephemeral(interaction, describe_plan(plan), view=view)
+        await finish_deferred(interaction, describe_plan(plan), view=view)

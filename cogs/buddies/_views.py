@@ -12,6 +12,7 @@ from bot.services.buddies.connect import Answer, answer
 from bot.ui.context import kinfolk
 from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
+from bot.ui.replies import NO_PINGS
 
 
 def checkup_view(group_id: int) -> discord.ui.View:
@@ -85,23 +86,27 @@ class StartRoundButton(
         require_manage_server(interaction)
         assert interaction.guild_id is not None
         bot = kinfolk(interaction)
+        # Pairing a large round takes a moment (in a worker process): answer within
+        # Discord's three seconds first, then fill in the message.
+        await interaction.response.defer()
         plan = await rounds.start(
             bot.db, bot.clock, interaction.guild_id, self.seed, actor_id=interaction.user.id
         )
         if not plan.started:
-            await interaction.response.edit_message(
+            await interaction.edit_original_response(
                 content="Fewer than two members can be paired right now, so no round was started.",
                 view=None,
+                allowed_mentions=NO_PINGS,
             )
             return
         bot.outbox.wake()
-        await interaction.response.edit_message(
+        await interaction.edit_original_response(
             content=(
                 f"Round {plan.number} has started: {plural(len(plan.groups), 'group')}. Their "
-                "private "
-                "threads are being opened now."
+                "private threads are being opened now."
             ),
             view=None,
+            allowed_mentions=NO_PINGS,
         )
 
 

@@ -42,6 +42,7 @@ class PendingInteraction:
     original: StoredMessage | None = None
     followups: list[StoredMessage] = field(default_factory=list)
     responded: asyncio.Event = field(default_factory=asyncio.Event)
+    original_edited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class InteractionHandle:
@@ -80,6 +81,20 @@ class InteractionHandle:
         if self.record.original is None:
             raise AssertionError(f"interaction {self.id} has no original response message")
         return self.record.original
+
+    async def answer(self, timeout: float = 10.0) -> StoredMessage:  # noqa: ASYNC109
+        """What the member finally sees as the answer: the original response message, and
+        when the bot deferred ("thinking…", or a deferred update of a button's message),
+        only once the bot has filled it in."""
+        message = await self.original_message(timeout)
+        if self.response_type in (5, 6):
+            try:
+                await asyncio.wait_for(self.record.original_edited.wait(), timeout)
+            except TimeoutError:
+                raise AssertionError(
+                    f"interaction {self.id} was deferred and never answered within {timeout}s"
+                ) from None
+        return message
 
     @property
     def followups(self) -> list[StoredMessage]:

@@ -189,6 +189,7 @@ class InteractionRoutes:
             # Discord turns the first follow-up after a deferral into the original.
             msg = rec.original
             msg.apply(body, files_of(request), edit=True)
+            rec.original_edited.set()
         else:
             msg = self._new_message(rec, int(body.get("flags") or 0) & EPHEMERAL)
             msg.apply(body, files_of(request), edit=False)
@@ -207,6 +208,8 @@ class InteractionRoutes:
         rec = self._interaction(request, "app")
         msg = self._hook_message(request, rec)
         msg.apply(body_of(request) or {}, files_of(request), edit=True)
+        if msg is rec.original:
+            rec.original_edited.set()
         if not msg.ephemeral:
             await self.fake.gateway.dispatch("MESSAGE_UPDATE", self.fake.render(msg))
         return ok(request, self.fake.render(msg))

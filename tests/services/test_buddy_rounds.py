@@ -15,6 +15,7 @@ from bot.db.engine import Database
 from bot.db.models import AuditEntry, BuddyGroup, BuddyRound, OutboxMessage
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
+from bot.domain.pairing import pair_members
 from bot.jobs.delivery import Delivery, Done, Sent, Skip
 from bot.jobs.outbox import queued_message
 from bot.services import guild_config
@@ -101,6 +102,72 @@ async def test_start_makes_exactly_the_previewed_round(db: Database, clock: Froz
     audited = ("buddies.round_started", ADMIN, "buddy_round", row.id)
     assert (entry.action, entry.actor_id, entry.subject_type, entry.subject_id) == audited
     assert entry.detail == {"number": 1, "seed": 42, "groups": 2}
+
+
+MANY = tuple(range(1001, 1015))  # 14: more than the exact search takes, so a worker pairs them
+
+
+async def _pairs(db: Database) -> set[frozenset[int]]:
+    return {frozenset(await _members(db, g.id)) for g in await _all(db, BuddyGroup)}
+
+
+@pytest.mark.parametrize("change", ["block", "leave", "join", "round"])
+async def test_a_change_while_the_round_is_worked_out_is_not_missed(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """The pairing is worked out outside the writing unit of work. Whatever happens in the
+    meantime (a block between two it was about to pair, a member leaving or joining, another
+    round started) is seen: the round written is the pairing of what is true when it is
+    written, never of what was read before."""
+    await _setup(db, clock, *MANY[:-1])
+    planned = await rounds.preview(db, clock, GUILD, 5)
+    first, second = planned.groups[0][:2]
+    arrange, calls = rounds.arrange, []
+
+    async def meanwhile(inputs: rounds.RoundInputs) -> Any:
+        calls.append(len(inputs.candidates))
+        if len(calls) == 1:
+            if change == "block":
+                await membership.block(db, clock, GUILD, first, second)
+            elif change == "leave":
+                await membership.leave(db, clock, GUILD, first)
+            elif change == "join":
+                await membership.join(db, clock, GUILD, MANY[-1], roles=[])
+            else:
+                await rounds.start(db, clock, GUILD, 9)  # its own pairing: the second call
+        return await arrange(inputs)
+
+    monkeypatch.setattr(rounds, "arrange", meanwhile)
+    plan = await rounds.start(db, clock, GUILD, 5)
+    assert plan.started
+    placed = {m for g in plan.groups for m in g}
+    if change == "block":
+        assert not any({first, second} <= set(g) for g in plan.groups)
+        assert placed == set(MANY[:-1])
+    elif change == "leave":
+        assert first not in placed
+        assert placed == set(MANY[:-1]) - {first}
+    elif change == "join":
+        assert placed == set(MANY)
+    else:
+        assert plan.number == 2  # the round started meanwhile is round 1
+        assert [r.number for r in await _all(db, BuddyRound)] == [1, 2]
+    assert len(calls) == (3 if change == "round" else 2)  # worked out again, from what was true
+    running = [g for g in await _all(db, BuddyGroup) if g.ended_at is None]
+    assert sorted([await _members(db, g.id) for g in running]) == sorted(plan.groups)
+
+
+async def test_a_large_round_is_paired_in_a_worker_the_same_as_in_process(
+    db: Database, clock: FrozenClock
+) -> None:
+    await _setup(db, clock, *MANY)
+    plan = await rounds.preview(db, clock, GUILD, 3)
+    async with db.read() as session:
+        inputs = await rounds._inputs(session, GUILD, now=clock.now(), seed=3)
+    here = pair_members(inputs.candidates, inputs.history, inputs.blocks, inputs.rules)
+    assert plan.groups == here.groups
+    assert sorted(m for g in plan.groups for m in g) == sorted(MANY)
+    assert plan.repeats == 0
 
 
 async def test_the_next_round_ends_the_running_groups(db: Database, clock: FrozenClock) -> None:

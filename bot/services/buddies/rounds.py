@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import workers
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.models import BuddyGroup, BuddyRound, BuddySettings
 from bot.db.repositories import audit, outbox
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
-from bot.domain.pairing import Candidate, Costs, Rules, pair_members
+from bot.domain.pairing import EXACT_LIMIT, Candidate, Costs, Pairing, Rules, pair_members
 from bot.services.buddies.membership import NOT_SET_UP
 from bot.services.checkins.records import timezone_of
 from bot.services.circles import milestones, offers
@@ -28,6 +29,7 @@ KIND_CHECKUP = "buddy_checkup"
 KIND_ROUND = "buddy_round"
 WINDOW_ROUNDS = 6  # no repeat within this many rounds while avoidable
 HISTORY_ROUNDS = 52  # how far back repeats are looked for (the oldest repeats first)
+START_ATTEMPTS = 3  # pairings worked out outside the writing unit before one is done inside
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,25 @@ async def _settings(session: AsyncSession, guild_id: int) -> BuddySettings:
     return settings
 
 
-async def _costs_and_plan(
+@dataclass(frozen=True)
+class RoundInputs:
+    """Everything a round's pairing is worked out from, read in one unit of work. Two reads
+    that are equal give the same pairing (pairing is deterministic)."""
+
+    candidates: tuple[Candidate, ...]
+    history: dict[frozenset[int], int] = field(hash=False)
+    blocks: frozenset[frozenset[int]]
+    rules: Rules
+
+
+async def _inputs(
     session: AsyncSession,
     guild_id: int,
     *,
     now: datetime,
     seed: int,
     exclude: frozenset[int] | set[int] = frozenset(),
-) -> tuple[Costs, RoundPlan, list[Candidate]]:
+) -> RoundInputs:
     latest = await repo.latest_round(session, guild_id)
     number = (latest.number if latest else 0) + 1
     own = await repo.timezones(session, guild_id)
@@ -86,24 +99,39 @@ async def _costs_and_plan(
         }
         blocks = {frozenset(pseudonyms.get(m, m) for m in pair) for pair in blocks}
     rules = Rules(round_number=number, window=WINDOW_ROUNDS, seed=seed)
-    costs = Costs(candidates, history, blocks, rules)
-    pairing = pair_members(candidates, history, blocks, rules)
-    plan = RoundPlan(
-        number=number,
-        seed=seed,
-        eligible=len(candidates),
+    return RoundInputs(tuple(candidates), dict(history), frozenset(blocks), rules)
+
+
+def _plan(inputs: RoundInputs, pairing: Pairing) -> RoundPlan:
+    return RoundPlan(
+        number=inputs.rules.round_number,
+        seed=inputs.rules.seed,
+        eligible=len(inputs.candidates),
         groups=pairing.groups,
         unplaced=pairing.unplaced,
         repeats=len(pairing.repeats),
     )
-    return costs, plan, candidates
+
+
+def _pair(inputs: RoundInputs) -> Pairing:
+    return pair_members(inputs.candidates, inputs.history, inputs.blocks, inputs.rules)
+
+
+async def arrange(inputs: RoundInputs) -> Pairing:
+    """The pairing, worked out in a worker process when the round is larger than the exact
+    search handles at once (the matching of 300 members holds the GIL for about 0.3 s)."""
+    if len(inputs.candidates) <= EXACT_LIMIT:
+        return _pair(inputs)
+    return await workers.run(
+        pair_members, inputs.candidates, inputs.history, inputs.blocks, inputs.rules
+    )
 
 
 async def preview(db: Database, clock: Clock, guild_id: int, seed: int) -> RoundPlan:
-    async with db.session() as session:
+    async with db.read() as session:
         await _settings(session, guild_id)
-        _, plan, _ = await _costs_and_plan(session, guild_id, now=clock.now(), seed=seed)
-    return plan
+        inputs = await _inputs(session, guild_id, now=clock.now(), seed=seed)
+    return _plan(inputs, await arrange(inputs))
 
 
 async def start(
@@ -115,51 +143,86 @@ async def start(
     actor_id: int | None = None,
     scheduled_for: object = None,
 ) -> RoundPlan:
-    """End the running round and start the next: groups, intros, mid-round questions."""
+    """End the running round and start the next: groups, intros, mid-round questions.
+
+    The pairing is worked out outside the unit of work that writes the round (on SQLite a
+    unit of work holds the only writer), from what was read just before; the write goes
+    ahead only if what it reads again is the same, so a member who joins, leaves or blocks
+    in between, or a round started meanwhile, is never missed. Otherwise the pairing is
+    worked out again (the last try inside the unit of work)."""
     now = clock.now()
-    async with db.session() as session:
-        settings = await _settings(session, guild_id)
+    async with db.read() as session:
+        await _settings(session, guild_id)
         if scheduled_for is not None and await repo.round_scheduled_for(
             session, guild_id, scheduled_for
         ):
             raise InvalidInput("That round has already started.")
-        _, plan, _ = await _costs_and_plan(session, guild_id, now=now, seed=seed)
-        if plan.eligible < 2:
-            return plan
-        if latest := await repo.latest_round(session, guild_id):
-            finished = await repo.busy_members(session, guild_id)
-            await milestones.rounds_completed(session, guild_id, latest.number, finished, now=now)
-        await repo.end_running_groups(session, guild_id, now=now)
-        length = timedelta(days=settings.round_days)
-        row = BuddyRound(
-            guild_id=guild_id,
-            number=plan.number,
-            seed=seed,
-            scheduled_for=scheduled_for,
-            started_by=actor_id,
-            started_at=now,
-            ends_at=now + length,
-        )
-        session.add(row)
-        await session.flush()
-        for members in plan.groups:
-            group = await repo.add_group(session, guild_id, row.id, members)
-            await queue_group_messages(
-                session, group, members, checkup_at=now + length / 2, now=now
+        inputs = await _inputs(session, guild_id, now=now, seed=seed)
+    for attempt in range(START_ATTEMPTS):
+        pairing = await arrange(inputs)
+        async with db.session() as session:
+            settings = await _settings(session, guild_id)
+            if scheduled_for is not None and await repo.round_scheduled_for(
+                session, guild_id, scheduled_for
+            ):
+                raise InvalidInput("That round has already started.")
+            current = await _inputs(session, guild_id, now=now, seed=seed)
+            if current != inputs:
+                inputs = current
+                if attempt < START_ATTEMPTS - 1:
+                    continue
+                pairing = _pair(current)
+            plan = _plan(current, pairing)
+            if plan.eligible < 2:
+                return plan
+            await _write_round(
+                session, settings, plan, now=now, actor_id=actor_id, scheduled_for=scheduled_for
             )
-        for member in (m for g in plan.groups for m in g):
-            await repo.update_member(session, guild_id, member, now=now, wants_rematch=False)
-        await audit.append(
-            session,
-            guild_id=guild_id,
-            actor_id=actor_id or 0,
-            action="buddies.round_started",
-            now=now,
-            subject_type="buddy_round",
-            subject_id=row.id,
-            detail={"number": plan.number, "seed": seed, "groups": len(plan.groups)},
-        )
-    return replace(plan, started=True)
+            return replace(plan, started=True)
+    raise AssertionError("unreachable: the last attempt always returns")
+
+
+async def _write_round(
+    session: AsyncSession,
+    settings: BuddySettings,
+    plan: RoundPlan,
+    *,
+    now: datetime,
+    actor_id: int | None,
+    scheduled_for: object,
+) -> None:
+    guild_id = settings.guild_id
+    if latest := await repo.latest_round(session, guild_id):
+        finished = await repo.busy_members(session, guild_id)
+        await milestones.rounds_completed(session, guild_id, latest.number, finished, now=now)
+    await repo.end_running_groups(session, guild_id, now=now)
+    length = timedelta(days=settings.round_days)
+    row = BuddyRound(
+        guild_id=guild_id,
+        number=plan.number,
+        seed=plan.seed,
+        scheduled_for=scheduled_for,
+        started_by=actor_id,
+        started_at=now,
+        ends_at=now + length,
+    )
+    session.add(row)
+    await session.flush()
+    for members in plan.groups:
+        group = await repo.add_group(session, guild_id, row.id, members)
+        await queue_group_messages(session, group, members, checkup_at=now + length / 2, now=now)
+    for member in (m for g in plan.groups for m in g):
+        await repo.update_member(session, guild_id, member, now=now, wants_rematch=False)
+    await audit.append(
+        session,
+        guild_id=guild_id,
+        actor_id=actor_id or 0,
+        action="buddies.round_started",
+        now=now,
+        subject_type="buddy_round",
+        subject_id=row.id,
+        detail={"number": plan.number, "seed": plan.seed, "groups": len(plan.groups)},
+    )
 
 
 async def queue_group_messages(
@@ -221,10 +284,11 @@ async def rematch(db: Database, clock: Clock, guild_id: int, user_id: int) -> tu
             member.wants_rematch = True
             return ()
         busy = await repo.busy_members(session, guild_id)
-        costs, _, candidates = await _costs_and_plan(
+        inputs = await _inputs(
             session, guild_id, now=now, seed=seed_for(guild_id, f"rematch:{now}"), exclude=busy
         )
-        free = [c.member_id for c in candidates if c.member_id != user_id]
+        costs = Costs(inputs.candidates, inputs.history, inputs.blocks, inputs.rules)
+        free = [c.member_id for c in inputs.candidates if c.member_id != user_id]
         options = [(costs.pair(user_id, other), other) for other in free]
         options = [(cost, other) for cost, other in options if not math.isinf(cost)]
         if not options:

@@ -42,7 +42,7 @@ def preview_groups(preview: StoredMessage) -> list[frozenset[int]]:
 async def preview_round(fake: FakeDiscord, meadow: Meadow) -> StoredMessage:
     handle = await run(fake, meadow, meadow.owner_id, "setup buddies-round")
     assert handle.is_ephemeral
-    return await handle.original_message()
+    return await handle.answer()
 
 
 async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
@@ -72,7 +72,7 @@ async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
     assert buddy_threads(fake, meadow) == []
     assert await rounds_of(database, meadow) == []
 
-    started = await (await fake.click(preview, start_id, meadow.owner_id)).original_message()
+    started = await (await fake.click(preview, start_id, meadow.owner_id)).answer()
     assert started.content.startswith("Round 1 has started: 2 groups.")
     assert custom_ids(started) == []  # the button is gone: it can't be pressed twice
     await settle(fake, database, clock)
@@ -96,6 +96,7 @@ async def test_a_member_without_manage_server_cannot_press_start(
 
     # A copy of the preview (forwarded, or a crafted interaction) pressed by ana.
     ana = meadow.members["ana"]
+    last_edited = preview.edited_timestamp
     pressed = await fake.click(preview, start_id, ana)
     refusal = await pressed.original_message()
     assert pressed.is_ephemeral
@@ -103,7 +104,7 @@ async def test_a_member_without_manage_server_cannot_press_start(
     await settle(fake, database, clock)
     assert buddy_threads(fake, meadow) == []
     assert await rounds_of(database, meadow) == []
-    assert preview.edited_timestamp is None  # the owner's copy is untouched
+    assert preview.edited_timestamp == last_edited  # the owner's copy is untouched
     assert custom_ids(preview) == [start_id]
 
     await start_round(fake, meadow, database, clock)
@@ -207,3 +208,30 @@ async def test_an_intro_that_fails_to_post_is_retried_in_the_same_thread(
     assert members_of(fake, thread) == set(ids(meadow, "ana", "ben"))
     status = await run(fake, meadow, meadow.members["ana"], "buddy status")
     assert f"Your thread: <#{thread.id}>." in (await status.original_message()).content
+
+
+async def test_fourteen_members_meet_someone_new_in_each_of_six_rounds(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    """A round of more than 12 is paired by the exact matching, in a worker process. With
+    14 members a repeat-free round always exists for the six rounds of the repeat window
+    (each has met at most 5 of 13), so none of them meets anyone twice, and all are placed."""
+    for n in range(len(meadow.members), 14):
+        meadow.members[f"m{n}"] = meadow.world.add_member(meadow.guild_id, f"m{n}").id
+    await set_up(fake, meadow)
+    await join(fake, meadow, *meadow.members)
+    people = list(meadow.members.values())
+    met: set[frozenset[int]] = set()
+    for number in range(1, 7):
+        started = await start_round(fake, meadow, database, clock)
+        assert started.content.startswith(f"Round {number} has started: 7 groups."), started
+        groups = groups_of(fake, meadow, number)
+        assert placed_exactly_once(groups, people)
+        assert all(len(g) == 2 for g in groups)
+        assert not met & set(groups), f"round {number} repeats a pair"
+        met |= set(groups)
+    assert len(met) == 42

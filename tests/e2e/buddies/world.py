@@ -58,7 +58,7 @@ async def run(
 async def reply(
     fake: FakeDiscord, meadow: Meadow, member: int, command: str, /, **options: Any
 ) -> str:
-    return (await (await run(fake, meadow, member, command, **options)).original_message()).content
+    return (await (await run(fake, meadow, member, command, **options)).answer()).content
 
 
 async def set_up(fake: FakeDiscord, meadow: Meadow, **options: Any) -> str:
@@ -71,12 +71,10 @@ async def start_round(
     fake: FakeDiscord, meadow: Meadow, database: Database, clock: FrozenClock
 ) -> StoredMessage:
     """Preview a round as the owner and press Start; wait for the threads."""
-    preview = await (
-        await run(fake, meadow, meadow.owner_id, "setup buddies-round")
-    ).original_message()
+    preview = await (await run(fake, meadow, meadow.owner_id, "setup buddies-round")).answer()
     start_id = next(c["custom_id"] for row in preview.components for c in row["components"])
     started = await fake.click(preview, start_id, meadow.owner_id)
-    message = await started.original_message()
+    message = await started.answer()
     await settle(fake, database, clock)
     return message
 
@@ -201,4 +199,4 @@ async def answer(fake: FakeDiscord, member: int, choice: str) -> StoredMessage:
     as it reads afterwards."""
     [question] = checkups(fake, member)
     pressed = await fake.click(question, f"buddy:connect:{group_in(question)}:{choice}", member)
-    return await pressed.original_message()
+    return await pressed.answer()

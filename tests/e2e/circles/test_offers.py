@@ -120,7 +120,7 @@ async def test_a_round_pairs_a_gap_with_a_matching_offer_and_the_intro_says_what
     first = await preview(fake, commons, SEEDS[0])
     [start_id] = [c["custom_id"] for row in first.components for c in row["components"]]
     started = await fake.click(first, start_id, commons.owner_id)
-    assert (await started.original_message()).content.startswith("Round 1 has started")
+    assert (await started.answer()).content.startswith("Round 1 has started")
     await settle(fake, database, clock)
 
     by_pair = {people_in(fake, t): t for t in threads(fake, commons)}

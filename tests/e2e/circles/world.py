@@ -97,7 +97,7 @@ async def reply(
     """The member's private answer to a command (it must be ephemeral)."""
     handle = await run(fake, commons, member, command, **options)
     assert handle.is_ephemeral, f"/{command} should answer privately"
-    return await handle.original_message()
+    return await handle.answer()
 
 
 async def setup_circles(fake: FakeDiscord, commons: Commons, **options: Any) -> str:
@@ -179,7 +179,7 @@ async def click(
 ) -> StoredMessage:
     handle = await fake.click(message, cid, member, **kw)
     await handle.response(timeout=30)
-    return await handle.original_message()
+    return await handle.answer()
 
 
 def description(message: StoredMessage) -> str:

@@ -94,7 +94,7 @@ async def reply(
 ) -> str:
     """Run a command whose answer must be private; returns its text."""
     handle = await run(fake, refuge, member, command, **options)
-    message = await handle.original_message()
+    message = await handle.answer()
     assert handle.is_ephemeral, f"/{command} answered in public"
     return message.content
 
@@ -328,11 +328,9 @@ async def start_buddy_round(
     fake: FakeDiscord, refuge: Refuge, db: Database, clock: FrozenClock
 ) -> None:
     """Preview a round as the owner and press Start; wait for the threads."""
-    preview = await (
-        await run(fake, refuge, refuge.owner_id, "setup buddies-round")
-    ).original_message()
+    preview = await (await run(fake, refuge, refuge.owner_id, "setup buddies-round")).answer()
     [start_id] = custom_ids(preview)
-    await (await fake.click(preview, start_id, refuge.owner_id)).original_message()
+    await (await fake.click(preview, start_id, refuge.owner_id)).answer()
     await settle(fake, db, clock)
 
 

@@ -135,9 +135,9 @@ async def test_a_buddy_question_to_closed_dms_is_recorded_and_the_pair_goes_on(
     )
     for member in (shelter.alice, shelter.bob):
         assert (await reply(fake, shelter, member, "buddy join")).startswith("You're in!")
-    preview = await (await run(fake, shelter, owner, "setup buddies-round")).original_message()
+    preview = await (await run(fake, shelter, owner, "setup buddies-round")).answer()
     start = next(c["custom_id"] for row in preview.components for c in row["components"])
-    await (await fake.click(preview, start, owner)).original_message()
+    await (await fake.click(preview, start, owner)).answer()
     await settle(fake, database, clock)
     [thread] = [t for t in fake.threads if t.parent_id == shelter.buddies_id]
     shelter.world.set_dms_closed(shelter.alice)
