@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -10,12 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import Clock
+from bot.db.crypto import configure_keys, generate_key
 from bot.db.engine import Database
 from bot.db.models import BuddyBlock, BuddyGroup, BuddyMember, MemberProfile, OutboxMessage
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
+from bot.jobs.delivery import Delivery, Skip
+from bot.jobs.outbox import queued_message
 from bot.services.buddies import connect, membership, rounds
 from bot.services.buddies.connect import Answer
+from bot.services.buddies.handlers import ThreadHandler
 from bot.services.buddies.texts import GROUP_SMALLER, PAIRING_ENDED
 from tests.helpers import FrozenClock
 
@@ -230,6 +235,36 @@ async def test_a_trio_losing_one_member_goes_on_as_a_pair(db: Database, clock: F
     for user in (B, C):
         assert (await _member(db, user)).wants_rematch is False
     assert (await membership.status(db, clock, GUILD, B)).buddies == (C,)
+
+
+async def test_the_thread_change_names_nobody_in_the_clear_and_a_retired_key_skips_it(
+    db: Database, clock: FrozenClock, encryption_key: str
+) -> None:
+    """A trio's "take them out of the thread" row carries the member's id sealed with
+    ENCRYPTION_KEY (so it outlives their erasure and a copy of the database does not
+    name them); if that key was retired before the row went, it is skipped, not sent
+    to the wrong place or retried for ever."""
+    group = await _paired(db, clock, A, B, C)
+    async with db.session() as session:  # as if its intro had opened thread 77
+        (await repo.get_group(session, group.id)).thread_id = 77  # type: ignore[union-attr]
+        intro = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key == f"buddy:intro:{group.id}")
+        )
+        intro.status = "sent"  # type: ignore[union-attr]
+    await membership.leave(db, clock, GUILD, A)
+    [row] = [r for r in await _all(db, OutboxMessage) if r.kind == membership.KIND_THREAD]
+    assert str(A) not in json.dumps(row.payload) + row.idempotency_key
+    assert row.member_id is None
+    thread = ThreadHandler(db)
+    prepared = await thread.prepare(queued_message(row))
+    assert isinstance(prepared, Delivery)
+    assert (prepared.target_id, prepared.remove_from_thread) == (77, A)
+    assert prepared.close_thread is False
+    try:
+        configure_keys([generate_key()])
+        assert isinstance(await thread.prepare(queued_message(row)), Skip)
+    finally:
+        configure_keys([encryption_key])
 
 
 # --- blocks ----------------------------------------------------------------------------------

@@ -91,6 +91,10 @@ async def _one(db: Database, model: Any, key: Any) -> Any:
         return await session.get(model, key)
 
 
+def _moved(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    return {key for key in old if old[key] != new[key]}
+
+
 async def _scan(db: Database, user_id: int) -> list[tuple[str, str]]:
     async with db.session() as session:
         return await member_data.scan(session, user_id)
@@ -475,10 +479,23 @@ async def test_delete_leaves_no_trace_of_the_member_but_the_documented_pseudonym
 
     for table, row in changes.removed:
         assert _holds(row, ME), (table, row)
-    for table, row, _ in changes.changed:
-        assert _holds(row, ME), (table, row)
+    # Their running pair with FRIEND ends as if they had left: the group ends, FRIEND is
+    # first in line for a rematch and told the neutral words, the thread is closed.
+    ended = [(t, old, new) for t, old, new in changes.changed if not _holds(old, ME)]
+    assert sorted((t, _moved(old, new)) for t, old, new in ended) == [
+        ("buddy_groups", {"ended_at"}),
+        ("buddy_members", {"updated_at", "wants_rematch"}),
+    ]
+    assert all(new["wants_rematch"] for t, _, new in ended if t == "buddy_members")
+    added_outbox = [r for t, r in changes.added if t == "outbox_messages"]
+    assert sorted((r["kind"], r["target_id"]) for r in added_outbox) == sorted(
+        [("buddy_thread", 0), ("plain", FRIEND)]
+    )
+    assert not any(_holds(r, ME) for r in added_outbox)
     assert sorted(
-        (t, r.get("action") or (r.get("user_id"), r.get("blocked_id"))) for t, r in changes.added
+        (t, r.get("action") or (r.get("user_id"), r.get("blocked_id")))
+        for t, r in changes.added
+        if t != "outbox_messages"
     ) == [("audit_log", "privacy.delete"), ("buddy_blocks", (BLOCKER, tomb))]
     rekeyed = [r for t, r in changes.removed if t == "buddy_blocks" and r["user_id"] == BLOCKER]
     assert [r["blocked_id"] for r in rekeyed] == [ME]

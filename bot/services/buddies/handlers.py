@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import Clock
+from bot.db.crypto import EncryptionKeyMissing, decrypt
 from bot.db.engine import Database
 from bot.db.repositories import buddies as repo
 from bot.db.repositories import outbox
@@ -138,7 +139,12 @@ class ThreadHandler(NoFollowUp):
             return NotYet("the group's intro is still on its way", timedelta(seconds=30))
         if group.thread_id is None:
             return Skip("no thread was opened for the group")
-        member = message.payload.get("remove")
+        member = message.payload.get("remove")  # queued before ids were sealed
+        if sealed := message.payload.get("remove_sealed"):
+            try:
+                member = int(decrypt(sealed))
+            except EncryptionKeyMissing:  # its key was retired meanwhile
+                return Skip("the member to take out can no longer be read")
         return Delivery(
             target_type="channel",
             target_id=group.thread_id,

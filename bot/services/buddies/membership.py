@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db.crypto import encrypt
 from bot.db.engine import Database
 from bot.db.models import BuddyGroup
 from bot.db.repositories import buddies as repo
@@ -181,11 +182,21 @@ async def leave_group(session: AsyncSession, guild_id: int, user_id: int, *, now
         group.ended_at = now
     # The shared space follows: a pair's thread is closed (archived and locked), a trio's
     # loses the one who left. Done after the intro, should it still be on its way (an
-    # intro never opens an ended group's thread, nor invites someone who left).
-    action = {"close": True} if len(staying) < 2 else {"remove": user_id}
+    # intro never opens an ended group's thread, nor invites someone who left). The row
+    # does not name the member in the clear (their id, needed to take them out of the
+    # thread, is sealed with ENCRYPTION_KEY), so it outlives their erasure, which is when
+    # taking them out matters most.
+    if len(staying) < 2:
+        key, action = f"buddy:thread:{group.id}:close", {"close": True}
+    else:
+        gone = sum(1 for m in members if m.left_at is not None)
+        key, action = (
+            f"buddy:thread:{group.id}:left:{gone}",
+            {"remove_sealed": encrypt(str(user_id))},
+        )
     await outbox.enqueue(
         session,
-        key=f"buddy:thread:{group.id}:{user_id}",
+        key=key,
         kind=KIND_THREAD,
         target_type="channel",
         target_id=group.thread_id or 0,  # looked up again when due
@@ -193,7 +204,6 @@ async def leave_group(session: AsyncSession, guild_id: int, user_id: int, *, now
         due_at=now,
         now=now,
         guild_id=guild_id,
-        member_id=user_id,
     )
     for other in staying:
         if len(staying) < 2:

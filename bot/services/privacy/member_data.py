@@ -21,6 +21,7 @@ from bot.db.models import (
     SupportRequest,
 )
 from bot.db.repositories import audit
+from bot.services.buddies import membership as buddy_membership
 from bot.services.circles import notes as circle_notes
 from bot.services.escalation import requests as escalation_requests
 from bot.services.privacy import export as export_sections
@@ -162,6 +163,10 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
     count("outbox_messages", requests.outbox)
     if requests.kept:
         kept.setdefault("support_requests", set()).update((rid,) for rid in requests.kept)
+    # A running buddy group goes on without them exactly as if they had left: their buddy is
+    # told the same neutral words, a pair's thread is closed, a trio's loses them (that row
+    # seals their id, so it outlives what follows and they really are taken out).
+    await buddy_membership.leave_group(session, guild_id, user_id, now=now)
     notes = await circle_notes.erase_member(session, guild_id, user_id, tomb=tomb, now=now)
     count("thinking_notes", notes.deleted)
     if notes.kept:

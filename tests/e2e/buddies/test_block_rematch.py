@@ -9,6 +9,7 @@ from datetime import timedelta
 from bot.db.engine import Database
 from bot.services.buddies.connect import Answer
 from bot.services.buddies.texts import CHECKUP, GROUP_SMALLER, PAIRING_ENDED
+from bot.services.privacy import member_data
 from tests.e2e.buddies.world import (
     Meadow,
     answer,
@@ -33,6 +34,7 @@ from tests.e2e.buddies.world import (
     together,
 )
 from tests.e2e.conftest import StartBot
+from tests.e2e.privacy.test_my_data import DELETE_BUTTON
 from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
 
@@ -271,3 +273,60 @@ async def test_a_bot_cannot_be_blocked(
     refused = await reply(fake, meadow, meadow.members["ana"], "buddy block", member=helper)
     assert refused == "Bots are never anyone's buddy, so there's no need to block one."
     assert await blocks_of(database, meadow) == []
+
+
+async def erase(fake: FakeDiscord, meadow: Meadow, member: int) -> str:
+    """/privacy delete and its confirmation button; what the member is told."""
+    warning = await (await run(fake, meadow, member, "privacy delete")).original_message()
+    pressed = await fake.click(warning, DELETE_BUTTON.format(guild=meadow.guild_id), member)
+    return (await pressed.answer()).content
+
+
+async def test_erasing_your_data_in_a_trio_takes_you_out_of_its_thread(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    start_bot: StartBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    """Erasure during a round: the trio goes on as a pair exactly as if ana had left (the
+    same neutral words), and she really is taken out of the Discord thread, although
+    every row naming her is gone by the time that is done."""
+    await ready(fake, meadow, start_bot, ("ana", "ben", "cai"))
+    await start_round(fake, meadow, database, clock)
+    ana, ben, cai = ids(meadow, "ana", "ben", "cai")
+    [thread] = round_threads(fake, meadow, 1)
+    assert members_of(fake, thread) == {ana, ben, cai}
+
+    assert "erased" in (await erase(fake, meadow, ana)).lower()
+    async with database.read() as session:
+        assert await member_data.scan(session, ana) == []  # nothing names her, in the clear
+    await move_to(fake, database, clock, clock.now() + timedelta(minutes=1))
+
+    assert members_of(fake, thread) == {ben, cai}
+    for member in (ben, cai):
+        assert [m.content for m in fake.dm_messages(member)] == [GROUP_SMALLER]
+        assert str(ana) not in await reply(fake, meadow, member, "buddy status")
+    assert "You're not in the buddy programme" in await reply(fake, meadow, ana, "buddy status")
+
+
+async def test_erasing_your_data_in_a_pair_closes_its_thread_and_tells_your_buddy_kindly(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    start_bot: StartBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    await ready(fake, meadow, start_bot, ("ana", "ben"))
+    await start_round(fake, meadow, database, clock)
+    ana, ben = ids(meadow, "ana", "ben")
+    [thread] = round_threads(fake, meadow, 1)
+
+    await erase(fake, meadow, ana)
+    await move_to(fake, database, clock, clock.now() + timedelta(minutes=1))
+
+    assert thread.archived
+    assert thread.locked
+    assert [m.content for m in fake.dm_messages(ben)] == [PAIRING_ENDED]
+    assert fake.dm_messages(ana) == []
+    assert (await participant(database, meadow, ben)).wants_rematch
