@@ -2,7 +2,7 @@
 
 Work done in a thread (`asyncio.to_thread`) still competes for the GIL with the event loop:
 16 pictures at once stalled it for 510 ms, and the pairing of 300 members holds the GIL for
-a third of a second (its matching is native code that never lets go of it). So such work
+0.4 s (its matching is native code that never lets go of it). So such work
 runs in a small pool of worker processes (WORKERS at a time, the rest waiting in its queue
 without costing the event loop anything), started and warmed up once per process when the
 bot starts, so the first member to ask is not the slow one.

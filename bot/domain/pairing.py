@@ -17,8 +17,8 @@ outweigh one unit of the greater. How the cheapest arrangement is looked for dep
   the pairs are optimal for everyone outside the trio, and several trios are tried (see
   `_by_matching`); `matching_bound` gives a lower bound on the true optimum to compare with;
 - above that, a fast heuristic on members sorted by timezone, which then repairs whoever is
-  left over and swaps partners to undo repeats (the matching grows as the cube of the count:
-  0.1 s at 300 members, 1.5 s at 600, 9 s at 1,000, all of it holding the GIL).
+  left over and swaps partners to undo repeats (the matching's time grows about as the cube
+  of the count, all of it holding the GIL: 0.4 s at 300 members, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

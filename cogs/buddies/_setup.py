@@ -127,5 +127,5 @@ class BuddySetup(commands.Cog):
         plan = await rounds.preview(self.bot.db, self.bot.clock, interaction.guild_id, chosen)
         view = discord.ui.View(timeout=None)
         if plan.eligible >= 2:
-            view.add_item(StartRoundButton(chosen))
+            view.add_item(StartRoundButton(chosen, plan.number))
         await finish_deferred(interaction, describe_plan(plan), view=view)

@@ -61,25 +61,29 @@ class ConnectButton(
 class StartRoundButton(
     ReportsErrors,
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"buddy:start:(?P<seed>[0-9]{1,7})",
+    template=r"buddy:start:(?P<seed>[0-9]{1,7})(?::(?P<number>[0-9]{1,9}))?",
 ):
-    """Under a round preview: start the round just as previewed (same seed)."""
+    """Under a round preview: start the round just as previewed (same seed), once. The
+    round's number is in the button (buttons from before it was are still taken), so a
+    second press, or a copy of an old preview, never starts another round."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, number: int | None = None) -> None:
+        suffix = f":{number}" if number is not None else ""
         super().__init__(
             discord.ui.Button(
                 label="Start this round",
                 style=discord.ButtonStyle.primary,
-                custom_id=f"buddy:start:{seed}",
+                custom_id=f"buddy:start:{seed}{suffix}",
             )
         )
-        self.seed = seed
+        self.seed, self.number = seed, number
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
     ) -> StartRoundButton:
-        return cls(int(match["seed"]))
+        number = match["number"]
+        return cls(int(match["seed"]), int(number) if number is not None else None)
 
     async def run(self, interaction: discord.Interaction) -> None:
         # A button is not covered by /setup's check: moderator-only is enforced here too.
@@ -90,7 +94,12 @@ class StartRoundButton(
         # Discord's three seconds first, then fill in the message.
         await interaction.response.defer()
         plan = await rounds.start(
-            bot.db, bot.clock, interaction.guild_id, self.seed, actor_id=interaction.user.id
+            bot.db,
+            bot.clock,
+            interaction.guild_id,
+            self.seed,
+            actor_id=interaction.user.id,
+            number=self.number,
         )
         if not plan.started:
             await interaction.edit_original_response(

@@ -3,6 +3,8 @@ and its outbox handler, and the intro and mid-round question handlers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import combinations
@@ -155,6 +157,32 @@ async def test_a_change_while_the_round_is_worked_out_is_not_missed(
     assert len(calls) == (3 if change == "round" else 2)  # worked out again, from what was true
     running = [g for g in await _all(db, BuddyGroup) if g.ended_at is None]
     assert sorted([await _members(db, g.id) for g in running]) == sorted(plan.groups)
+
+
+async def test_a_block_made_while_the_round_is_being_written_is_not_lost(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block arrives after the round's last read but before it commits. It must wait
+    for the round (PostgreSQL: an advisory lock on the programme; SQLite: the one writer),
+    then end the pairing it now finds: the two are never left together."""
+    await _setup(db, clock, *MANY[:-1])
+    planned = await rounds.preview(db, clock, GUILD, 5)
+    first, second = planned.groups[0][:2]
+    write, blocking = rounds._write_round, []
+
+    async def slow_write(session: Any, *args: Any, **kwargs: Any) -> None:
+        block = membership.block(db, clock, GUILD, first, second)
+        blocking.append(asyncio.create_task(block, context=contextvars.Context()))
+        await asyncio.sleep(0.3)  # time enough for the block to commit, were it not held
+        await write(session, *args, **kwargs)
+
+    monkeypatch.setattr(rounds, "_write_round", slow_write)
+    plan = await rounds.start(db, clock, GUILD, 5)
+    assert any({first, second} <= set(g) for g in plan.groups)  # paired before the block
+    await blocking[0]
+    running = [g for g in await _all(db, BuddyGroup) if g.ended_at is None]
+    together = [await _members(db, g.id) for g in running]
+    assert not any({first, second} <= set(members) for members in together)
 
 
 async def test_a_large_round_is_paired_in_a_worker_the_same_as_in_process(

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.db import locks
 from bot.db.crypto import encrypt
 from bot.db.engine import Database
 from bot.db.models import BuddyGroup
@@ -54,6 +55,7 @@ async def join(
     name = None if timezone is None else check_timezone(timezone)
     now = clock.now()
     async with db.session() as session:
+        await hold_programme(session, guild_id)
         settings = await repo.get_settings(session, guild_id)
         if settings is None or settings.channel_id is None:
             raise InvalidInput(NOT_SET_UP)
@@ -80,6 +82,7 @@ async def leave(db: Database, clock: Clock, guild_id: int, user_id: int) -> bool
     """Opt out of future rounds and leave the current group. False if not taking part."""
     now = clock.now()
     async with db.session() as session:
+        await hold_programme(session, guild_id)
         member = await repo.get_member(session, guild_id, user_id, for_update=True)
         if member is None or member.status != repo.ACTIVE:
             return False
@@ -94,6 +97,7 @@ async def pause(db: Database, clock: Clock, guild_id: int, user_id: int, days: i
     now = clock.now()
     until = now + timedelta(days=days)
     async with db.session() as session:
+        await hold_programme(session, guild_id)
         await _participant(session, guild_id, user_id)
         await repo.update_member(session, guild_id, user_id, now=now, paused_until=until)
     return until
@@ -144,6 +148,7 @@ async def block(
         raise InvalidInput("Bots are never anyone's buddy, so there's no need to block one.")
     now = clock.now()
     async with db.session() as session:
+        await hold_programme(session, guild_id)
         await repo.add_block(session, guild_id, user_id, other_id, reason="block", now=now)
         group = await repo.current_group(session, guild_id, user_id)
         if group is None:
@@ -160,11 +165,23 @@ async def member_left_server(db: Database, clock: Clock, guild_id: int, user_id:
     """A member left the server: out of future rounds, and their buddies are told kindly."""
     now = clock.now()
     async with db.session() as session:
+        await hold_programme(session, guild_id)
         member = await repo.get_member(session, guild_id, user_id, for_update=True)
         if member is None:
             return
         member.status, member.wants_rematch, member.updated_at = repo.LEFT, False, now
         await leave_group(session, guild_id, user_id, now=now)
+
+
+def programme_lock(guild_id: int) -> str:
+    return f"buddies:{guild_id}"
+
+
+async def hold_programme(session: AsyncSession, guild_id: int) -> None:
+    """Whatever changes who can be paired (joining, leaving, pausing, blocking, an erasure)
+    and the writing of a round wait for each other on PostgreSQL (on SQLite every writing
+    unit of work already does): a round is never written from what was true a moment ago."""
+    await locks.hold(session, programme_lock(guild_id))
 
 
 async def leave_group(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> None:

@@ -19,7 +19,7 @@ from bot.db.repositories import audit, outbox
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
 from bot.domain.pairing import EXACT_LIMIT, Candidate, Costs, Pairing, Rules, pair_members
-from bot.services.buddies.membership import NOT_SET_UP
+from bot.services.buddies.membership import NOT_SET_UP, hold_programme
 from bot.services.checkins.records import timezone_of
 from bot.services.circles import milestones, offers
 from bot.services.privacy.pseudonyms import tombstone
@@ -119,7 +119,7 @@ def _pair(inputs: RoundInputs) -> Pairing:
 
 async def arrange(inputs: RoundInputs) -> Pairing:
     """The pairing, worked out in a worker process when the round is larger than the exact
-    search handles at once (the matching of 300 members holds the GIL for about 0.3 s)."""
+    search handles at once (pairing 300 members holds the GIL for about 0.4 s)."""
     if len(inputs.candidates) <= EXACT_LIMIT:
         return _pair(inputs)
     return await workers.run(
@@ -142,8 +142,11 @@ async def start(
     *,
     actor_id: int | None = None,
     scheduled_for: object = None,
+    number: int | None = None,
 ) -> RoundPlan:
     """End the running round and start the next: groups, intros, mid-round questions.
+    With `number` (the preview's), only if that is the round that would start now: a
+    second press of Start, or an old preview's, starts nothing.
 
     The pairing is worked out outside the unit of work that writes the round (on SQLite a
     unit of work holds the only writer), from what was read just before; the write goes
@@ -158,15 +161,18 @@ async def start(
         ):
             raise InvalidInput("That round has already started.")
         inputs = await _inputs(session, guild_id, now=now, seed=seed)
+    _check_number(number, inputs)
     for attempt in range(START_ATTEMPTS):
         pairing = await arrange(inputs)
         async with db.session() as session:
+            await hold_programme(session, guild_id)
             settings = await _settings(session, guild_id)
             if scheduled_for is not None and await repo.round_scheduled_for(
                 session, guild_id, scheduled_for
             ):
                 raise InvalidInput("That round has already started.")
             current = await _inputs(session, guild_id, now=now, seed=seed)
+            _check_number(number, current)
             if current != inputs:
                 inputs = current
                 if attempt < START_ATTEMPTS - 1:
@@ -180,6 +186,16 @@ async def start(
             )
             return replace(plan, started=True)
     raise AssertionError("unreachable: the last attempt always returns")
+
+
+def _check_number(number: int | None, inputs: RoundInputs) -> None:
+    if number is None or inputs.rules.round_number == number:
+        return
+    if inputs.rules.round_number > number:
+        raise InvalidInput(f"Round {number} has already started.")
+    raise InvalidInput(
+        "This preview is out of date: ask for a new one with **/setup buddies-round**."
+    )
 
 
 async def _write_round(
@@ -265,6 +281,7 @@ async def rematch(db: Database, clock: Clock, guild_id: int, user_id: int) -> tu
     first in line next round)."""
     now = clock.now()
     async with db.session() as session:
+        await hold_programme(session, guild_id)
         await _settings(session, guild_id)
         member = await repo.get_member(session, guild_id, user_id, for_update=True)
         if member is None or member.status != repo.ACTIVE:

@@ -166,6 +166,7 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
     # A running buddy group goes on without them exactly as if they had left: their buddy is
     # told the same neutral words, a pair's thread is closed, a trio's loses them (that row
     # seals their id, so it outlives what follows and they really are taken out).
+    await buddy_membership.hold_programme(session, guild_id)  # no round is written meanwhile
     await buddy_membership.leave_group(session, guild_id, user_id, now=now)
     notes = await circle_notes.erase_member(session, guild_id, user_id, tomb=tomb, now=now)
     count("thinking_notes", notes.deleted)

@@ -210,6 +210,49 @@ async def test_an_intro_that_fails_to_post_is_retried_in_the_same_thread(
     assert f"Your thread: <#{thread.id}>." in (await status.original_message()).content
 
 
+async def test_two_presses_of_start_start_one_round(
+    fake: FakeDiscord,
+    meadow: Meadow,
+    kinfolk: KinfolkBot,
+    database: Database,
+    clock: FrozenClock,
+) -> None:
+    """A double click (or a second moderator pressing a copy of the same preview) starts the
+    round once; the other press is told kindly, privately, that it has already started.
+    An old preview's button pressed after a later round started starts nothing either."""
+    await set_up(fake, meadow)
+    await join(fake, meadow, "ana", "ben", "cai", "dee")
+    preview = await preview_round(fake, meadow)
+    [start_id] = custom_ids(preview)
+    assert start_id.endswith(":1")  # the round it starts
+
+    first = await fake.click(preview, start_id, meadow.owner_id)
+    # The second press of a double click reaches the bot whatever the first did meanwhile.
+    second = await fake.forge_click(preview, start_id, meadow.owner_id)
+    # Either may win: the winner turns the preview into the start notice, the other is
+    # told privately.
+    await fake.wait_for(
+        lambda: (
+            preview.content.startswith("Round 1 has started")
+            and len(first.followups) + len(second.followups) == 1
+        ),
+        what="one start and one refusal",
+    )
+    await settle(fake, database, clock)
+    assert [r.number for r in await rounds_of(database, meadow)] == [1]
+    assert len(buddy_threads(fake, meadow)) == 2
+    told = [m.content for h in (first, second) for m in h.followups]
+    assert told == ["Round 1 has already started."]
+    assert all(m.ephemeral for h in (first, second) for m in h.followups)
+
+    await start_round(fake, meadow, database, clock)  # round 2, from a new preview
+    again = await fake.forge_click(preview, start_id, meadow.owner_id)  # another copy
+    await again.response()
+    await fake.wait_for(lambda: bool(again.followups), what="the refusal")
+    assert [m.content for m in again.followups] == ["Round 1 has already started."]
+    assert [r.number for r in await rounds_of(database, meadow)] == [1, 2]
+
+
 async def test_fourteen_members_meet_someone_new_in_each_of_six_rounds(
     fake: FakeDiscord,
     meadow: Meadow,
