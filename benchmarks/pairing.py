@@ -18,13 +18,21 @@ candidates by timezone (K = 100 either side in timezone order, wrapping round th
 against the heuristic's forward scan of NEIGHBOURS = 40) plus every pair the heuristic chose,
 solved by `max_weight_matching(maxcardinality=True)` with weight = BIG - cost. networkx is
 pure Python, so each comparison runs in a child process with a time limit; sizes that do not
-finish in time are reported as such. Small communities (14 to 60 members, where the graph is
-complete and so the matching is the exact optimum) are compared too, with both windows: there
-a year of rounds exhausts the new partners, which the 10,000-member instance never does.
+finish in time are reported as such. Communities of up to MATCHING_LIMIT (300) members are
+compared on the complete graph (so networkx's matching is the exact optimum for an even
+count), with both windows: there a year of rounds exhausts the new partners, which the
+10,000-member instance never does.
 
     .venv/bin/python -m benchmarks.pairing                   # 10,000; compare at 2k/5k/10k (hours)
     .venv/bin/python -m benchmarks.pairing --quick           # 1,000 members, compare at 500
     .venv/bin/python -m benchmarks.pairing --members 3000 --compare 3000 --timeout 300
+    .venv/bin/python -m benchmarks.pairing --small-only      # 14 to 300 members, both windows
+
+Up to MATCHING_LIMIT (300) members pair_members itself uses an exact matching (rustworkx), so
+there the comparison is of two independent implementations of the optimum: for an even count
+the costs must be equal. For an odd count networkx's line is its matching with the odd one
+out joined to the pair that suits them, and the lower bound line says how far pair_members'
+arrangement (with its trio) can be from the true optimum at most.
 """
 
 from __future__ import annotations
@@ -45,11 +53,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.pairing import (
+    EXACT_LIMIT,
+    MATCHING_LIMIT,
     NEIGHBOURS,
     Candidate,
     Costs,
     Pairing,
     Rules,
+    matching_bound,
     pair_key,
     pair_members,
 )
@@ -239,8 +250,11 @@ def optimal_graph(costs: Costs, ours: Pairing) -> Any:
         if not math.isinf(cost):
             graph.add_edge(a, b, weight=round((BIG - cost) * MILLI))
 
+    # Up to MATCHING_LIMIT members every pair is an edge (the optimum is then exact);
+    # above, each member's neighbours in timezone order.
+    reach = count - 1 if count <= MATCHING_LIMIT else min(GRAPH_NEIGHBOURS, count - 1)
     for index, a in enumerate(order):
-        for step in range(1, min(GRAPH_NEIGHBOURS, count - 1) + 1):
+        for step in range(1, reach + 1):
             add(a, order[(index + step) % count])  # wraps round the date line
     for group in ours.groups:
         for a, b in (tuple(key) for key in group_pairs(group)):
@@ -293,6 +307,12 @@ def with_trio(
     return groups, []
 
 
+def path_for(members: int) -> str:
+    if members <= EXACT_LIMIT:
+        return "exact search"
+    return "matching" if members <= MATCHING_LIMIT else "heuristic"
+
+
 def compare(members: int, window: int, timeout: float) -> None:
     label = f"[{members:,} members, window {window}]"
     instance = build_instance(members, SEED)
@@ -300,7 +320,22 @@ def compare(members: int, window: int, timeout: float) -> None:
     rules, ours, timings = final_round(instance, year, window, SEED)
     costs = Costs(instance.candidates, year.history, instance.blocks, rules)
     mine = summarize(ours.groups, len(ours.unplaced), costs)
-    print(f"{label} pair_members {statistics.median(timings):.2f} s: {describe(mine)}")
+    print(
+        f"{label} pair_members ({path_for(members)}) median {statistics.median(timings):.3f} s"
+        f" (runs {', '.join(f'{t:.3f}' for t in timings)}): {describe(mine)}"
+    )
+    if members % 2 == 1 and members <= MATCHING_LIMIT:
+        bound = matching_bound(instance.candidates, year.history, instance.blocks, rules)
+        print(f"{label} odd count: cost - lower bound {mine.cost - bound:+,.1f}")
+    if EXACT_LIMIT < members <= MATCHING_LIMIT:
+        # What the heuristic (all there was above 12 members before) makes of this round.
+        started = time.perf_counter()
+        old = pair_members(
+            instance.candidates, year.history, instance.blocks, rules, matching_limit=0
+        )
+        took = time.perf_counter() - started
+        was = summarize(old.groups, len(old.unplaced), costs)
+        print(f"{label} the heuristic on the same round {took:.3f} s: {describe(was)}")
     started = time.perf_counter()
     graph = optimal_graph(costs, ours)
     built = time.perf_counter() - started
@@ -319,11 +354,16 @@ def compare(members: int, window: int, timeout: float) -> None:
     placed = {m for pair in matched for m in pair}
     groups, left = with_trio(matched, [m for m in graph.nodes if m not in placed], costs)
     best = summarize(groups, len(left), costs)
-    exact = " (complete graph: exact)" if complete else ""
+    odd = members % 2 == 1
+    exact = ""
+    if complete:
+        exact = " (complete graph; the odd one out joins a pair)" if odd else " (complete: exact)"
     print(f"{label} networkx{exact} {seconds:.1f} s: {describe(best)}")
     extra = mine.cost - best.cost
+    against = "networkx" if odd else "optimal"
     print(
-        f"{label} ours - optimal: cost {extra:+,.1f} ({extra / max(1, best.groups):+.2f} a group),"
+        f"{label} ours - {against}: cost {extra:+,.1f} "
+        f"({extra / max(1, best.groups):+.2f} a group),"
         f" complements {mine.complements - best.complements:+,}, "
         f"repeats {mine.repeats - best.repeats:+d}, unplaced {mine.unplaced - best.unplaced:+d}",
         flush=True,
@@ -352,8 +392,12 @@ def main() -> None:
         "--small",
         type=int,
         nargs="*",
-        default=[14, 20, 30, 60],
-        help="small communities compared exactly, both windows (default 14 20 30 60)",
+        default=[14, 20, 30, 60, 120, 300, 15, 61, 299],
+        help="communities compared with networkx on the complete graph (the exact optimum for"
+        " an even count), both windows (default 14 20 30 60 120 300, and odd 15 61 299)",
+    )
+    parser.add_argument(
+        "--small-only", action="store_true", help="only the small communities' comparison"
     )
     parser.add_argument(
         "--timeout", type=float, default=3600, help="seconds allowed to each networkx run"
@@ -368,7 +412,13 @@ def main() -> None:
 
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f", load average {os.getloadavg()[0]:.2f}"
     )
+    if args.small_only:
+        for members in args.small:
+            for window in WINDOWS:
+                compare(members, window, args.timeout)
+        return
     instance = build_instance(args.members, SEED)
     offsets = Counter(c.utc_offset_minutes for c in instance.candidates)
     supporting = sum(1 for c in instance.candidates if c.offers or c.gaps)
