@@ -60,10 +60,10 @@ from bot.domain.pairing import (
     Costs,
     Pairing,
     Rules,
-    matching_bound,
     pair_key,
-    pair_members,
 )
+from bot.domain.pairing import pair_members as heuristic_above_12
+from bot.matching import matching_bound, pair_members
 
 SEED = 2026
 ROUNDS_OF_HISTORY = 26  # a year of rounds of 14 days
@@ -330,9 +330,7 @@ def compare(members: int, window: int, timeout: float) -> None:
     if EXACT_LIMIT < members <= MATCHING_LIMIT:
         # What the heuristic (all there was above 12 members before) makes of this round.
         started = time.perf_counter()
-        old = pair_members(
-            instance.candidates, year.history, instance.blocks, rules, matching_limit=0
-        )
+        old = heuristic_above_12(instance.candidates, year.history, instance.blocks, rules)
         took = time.perf_counter() - started
         was = summarize(old.groups, len(old.unplaced), costs)
         print(f"{label} the heuristic on the same round {took:.3f} s: {describe(was)}")

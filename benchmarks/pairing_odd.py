@@ -15,7 +15,8 @@ import itertools
 import random
 from collections import Counter
 
-from bot.domain.pairing import Candidate, Costs, Rules, matching_bound, pair_members
+from bot.domain.pairing import Candidate, Costs, Rules, pair_members
+from bot.matching import matching_bound, max_weight_matching
 
 OFFSETS = [None, 0, 0, 60, 330, 540, -300, 720]
 KINDS = ["practical", "emotional", "social"]
@@ -49,7 +50,9 @@ def main() -> None:
         rules = Rules(20, window=rng.randint(1, 8), seed=rng.randint(0, 2**32))
         costs = Costs(cands, history, blocks, rules)
         exact = pair_members(cands, history, blocks, rules)
-        matched = pair_members(cands, history, blocks, rules, exact_limit=0)
+        matched = pair_members(
+            cands, history, blocks, rules, exact_limit=0, matching=max_weight_matching
+        )
         kind = "even" if n % 2 == 0 else "odd"
         if exact.unplaced:
             seen["blocks leave someone out (not compared)"] += 1

@@ -50,9 +50,10 @@ def _leave_with(parent: int) -> None:
 def _warm_up() -> None:
     """Import matplotlib and draw a tiny figure (building the font cache on a machine's very
     first run), so the first member's picture is not the slow one; import the matching."""
-    import rustworkx  # noqa: F401
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    import bot.matching  # noqa: F401  (rustworkx)
 
     figure = Figure(figsize=(1, 1), dpi=10)
     FigureCanvasAgg(figure)

@@ -12,10 +12,11 @@ Each rule is a cost so much larger than everything below it that no amount of th
 outweigh one unit of the greater. How the cheapest arrangement is looked for depends on size:
 
 - up to `EXACT_LIMIT` members, exactly, trio included (dynamic programming over subsets);
-- up to `MATCHING_LIMIT` members, by an exact minimum-cost matching on the same costs
-  (rustworkx's blossom algorithm). With an even count this is the optimum. With an odd count
-  the pairs are optimal for everyone outside the trio, and several trios are tried (see
-  `_by_matching`); `matching_bound` gives a lower bound on the true optimum to compare with;
+- up to `MATCHING_LIMIT` members, by an exact minimum-cost matching on the same costs, given
+  a `MatchEdges` (the domain stays standard library only: `bot.matching` gives rustworkx's
+  blossom algorithm; without one, the heuristic). With an even count this is the optimum.
+  With an odd count the pairs are optimal for everyone outside the trio, and several trios
+  are tried (see `_by_matching`); `matching_bound` gives a lower bound on the optimum;
 - above that, a fast heuristic on members sorted by timezone, which then repairs whoever is
   left over and swaps partners to undo repeats (the matching's time grows about as the cube
   of the count, all of it holding the GIL: 0.4 s at 300 members, benchmarks/RESULTS.md).
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -44,6 +45,11 @@ ODD_STARTS = 8  # matching, odd counts: trios tried (each one more matching, or 
 MILLI = 1000  # matching: integer weights in thousandths of a cost unit (exact arithmetic)
 NEIGHBOURS = 40  # heuristic: candidates looked at for each member
 SWAP_SAMPLE = 400  # heuristic: other pairs tried when undoing a repeat
+
+
+# A maximum-weight matching with the most pairs possible: (number of nodes, edges as
+# (i, j, integer weight)) -> the matched (i, j), in any order and either way round.
+MatchEdges = Callable[[int, list[tuple[int, int, int]]], Iterable[tuple[int, int]]]
 
 
 @dataclass(frozen=True)
@@ -136,15 +142,17 @@ def pair_members(
     *,
     exact_limit: int = EXACT_LIMIT,
     matching_limit: int = MATCHING_LIMIT,
+    matching: MatchEdges | None = None,
 ) -> Pairing:
     """Arrange `candidates` in pairs (one trio for an odd count). `history` maps a pair to the
-    last round it was together."""
+    last round it was together. `matching` (e.g. `bot.matching.max_weight_matching`) is what
+    the matching path uses; without one, rounds above `exact_limit` use the heuristic."""
     costs = Costs(candidates, history, blocks, rules)
     ids = sorted(costs.by_id, key=lambda m: (hash((rules.seed, m)), m))
     if len(ids) <= exact_limit:
         groups, unplaced = _exact(ids, costs)
-    elif len(ids) <= matching_limit:
-        groups, unplaced = _by_matching(ids, costs)
+    elif len(ids) <= matching_limit and matching is not None:
+        groups, unplaced = _by_matching(ids, costs, matching)
     else:
         groups, unplaced = _heuristic(ids, costs)
     groups = sorted(tuple(sorted(g)) for g in groups)
@@ -199,11 +207,11 @@ def _exact(ids: list[int], costs: Costs) -> tuple[list[tuple[int, ...]], list[in
 
 class _Matcher:
     """Minimum-cost matchings of `ids` (or of all but a few of them) with the most pairs:
-    rustworkx's exact blossom algorithm, on integer weights BIG - cost. The costs of every
-    pair are worked out once and shared by every matching asked for."""
+    `matching` on integer weights BIG - cost. The costs of every pair are worked out once
+    and shared by every matching asked for."""
 
-    def __init__(self, ids: list[int], costs: Costs) -> None:
-        self.ids, self.costs = ids, costs
+    def __init__(self, ids: list[int], costs: Costs, matching: MatchEdges) -> None:
+        self.ids, self.costs, self.matching = ids, costs, matching
         self.price = [[costs.pair(a, b) for b in ids] for a in ids]
         count = len(ids)
         self.edges = [
@@ -225,28 +233,21 @@ class _Matcher:
         `stand_in`, one more node whose cost to each member is their `star`: the matching
         then also picks the odd one out, and its cost is a lower bound on every arrangement
         with one trio that places everyone."""
-        import rustworkx
-
         skip = {self.ids.index(m) for m in without}
-        graph = rustworkx.PyGraph()
-        graph.add_nodes_from(range(len(self.ids)))
-        graph.add_edges_from([e for e in self.edges if e[0] not in skip and e[1] not in skip])
+        edges = [e for e in self.edges if e[0] not in skip and e[1] not in skip]
+        nodes, extra = len(self.ids), -1
         if stand_in:
-            extra = graph.add_node(None)
-            graph.add_edges_from(
-                [
-                    (i, extra, _weight(star))
-                    for i, star in enumerate(self.star)
-                    if i not in skip and not math.isinf(star)
-                ]
-            )
-        else:
-            extra = -1
+            extra, nodes = nodes, nodes + 1
+            edges += [
+                (i, extra, _weight(star))
+                for i, star in enumerate(self.star)
+                if i not in skip and not math.isinf(star)
+            ]
         pairs: list[tuple[int, ...]] = []
         odd_one, cost = None, 0.0
-        matched = rustworkx.max_weight_matching(graph, max_cardinality=True, weight_fn=int)
-        # A set, in an order that changes from one process to the next: sorted, so that what
-        # is done with it (and so the round) is the same every time.
+        matched = self.matching(nodes, edges)
+        # In no fixed order (rustworkx's set changes from one process to the next): sorted,
+        # so that what is done with it (and so the round) is the same every time.
         for i, j in sorted((min(e), max(e)) for e in matched):
             if extra in (i, j):
                 member = i if j == extra else j
@@ -262,7 +263,9 @@ def _weight(cost: float) -> int:
     return round((BIG - cost) * MILLI)
 
 
-def _by_matching(ids: list[int], costs: Costs) -> tuple[list[tuple[int, ...]], list[int]]:
+def _by_matching(
+    ids: list[int], costs: Costs, matching: MatchEdges
+) -> tuple[list[tuple[int, ...]], list[int]]:
     """An even count: the minimum-cost matching, the exact optimum. An odd count: a trio
     and the optimal matching of everyone else. Several trios are tried: the one a stand-in
     member's matching picks (its cost to each member is the cheapest way they could join a
@@ -270,7 +273,7 @@ def _by_matching(ids: list[int], costs: Costs) -> tuple[list[tuple[int, ...]], l
     (`_likely_odd_ones`); each is settled (`_settle_trio`) and everyone else matched again
     around it while that helps. The cheapest arrangement found is kept. When blocks leave
     someone out, trios around those left out are tried first."""
-    matcher = _Matcher(ids, costs)
+    matcher = _Matcher(ids, costs, matching)
     if len(ids) % 2 == 0:
         pairs, waiting, _, _ = matcher.match()
         best = _with_trio(pairs, waiting, costs)
@@ -417,12 +420,13 @@ def matching_bound(
     history: Mapping[frozenset[int], int],
     blocks: Iterable[frozenset[int]],
     rules: Rules,
+    matching: MatchEdges,
 ) -> float:
     """A lower bound on the cost of any arrangement that places everyone: the exact optimum
     for an even count, the stand-in's matching for an odd one. For benchmarks and tests."""
     costs = Costs(candidates, history, blocks, rules)
     ids = sorted(costs.by_id, key=lambda m: (hash((rules.seed, m)), m))
-    return _Matcher(ids, costs).match(stand_in=len(ids) % 2 == 1)[3]
+    return _Matcher(ids, costs, matching).match(stand_in=len(ids) % 2 == 1)[3]
 
 
 def _heuristic(ids: list[int], costs: Costs) -> tuple[list[tuple[int, ...]], list[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ from bot.domain.pairing import (
     Rules,
     pair_members,
 )
+from bot.matching import max_weight_matching
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 ROUND = 20
@@ -373,11 +375,15 @@ def test_heuristic_path_always_pairs_a_lone_complementary_pair(size: int) -> Non
     assert missed == []
 
 
-PATHS = [{}, {"exact_limit": 0}, {"exact_limit": 0, "matching_limit": 0}]
+PATHS: list[dict[str, Any]] = [
+    {},
+    {"exact_limit": 0, "matching": max_weight_matching},
+    {"exact_limit": 0, "matching_limit": 0},
+]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=["exact", "matching", "heuristic"])
-def test_offers_never_outweigh_a_block(path: dict[str, int]) -> None:
+def test_offers_never_outweigh_a_block(path: dict[str, Any]) -> None:
     for size, seed in itertools.product((4, 9, 14), range(8)):
         result = pair_members(
             _equal_round(size), {}, {frozenset((1, 2))}, Rules(ROUND, seed=seed), **path
@@ -387,7 +393,7 @@ def test_offers_never_outweigh_a_block(path: dict[str, int]) -> None:
 
 
 @pytest.mark.parametrize("path", PATHS, ids=["exact", "matching", "heuristic"])
-def test_offers_never_outweigh_a_recent_repeat(path: dict[str, int]) -> None:
+def test_offers_never_outweigh_a_recent_repeat(path: dict[str, Any]) -> None:
     for size, seed, age in itertools.product((4, 9, 14), range(6), (1, 6)):
         history = {frozenset((1, 2)): ROUND - age}
         result = pair_members(

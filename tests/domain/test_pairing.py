@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from benchmarks.pairing import SEED, build_instance, year_of_history
 from bot.domain.pairing import Candidate, Costs, Pairing, Rules, matching_bound, pair_members
+from bot.matching import max_weight_matching
 
 ROUND = 20
 OFFSETS = [None, 0, 0, 60, 330, 540, -300, 720]
@@ -23,9 +24,9 @@ Scenario = tuple[list[Candidate], dict[frozenset[int], int], set[frozenset[int]]
 
 kinds = st.frozensets(st.sampled_from(KINDS), max_size=2)
 
-MATCHING = {"exact_limit": 0}
-HEURISTIC = {"exact_limit": 0, "matching_limit": 0}
-PATHS = {"exact": {}, "matching": MATCHING, "heuristic": HEURISTIC}
+MATCHING: dict[str, Any] = {"exact_limit": 0, "matching": max_weight_matching}
+HEURISTIC: dict[str, Any] = {"exact_limit": 0, "matching_limit": 0}
+PATHS: dict[str, dict[str, Any]] = {"exact": {}, "matching": MATCHING, "heuristic": HEURISTIC}
 paths = st.sampled_from(sorted(PATHS))
 
 
@@ -152,7 +153,7 @@ def test_matching_path_matches_the_exact_search(scenario: Scenario) -> None:
     assert matched.unplaced == ()
     assert sorted(history[p] for p in matched.repeats) == sorted(history[p] for p in exact.repeats)
     best = total(exact.groups, costs)
-    assert matching_bound(cands, history, blocks, rules) <= best + 1e-6
+    assert matching_bound(cands, history, blocks, rules, max_weight_matching) <= best + 1e-6
     if len(cands) % 2 == 0:
         assert abs(total(matched.groups, costs) - best) < 1e-6
 

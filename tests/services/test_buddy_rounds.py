@@ -17,9 +17,9 @@ from bot.db.engine import Database
 from bot.db.models import AuditEntry, BuddyGroup, BuddyRound, OutboxMessage
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
-from bot.domain.pairing import pair_members
 from bot.jobs.delivery import Delivery, Done, Sent, Skip
 from bot.jobs.outbox import queued_message
+from bot.matching import pair_members
 from bot.services import guild_config
 from bot.services.buddies import connect, membership, rounds, schedule
 from bot.services.buddies.connect import Answer

@@ -105,11 +105,9 @@ async def opt_in(fake: FakeDiscord, hearth: Hearth, *names: str) -> None:
 
 async def start_round(fake: FakeDiscord, hearth: Hearth, db: Database, clock: FrozenClock) -> None:
     """Preview a buddy round as the owner and press Start; wait for the threads."""
-    preview = await (
-        await run(fake, hearth, hearth.owner_id, "setup buddies-round")
-    ).original_message()
+    preview = await (await run(fake, hearth, hearth.owner_id, "setup buddies-round")).answer()
     [start_id] = custom_ids(preview)
-    await (await fake.click(preview, start_id, hearth.owner_id)).original_message()
+    await (await fake.click(preview, start_id, hearth.owner_id)).answer()
     await settle(fake, db, clock)
 
 
