@@ -8,7 +8,7 @@ from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
-from bot.services.buddies.membership import leave_group
+from bot.services.buddies.membership import hold_programme, leave_group
 
 
 class Answer(StrEnum):
@@ -57,6 +57,12 @@ async def answer(
     button was pressed in (None in a DM: the pairing being the member's own binds it)."""
     now = clock.now()
     async with db.session() as session:
+        # "Not a good fit" blocks: like every change of who can be paired, it waits for a
+        # round being written (the programme's lock first, then the group's row, in the
+        # same order as a round's start takes them).
+        found = await repo.get_group(session, group_id)
+        if found is not None and choice is Answer.NOT_FIT:
+            await hold_programme(session, found.guild_id)
         group = await repo.get_group(session, group_id, for_update=True)
         members = [] if group is None else await repo.group_members(session, group_id)
         mine = next((m for m in members if m.user_id == user_id), None)
