@@ -12,13 +12,13 @@ from bot.domain import pairing
 from bot.domain.pairing import Candidate, Pairing, Rules
 
 
-def max_weight_matching(nodes: int, edges: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
-    """The matching with the most pairs and, among those, the largest total weight."""
+def max_weight_matching(nodes: int, edges: list[tuple[int, int, int]]) -> set[tuple[int, int]]:
+    """The matching with the most pairs and, among those, the largest total weight (a set:
+    the pairing rules put it in order themselves)."""
     graph = rustworkx.PyGraph()
     graph.add_nodes_from(range(nodes))
     graph.add_edges_from(edges)
-    matched = rustworkx.max_weight_matching(graph, max_cardinality=True, weight_fn=int)
-    return sorted((min(e), max(e)) for e in matched)
+    return rustworkx.max_weight_matching(graph, max_cardinality=True, weight_fn=int)
 
 
 def pair_members(

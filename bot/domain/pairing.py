@@ -148,7 +148,7 @@ def pair_members(
     last round it was together. `matching` (e.g. `bot.matching.max_weight_matching`) is what
     the matching path uses; without one, rounds above `exact_limit` use the heuristic."""
     costs = Costs(candidates, history, blocks, rules)
-    ids = sorted(costs.by_id, key=lambda m: (hash((rules.seed, m)), m))
+    ids = _seeded_order(costs)
     if len(ids) <= exact_limit:
         groups, unplaced = _exact(ids, costs)
     elif len(ids) <= matching_limit and matching is not None:
@@ -164,6 +164,11 @@ def pair_members(
         if costs.is_repeat(a, b)
     )
     return Pairing(tuple(groups), tuple(sorted(unplaced)), repeats)
+
+
+def _seeded_order(costs: Costs) -> list[int]:
+    """The members in an order that changes with the seed (for ties), the same every time."""
+    return sorted(costs.by_id, key=lambda m: (hash((costs.rules.seed, m)), m))
 
 
 def _exact(ids: list[int], costs: Costs) -> tuple[list[tuple[int, ...]], list[int]]:
@@ -212,6 +217,7 @@ class _Matcher:
 
     def __init__(self, ids: list[int], costs: Costs, matching: MatchEdges) -> None:
         self.ids, self.costs, self.matching = ids, costs, matching
+        self.index = {m: i for i, m in enumerate(ids)}
         self.price = [[costs.pair(a, b) for b in ids] for a in ids]
         count = len(ids)
         self.edges = [
@@ -233,7 +239,7 @@ class _Matcher:
         `stand_in`, one more node whose cost to each member is their `star`: the matching
         then also picks the odd one out, and its cost is a lower bound on every arrangement
         with one trio that places everyone."""
-        skip = {self.ids.index(m) for m in without}
+        skip = {self.index[m] for m in without}
         edges = [e for e in self.edges if e[0] not in skip and e[1] not in skip]
         nodes, extra = len(self.ids), -1
         if stand_in:
@@ -303,7 +309,7 @@ def _likely_odd_ones(
     """Members by an estimate of the best arrangement with them as the odd one out: their
     `star`, plus the stand-in's matching with them taken out and their partner paired with
     the stand-in's odd one instead (one swap: an upper bound on matching the others)."""
-    index = {m: i for i, m in enumerate(matcher.ids)}
+    index = matcher.index
     if odd_one is None:
         return [matcher.ids[i] for i in sorted(index.values(), key=lambda i: matcher.star[i])]
     o = index[odd_one]
@@ -425,7 +431,7 @@ def matching_bound(
     """A lower bound on the cost of any arrangement that places everyone: the exact optimum
     for an even count, the stand-in's matching for an odd one. For benchmarks and tests."""
     costs = Costs(candidates, history, blocks, rules)
-    ids = sorted(costs.by_id, key=lambda m: (hash((rules.seed, m)), m))
+    ids = _seeded_order(costs)
     return _Matcher(ids, costs, matching).match(stand_in=len(ids) % 2 == 1)[3]
 
 

@@ -60,8 +60,7 @@ async def answer(
         # "Not a good fit" blocks: like every change of who can be paired, it waits for a
         # round being written (the programme's lock first, then the group's row, in the
         # same order as a round's start takes them).
-        found = await repo.get_group(session, group_id)
-        if found is not None and choice is Answer.NOT_FIT:
+        if choice is Answer.NOT_FIT and (found := await repo.get_group(session, group_id)):
             await hold_programme(session, found.guild_id)
         group = await repo.get_group(session, group_id, for_update=True)
         members = [] if group is None else await repo.group_members(session, group_id)

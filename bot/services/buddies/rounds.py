@@ -7,6 +7,7 @@ import math
 import zlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,6 +67,10 @@ class RoundInputs:
     blocks: frozenset[frozenset[int]]
     rules: Rules
 
+    def args(self) -> tuple[Any, ...]:
+        """What `pair_members` takes."""
+        return self.candidates, self.history, self.blocks, self.rules
+
 
 async def _inputs(
     session: AsyncSession,
@@ -115,7 +120,7 @@ def _plan(inputs: RoundInputs, pairing: Pairing) -> RoundPlan:
 
 
 def _pair(inputs: RoundInputs) -> Pairing:
-    return pair_members(inputs.candidates, inputs.history, inputs.blocks, inputs.rules)
+    return pair_members(*inputs.args())
 
 
 async def arrange(inputs: RoundInputs) -> Pairing:
@@ -123,9 +128,7 @@ async def arrange(inputs: RoundInputs) -> Pairing:
     search handles at once (pairing 300 members holds the GIL for about 0.4 s)."""
     if len(inputs.candidates) <= EXACT_LIMIT:
         return _pair(inputs)
-    return await workers.run(
-        pair_members, inputs.candidates, inputs.history, inputs.blocks, inputs.rules
-    )
+    return await workers.run(pair_members, *inputs.args())
 
 
 async def preview(db: Database, clock: Clock, guild_id: int, seed: int) -> RoundPlan:
@@ -157,10 +160,7 @@ async def start(
     now = clock.now()
     async with db.read() as session:
         await _settings(session, guild_id)
-        if scheduled_for is not None and await repo.round_scheduled_for(
-            session, guild_id, scheduled_for
-        ):
-            raise InvalidInput("That round has already started.")
+        await _refuse_if_started(session, guild_id, scheduled_for)
         inputs = await _inputs(session, guild_id, now=now, seed=seed)
     _check_number(number, inputs)
     for attempt in range(START_ATTEMPTS):
@@ -168,10 +168,7 @@ async def start(
         async with db.session() as session:
             await hold_programme(session, guild_id)
             settings = await _settings(session, guild_id)
-            if scheduled_for is not None and await repo.round_scheduled_for(
-                session, guild_id, scheduled_for
-            ):
-                raise InvalidInput("That round has already started.")
+            await _refuse_if_started(session, guild_id, scheduled_for)
             current = await _inputs(session, guild_id, now=now, seed=seed)
             _check_number(number, current)
             if current != inputs:
@@ -187,6 +184,13 @@ async def start(
             )
             return replace(plan, started=True)
     raise AssertionError("unreachable: the last attempt always returns")
+
+
+async def _refuse_if_started(session: AsyncSession, guild_id: int, scheduled_for: object) -> None:
+    if scheduled_for is not None and await repo.round_scheduled_for(
+        session, guild_id, scheduled_for
+    ):
+        raise InvalidInput("That round has already started.")
 
 
 def _check_number(number: int | None, inputs: RoundInputs) -> None:

@@ -71,11 +71,18 @@ async def start_round(
     fake: FakeDiscord, meadow: Meadow, database: Database, clock: FrozenClock
 ) -> StoredMessage:
     """Preview a round as the owner and press Start; wait for the threads."""
-    preview = await (await run(fake, meadow, meadow.owner_id, "setup buddies-round")).answer()
-    start_id = next(c["custom_id"] for row in preview.components for c in row["components"])
-    started = await fake.click(preview, start_id, meadow.owner_id)
-    message = await started.answer()
-    await settle(fake, database, clock)
+    return await start_round_as(fake, meadow.where(meadow.owner_id), database, clock)
+
+
+async def start_round_as(
+    fake: FakeDiscord, where: tuple[int, int, int], db: Database, clock: FrozenClock
+) -> StoredMessage:
+    """`/setup buddies-round` from `where` (server, channel, moderator), then its one Start
+    button; waits for both answers (each is deferred) and for the threads."""
+    preview = await (await fake.invoke(*where, "setup buddies-round")).answer()
+    [start_id] = custom_ids(preview)
+    message = await (await fake.click(preview, start_id, where[2])).answer()
+    await settle(fake, db, clock)
     return message
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.db.engine import Database
 from bot.db.models import Checkin, SupportRequest
 from bot.services.privacy.member_data import scan
+from tests.e2e.buddies.world import start_round_as
 from tests.e2e.talk.world import ALERT_TITLE, settle
 from tests.fakediscord import FakeDiscord, InteractionHandle, Member, StoredMessage, World
 from tests.helpers import FrozenClock
@@ -328,10 +329,7 @@ async def start_buddy_round(
     fake: FakeDiscord, refuge: Refuge, db: Database, clock: FrozenClock
 ) -> None:
     """Preview a round as the owner and press Start; wait for the threads."""
-    preview = await (await run(fake, refuge, refuge.owner_id, "setup buddies-round")).answer()
-    [start_id] = custom_ids(preview)
-    await (await fake.click(preview, start_id, refuge.owner_id)).answer()
-    await settle(fake, db, clock)
+    await start_round_as(fake, refuge.where(refuge.owner_id), db, clock)
 
 
 async def use_everything(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import ActivityDay, MemberActivity, ReachoutSettings
+from tests.e2e.buddies.world import start_round_as
 from tests.e2e.talk.world import settle
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
 from tests.helpers import FrozenClock
@@ -105,10 +106,7 @@ async def opt_in(fake: FakeDiscord, hearth: Hearth, *names: str) -> None:
 
 async def start_round(fake: FakeDiscord, hearth: Hearth, db: Database, clock: FrozenClock) -> None:
     """Preview a buddy round as the owner and press Start; wait for the threads."""
-    preview = await (await run(fake, hearth, hearth.owner_id, "setup buddies-round")).answer()
-    [start_id] = custom_ids(preview)
-    await (await fake.click(preview, start_id, hearth.owner_id)).answer()
-    await settle(fake, db, clock)
+    await start_round_as(fake, hearth.where(hearth.owner_id), db, clock)
 
 
 # ----- activity -------------------------------------------------------------------------

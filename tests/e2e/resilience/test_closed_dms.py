@@ -15,6 +15,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.repositories import outbox
 from bot.services.buddies.rounds import KIND_CHECKUP
+from tests.e2e.buddies.world import start_round_as
 from tests.e2e.resilience.world import (
     RESOURCE_MARKERS,
     Shelter,
@@ -135,10 +136,7 @@ async def test_a_buddy_question_to_closed_dms_is_recorded_and_the_pair_goes_on(
     )
     for member in (shelter.alice, shelter.bob):
         assert (await reply(fake, shelter, member, "buddy join")).startswith("You're in!")
-    preview = await (await run(fake, shelter, owner, "setup buddies-round")).answer()
-    start = next(c["custom_id"] for row in preview.components for c in row["components"])
-    await (await fake.click(preview, start, owner)).answer()
-    await settle(fake, database, clock)
+    await start_round_as(fake, shelter.where(owner), database, clock)
     [thread] = [t for t in fake.threads if t.parent_id == shelter.buddies_id]
     shelter.world.set_dms_closed(shelter.alice)
 
