@@ -27,6 +27,7 @@ job's `purge_outbox` deletes them (OUTBOX_PURGE_CHUNK a unit of work) with the p
     KINFOLK_BENCH_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
         .venv/bin/python -m benchmarks.erasure                      # and PostgreSQL
     .venv/bin/python -m benchmarks.erasure --outbox 100000 --audit 10000   # quick
+    .venv/bin/python -m benchmarks.erasure --no-purge               # part 1 only
 """
 
 from __future__ import annotations
@@ -297,6 +298,8 @@ async def run(backend: str, folder: Path, args: argparse.Namespace) -> None:
         print(f"[{backend}] erasure beside the probe: {spread(took)}")
         print(f"[{backend}] probe while erasing: wait {spread(during.waits)}")
 
+        if args.no_purge:
+            return
         async with db.session() as session:
             await session.execute(
                 update(OutboxMessage).values(
@@ -322,6 +325,7 @@ async def main() -> None:
     parser.add_argument("--outbox", type=int, default=1_000_000)
     parser.add_argument("--audit", type=int, default=100_000)
     parser.add_argument("--erasures", type=int, default=30)
+    parser.add_argument("--no-purge", action="store_true", help="part 1 (erasure) only")
     args = parser.parse_args()
     configure_keys([generate_key()])
     load = os.getloadavg()

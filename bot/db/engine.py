@@ -10,14 +10,21 @@ Within one process, SQLite units of work also queue on an asyncio lock before BE
 admits one writer at a time anyway, and waiting on the lock costs nothing, whereas waiting
 inside SQLite's busy handler sleeps in growing steps (measured: p99 1.4 s at 50 writers
 without the lock). The busy timeout still covers other processes sharing the file.
+
+The bot copies SQLite's write-ahead log back into the database file itself (a checkpoint),
+beside the writers, instead of leaving it to SQLite inside the commit that crosses 1,000
+pages: there it held the writer lock for up to 50 ms (benchmarks/RESULTS.md, erasure).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -75,6 +82,14 @@ PG_POOL_TIMEOUT_SECONDS = 5.0
 # wait 1.5-2 s for a connection at 100 interactions a second (benchmarks/RESULTS.md).
 PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 20
 
+# SQLite on disk: after a unit of work that wrote, the WAL is checkpointed (PASSIVE: it waits
+# for nobody) in a thread, outside the writer lock, at most this often.
+CHECKPOINT_EVERY_SECONDS = 0.25
+# A WAL still this long (pages; about 16 MB) after a checkpoint beside the writers means
+# writes kept arriving while each one ran, so SQLite never got to start the log again: the
+# next checkpoint holds the writer lock, which lets it finish and keeps the file bounded.
+CHECKPOINT_LONG_WAL_PAGES = 4000
+
 
 def create_engine(
     url: str, connect_args: dict[str, Any] | None = None, *, timeouts: bool = False
@@ -113,8 +128,28 @@ def owner_only(path: str | Path) -> None:
             os.chmod(base + suffix, OWNER_ONLY)
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of an SQLite database URL, or None (PostgreSQL, in memory, a `file:` URI)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    return None if path.startswith("file:") else path
+
+
+def checkpoint_wal(path: str) -> int:
+    """Copy what the WAL holds into the database file, waiting for nobody (PASSIVE), on a
+    connection of its own; returns the WAL's length in pages (-1 if it could not run)."""
+    connection = sqlite3.connect(path, timeout=0)
+    try:
+        _busy, pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        connection.close()
+    return int(pages)
+
+
 def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
-    on_disk = bool(path) and path != ":memory:" and not (path or "").startswith("file:")
+    on_disk = sqlite_file(url) is not None
     if on_disk:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -138,6 +173,8 @@ def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
             "PRAGMA synchronous=NORMAL",
         ):
             cursor.execute(pragma)
+        if on_disk:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Database checkpoints
         cursor.close()
         if on_disk:
             owner_only(path)  # the -wal and -shm that journal_mode=WAL has just opened
@@ -178,6 +215,10 @@ class Database:
         self._idle.set()
         self._closing = False
         self._sqlite_writer = asyncio.Lock() if self.backend == "sqlite" else None
+        self._wal_file = sqlite_file(url)
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._last_checkpoint = float("-inf")
+        self._hold_next_checkpoint = False
 
     @property
     def backend(self) -> str:
@@ -198,6 +239,41 @@ class Database:
             session.begin(),
         ):
             yield session
+        if self._wal_file is not None:
+            self._wrote(self._wal_file)
+
+    def _wrote(self, path: str) -> None:
+        """A unit of work has committed: checkpoint the WAL if one is due."""
+        started = time.monotonic()
+        if (
+            self._checkpoint is not None
+            or self._closing
+            or started - self._last_checkpoint < CHECKPOINT_EVERY_SECONDS
+        ):
+            return
+        self._last_checkpoint = started
+        self._checkpoint = asyncio.get_running_loop().create_task(
+            self._checkpoint_wal(path), context=contextvars.Context()
+        )
+
+    async def _checkpoint_wal(self, path: str) -> None:
+        try:
+            if self._hold_next_checkpoint and self._sqlite_writer is not None:
+                async with self._sqlite_writer:
+                    pages = await asyncio.to_thread(checkpoint_wal, path)
+            else:
+                pages = await asyncio.to_thread(checkpoint_wal, path)
+            self._hold_next_checkpoint = pages >= CHECKPOINT_LONG_WAL_PAGES
+        except (sqlite3.Error, OSError):
+            # The next one tries again; SQLite also checkpoints when its last connection closes.
+            log.warning("SQLite WAL checkpoint failed", exc_info=True)
+        finally:
+            self._checkpoint = None
+
+    async def checkpointed(self) -> None:
+        """Wait for a checkpoint under way, if any (tests, and `close`)."""
+        if self._checkpoint is not None:
+            await asyncio.shield(self._checkpoint)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -243,4 +319,5 @@ class Database:
                 await self._idle.wait()
         except TimeoutError:
             log.warning("%d database unit(s) of work still running at shutdown", self._in_flight)
+        await self.checkpointed()
         await self.engine.dispose()

@@ -4,11 +4,27 @@ table for the member's id (what the tests check erasure with)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, Text, and_, cast, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Executable,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -30,7 +46,7 @@ from bot.services.privacy.pseudonyms import tombstone
 from bot.services.privacy.registry import REGISTRY, MemberColumn
 
 
-def _scope(entry: MemberColumn, guild_id: int) -> Any:
+def _scope(entry: MemberColumn, guild_id: Any) -> Any:
     model: Any = entry.model
     if entry.model is BuddyGroupMember:
         return BuddyGroupMember.group_id.in_(
@@ -39,7 +55,8 @@ def _scope(entry: MemberColumn, guild_id: int) -> Any:
     return model.guild_id == guild_id
 
 
-def _mine(entry: MemberColumn, guild_id: int, user_id: int, *, pending: bool = False) -> Any:
+def _mine(entry: MemberColumn, guild_id: Any, user_id: Any, *, pending: bool = False) -> Any:
+    """The member's rows of `entry`: ids given as numbers or as bound parameters."""
     column = getattr(entry.model, entry.column)
     if entry.on_delete == "outbox":
         if entry.column == "member_id":  # about them, to someone else
@@ -143,6 +160,48 @@ KEPT_WHY = {
 }
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    # For each registry column that erase() deletes, pseudonymises or unlinks directly: its
+    # statement, taking the bound parameters the_guild, the_member and the_tomb.
+    statements: tuple[tuple[MemberColumn, Executable], ...]
+    # The indexes of those columns that hold the member: one statement, a UNION of EXISTS.
+    present: Executable
+
+
+@functools.cache
+def _sweep() -> _Sweep:
+    # Not named as columns: an UPDATE reserves its columns' names for its SET clause.
+    guild_id, user_id = bindparam("the_guild"), bindparam("the_member")
+    tomb = bindparam("the_tomb")
+    statements: list[tuple[MemberColumn, Executable]] = []
+    checks = []
+    for entry in REGISTRY:
+        if entry.on_delete not in ("delete", "outbox", "tombstone", "unlink"):
+            continue
+        table = entry.model.__table__
+        mine = _mine(entry, guild_id, user_id)
+        statement: Executable
+        if entry.on_delete in ("delete", "outbox"):
+            statement = delete(table).where(mine)
+        else:
+            value = tomb if entry.on_delete == "tombstone" else None
+            statement = (
+                update(table)
+                .where(mine)
+                .values({entry.column: value})
+                .returning(*table.primary_key.columns)
+            )
+        # The index is a constant of this module, rendered into the SQL (not a parameter).
+        checks.append(
+            select(literal_column(str(len(statements)))).where(
+                select(literal_column("1")).select_from(table).where(mine).exists()
+            )
+        )
+        statements.append((entry, statement))
+    return _Sweep(tuple(statements), union_all(*checks))
+
+
 async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> Erased:
     """Erase the member from this server in the caller's unit of work. Every row is found
     exactly, by an indexed column that holds the member's id (no text is searched)."""
@@ -173,29 +232,27 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
     if notes.kept:
         kept.setdefault("thinking_notes", set()).update((nid,) for nid in notes.kept)
 
-    # The registry's columns are swept with plain (Core) statements: the ORM's bulk
-    # DELETE/UPDATE costs about as much again in Python, and SQLite's one writer is held
-    # meanwhile. What the session holds is written first and read afresh afterwards.
+    # The registry's columns are swept with plain (Core) statements, built once: the ORM's
+    # bulk DELETE/UPDATE, and building each statement afresh, cost more than the SQL, and
+    # SQLite's one writer is held meanwhile. One statement first asks which columns hold the
+    # member at all; only those are swept (most hold nothing for a given member). What the
+    # session holds is written first and read afresh afterwards.
     await session.flush()
     connection = await session.connection()
-    for entry in REGISTRY:
-        table = entry.model.__table__
-        mine = _mine(entry, guild_id, user_id)
+    ids = {"the_guild": guild_id, "the_member": user_id, "the_tomb": tomb}
+    sweep = _sweep()
+    present = {row[0] for row in await connection.execute(sweep.present, ids)}
+    for index, (entry, statement) in enumerate(sweep.statements):
+        if index not in present:
+            continue
+        result = await connection.execute(statement, ids)
         if entry.on_delete in ("delete", "outbox"):
-            result = await connection.execute(delete(table).where(mine))
             count(entry.table, result.rowcount or 0)
-        elif entry.on_delete in ("tombstone", "unlink"):
+        else:  # "tombstone" and "unlink": the rows stay, as kept
             # Requests the member handled as a moderator are kept for another reason than
             # their own requests: told apart in what the member reads.
             reason = "support_requests.handled" if entry.model is SupportRequest else entry.table
-            value = tomb if entry.on_delete == "tombstone" else None
-            changed = await connection.execute(
-                update(table)
-                .where(mine)
-                .values({entry.column: value})
-                .returning(*table.primary_key.columns)
-            )
-            kept.setdefault(reason, set()).update(tuple(row) for row in changed.all())
+            kept.setdefault(reason, set()).update(tuple(row) for row in result.all())
     session.expire_all()
     # Alerts of requests they handled as a moderator no longer name them.
     await escalation_requests.refresh_alerts_handled_by(session, guild_id, tomb, now)
