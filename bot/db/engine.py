@@ -219,6 +219,7 @@ class Database:
         self._checkpoint: asyncio.Task[None] | None = None
         self._last_checkpoint = float("-inf")
         self._hold_next_checkpoint = False
+        self._wal_dirty = False
 
     @property
     def backend(self) -> str:
@@ -243,35 +244,40 @@ class Database:
             self._wrote(self._wal_file)
 
     def _wrote(self, path: str) -> None:
-        """A unit of work has committed: checkpoint the WAL if one is due."""
-        started = time.monotonic()
-        if (
-            self._checkpoint is not None
-            or self._closing
-            or started - self._last_checkpoint < CHECKPOINT_EVERY_SECONDS
-        ):
-            return
-        self._last_checkpoint = started
-        self._checkpoint = asyncio.get_running_loop().create_task(
-            self._checkpoint_wal(path), context=contextvars.Context()
-        )
+        """A unit of work has committed: see that a checkpoint follows it, at most one at a
+        time and one every CHECKPOINT_EVERY_SECONDS (a commit inside the interval is
+        checkpointed when it ends, so the last write of a burst is not left in the WAL)."""
+        self._wal_dirty = True
+        if self._checkpoint is None and not self._closing:
+            self._checkpoint = asyncio.get_running_loop().create_task(
+                self._checkpoint_wal(path), context=contextvars.Context()
+            )
 
     async def _checkpoint_wal(self, path: str) -> None:
         try:
-            if self._hold_next_checkpoint and self._sqlite_writer is not None:
-                async with self._sqlite_writer:
-                    pages = await asyncio.to_thread(checkpoint_wal, path)
-            else:
-                pages = await asyncio.to_thread(checkpoint_wal, path)
-            self._hold_next_checkpoint = pages >= CHECKPOINT_LONG_WAL_PAGES
-        except (sqlite3.Error, OSError):
-            # The next one tries again; SQLite also checkpoints when its last connection closes.
-            log.warning("SQLite WAL checkpoint failed", exc_info=True)
+            while self._wal_dirty and not self._closing:
+                wait = self._last_checkpoint + CHECKPOINT_EVERY_SECONDS - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    if self._closing:
+                        break  # SQLite checkpoints as the engine closes its last connection
+                self._wal_dirty = False
+                self._last_checkpoint = time.monotonic()
+                try:
+                    if self._hold_next_checkpoint and self._sqlite_writer is not None:
+                        async with self._sqlite_writer:
+                            pages = await asyncio.to_thread(checkpoint_wal, path)
+                    else:
+                        pages = await asyncio.to_thread(checkpoint_wal, path)
+                    self._hold_next_checkpoint = pages >= CHECKPOINT_LONG_WAL_PAGES
+                except (sqlite3.Error, OSError):
+                    # The next commit tries again; SQLite also checkpoints on closing.
+                    log.warning("SQLite WAL checkpoint failed", exc_info=True)
         finally:
             self._checkpoint = None
 
     async def checkpointed(self) -> None:
-        """Wait for a checkpoint under way, if any (tests, and `close`)."""
+        """Wait until the checkpoints that commits so far asked for are done (tests, `close`)."""
         if self._checkpoint is not None:
             await asyncio.shield(self._checkpoint)
 

@@ -1,0 +1,206 @@
+"""SQLite's WAL is checkpointed beside the writers, not inside the commit that holds the
+writer lock (bot/db/engine.py): what a writer, a long WAL, a failure and shutdown see."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.db import engine as engine_module
+from bot.db.engine import Database
+
+
+@pytest.fixture
+async def disk_db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'k.db'}")
+    async with database.session() as session:
+        await session.execute(text("CREATE TABLE t (x BLOB)"))
+    await database.checkpointed()
+    yield database
+    await database.close()
+
+
+class BlockedCheckpoint:
+    """Stands in for `checkpoint_wal`: each call waits (in its worker thread) until the test
+    lets one through, then returns the next WAL length it was given (then 0)."""
+
+    def __init__(self, *lengths: int) -> None:
+        self.lengths = list(lengths)
+        self.calls = 0
+        self.started = threading.Semaphore(0)
+        self.gate = threading.Semaphore(0)
+
+    def __call__(self, _path: str) -> int:
+        self.calls += 1
+        self.started.release()
+        assert self.gate.acquire(timeout=10), "the test never let the checkpoint through"
+        return self.lengths.pop(0) if self.lengths else 0
+
+    async def running(self) -> None:
+        """Wait until the next call has started (and is held)."""
+        assert await asyncio.to_thread(self.started.acquire, True, 5), "no checkpoint started"
+
+    def let_one(self) -> None:
+        self.gate.release()
+
+
+async def write(database: Database, rows: int = 1, size: int = 16) -> None:
+    async with database.session() as session:
+        await session.execute(
+            text("INSERT INTO t (x) VALUES (randomblob(:size))"), [{"size": size}] * rows
+        )
+
+
+async def test_the_commit_leaves_the_wal_and_the_checkpoint_copies_it_back(
+    disk_db: Database, tmp_path: Path
+) -> None:
+    async with disk_db.session() as session:
+        assert await session.scalar(text("PRAGMA wal_autocheckpoint")) == 0
+    await disk_db.checkpointed()
+    before = (tmp_path / "k.db").stat().st_size
+    await write(disk_db, rows=2000, size=1024)
+    # Straight after the commit the rows are in the WAL only (SQLite's own checkpoint in the
+    # commit is off); the checkpoint task has not run yet.
+    assert (tmp_path / "k.db").stat().st_size == before
+    assert (tmp_path / "k.db-wal").stat().st_size > 2_000_000
+    await disk_db.checkpointed()
+    assert (tmp_path / "k.db").stat().st_size > before + 2_000_000
+
+
+async def test_a_writer_does_not_wait_for_a_checkpoint_under_way(
+    disk_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = BlockedCheckpoint()
+    monkeypatch.setattr(engine_module, "checkpoint_wal", fake)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0)
+    await write(disk_db)
+    await fake.running()
+    # The checkpoint is stuck in its thread; units of work go on committing meanwhile, and
+    # start no second checkpoint beside it.
+    async with asyncio.timeout(2):
+        for _ in range(5):
+            await write(disk_db)
+    assert fake.calls == 1
+    fake.let_one()
+    # Those five commits came after it began: one more checkpoint follows for all of them.
+    await fake.running()
+    fake.let_one()
+    await disk_db.checkpointed()
+    assert fake.calls == 2
+
+
+async def test_after_a_long_wal_the_next_checkpoint_holds_the_writer_lock(
+    disk_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = BlockedCheckpoint(engine_module.CHECKPOINT_LONG_WAL_PAGES, 10)
+    monkeypatch.setattr(engine_module, "checkpoint_wal", fake)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0)
+    await write(disk_db)
+    await fake.running()
+    fake.let_one()  # it reports a WAL that readers kept long: the next one must finish
+    await disk_db.checkpointed()
+
+    await write(disk_db)
+    await fake.running()
+    writer = asyncio.create_task(write(disk_db))
+    await asyncio.sleep(0.2)
+    assert not writer.done()  # this checkpoint holds the writer lock
+    fake.let_one()  # and brings the WAL down to 10 pages
+    async with asyncio.timeout(2):
+        await writer
+    # The writer's commit asked for the next checkpoint, which runs beside the writers again.
+    await fake.running()
+    async with asyncio.timeout(2):
+        await write(disk_db)
+    fake.let_one()
+    await fake.running()  # the one for the write just made
+    fake.let_one()
+    await disk_db.checkpointed()
+    assert fake.calls == 4
+
+
+async def test_checkpoints_are_spaced_out_and_the_last_commit_is_not_left_behind(
+    disk_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+
+    def counting(_path: str) -> int:
+        calls.append(time.monotonic())
+        return 0
+
+    monkeypatch.setattr(engine_module, "checkpoint_wal", counting)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0.2)
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:  # a second of steady commits
+        await write(disk_db)
+        await asyncio.sleep(0.01)
+    await disk_db.checkpointed()
+    # About one per interval, not one per commit (some 80), and one after the last commit.
+    assert 3 <= len(calls) <= 7
+    assert all(later - earlier >= 0.19 for earlier, later in itertools.pairwise(calls))
+    assert calls[-1] >= started + 1.0
+
+
+async def test_a_failed_checkpoint_is_logged_and_writes_go_on(
+    disk_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts: list[str] = []
+
+    def failing(path: str) -> int:
+        attempts.append(path)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(engine_module, "checkpoint_wal", failing)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0)
+    with caplog.at_level(logging.WARNING, logger=engine_module.log.name):
+        await write(disk_db)
+        await disk_db.checkpointed()
+    assert "SQLite WAL checkpoint failed" in caplog.text
+    await write(disk_db)  # the unit after it commits, and tries the checkpoint again
+    await disk_db.checkpointed()
+    assert len(attempts) == 2
+    async with disk_db.read() as session:
+        assert await session.scalar(text("SELECT count(*) FROM t")) == 2
+
+
+async def test_close_waits_for_the_checkpoint_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'k.db'}")
+    fake = BlockedCheckpoint()
+    monkeypatch.setattr(engine_module, "checkpoint_wal", fake)
+    async with database.session() as session:
+        await session.execute(text("CREATE TABLE t (x BLOB)"))
+    await fake.running()
+    closing = asyncio.create_task(database.close())
+    await asyncio.sleep(0.1)
+    assert not closing.done()  # the engine is not disposed under a running checkpoint
+    fake.let_one()
+    async with asyncio.timeout(5):
+        await closing
+
+
+async def test_no_checkpoint_without_a_database_file(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL, and SQLite in memory, have no WAL file to copy back."""
+    calls: list[str] = []
+    monkeypatch.setattr(engine_module, "checkpoint_wal", lambda path: calls.append(path) or 0)
+    databases = [Database("sqlite+aiosqlite://")]
+    if db.backend == "postgresql":
+        databases.append(db)
+    for database in databases:
+        async with database.session() as session:
+            await session.execute(text("SELECT 1"))
+        await database.checkpointed()
+    await databases[0].close()
+    assert calls == []
