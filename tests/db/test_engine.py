@@ -21,6 +21,10 @@ async def test_sqlite_pragmas_are_set(tmp_path: Path) -> None:
         async with database.session() as session:
             journal = await session.scalar(text("PRAGMA journal_mode"))
             foreign_keys = await session.scalar(text("PRAGMA foreign_keys"))
+            # A write unit runs inline and takes the write lock without waiting (another
+            # process's lock sends it to the thread, tests/db/test_inline.py); reads wait.
+            busy_writing = await session.scalar(text("PRAGMA busy_timeout"))
+        async with database.read() as session:
             busy = await session.scalar(text("PRAGMA busy_timeout"))
     finally:
         await database.close()
@@ -28,6 +32,7 @@ async def test_sqlite_pragmas_are_set(tmp_path: Path) -> None:
     assert journal == "wal"
     assert foreign_keys == 1
     assert busy >= 5000
+    assert busy_writing == 0
 
 
 async def test_fifty_concurrent_writers_never_hit_a_lock(db: Database, clock: FrozenClock) -> None:
