@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Checkin, CheckinSettings, MemberProfile
-from bot.db.upsert import update_guild_row, update_member_row
+from bot.db.models import Checkin, CheckinSettings, GuildSettings, MemberProfile
+from bot.db.upsert import insert_ignoring_conflicts, update_guild_row, update_member_row
 
 
 async def get_profile(
@@ -121,3 +123,89 @@ async def update_settings(
     session: AsyncSession, guild_id: int, *, now: datetime, **values: Any
 ) -> CheckinSettings:
     return await update_guild_row(session, CheckinSettings, guild_id, now=now, **values)
+
+
+# ----- the mood tap's hot path: few statements, built once -----------------------------------
+
+
+@dataclass(frozen=True)
+class TapContext:
+    """What saving a mood tap needs to know, read in one statement."""
+
+    consented: bool
+    member_timezone: str | None
+    server_timezone: str | None
+    share_channel_id: int | None
+
+
+@cache
+def _tap_context() -> Select[Any]:
+    guild, user = bindparam("guild_id"), bindparam("user_id")
+    member = (MemberProfile.guild_id == guild, MemberProfile.user_id == user)
+    return select(
+        select(MemberProfile.checkin_consent_at).where(*member).scalar_subquery(),
+        select(MemberProfile.timezone).where(*member).scalar_subquery(),
+        select(GuildSettings.timezone).where(GuildSettings.guild_id == guild).scalar_subquery(),
+        select(CheckinSettings.channel_id)
+        .where(CheckinSettings.guild_id == guild)
+        .scalar_subquery(),
+    )
+
+
+async def tap_context(session: AsyncSession, guild_id: int, user_id: int) -> TapContext:
+    consent, member_zone, server_zone, channel = (
+        await session.execute(_tap_context(), {"guild_id": guild_id, "user_id": user_id})
+    ).one()
+    return TapContext(consent is not None, member_zone, server_zone, channel)
+
+
+async def add_for_message(
+    session: AsyncSession,
+    *,
+    guild_id: int,
+    user_id: int,
+    mood: int,
+    local_day: date,
+    created_at: datetime,
+    message_id: int,
+) -> int | None:
+    """Save the check-in of a mood message's first tap; None when that message already has
+    one (another tap, or another process, got there first). One statement, no savepoint."""
+    statement = insert_ignoring_conflicts(
+        session,
+        Checkin,
+        [Checkin.message_id],
+        guild_id=guild_id,
+        user_id=user_id,
+        mood=mood,
+        local_day=local_day,
+        created_at=created_at,
+        message_id=message_id,
+    ).returning(Checkin.id)
+    return await session.scalar(statement)
+
+
+@cache
+def _history() -> Select[Any]:
+    return (
+        select(Checkin.local_day, Checkin.mood)
+        .where(
+            Checkin.guild_id == bindparam("guild_id"),
+            Checkin.user_id == bindparam("user_id"),
+            Checkin.local_day >= bindparam("since"),
+            Checkin.id != bindparam("excluding"),
+        )
+        .order_by(Checkin.created_at, Checkin.id)
+    )
+
+
+async def history_since(
+    session: AsyncSession, guild_id: int, user_id: int, *, since: date, excluding: int
+) -> list[tuple[date, int]]:
+    """(local day, mood) of a member's check-ins from `since` on, oldest first, leaving out
+    check-in `excluding`: the streak and the recent moods in one read."""
+    rows = await session.execute(
+        _history(),
+        {"guild_id": guild_id, "user_id": user_id, "since": since, "excluding": excluding},
+    )
+    return [(day, mood) for day, mood in rows.all()]

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -96,13 +95,29 @@ async def record(
     tap returns that check-in, with its mood changed if the member picked another."""
     now = clock.now()
     async with db.session() as session:
-        profile = await repo.get_profile(session, guild_id, user_id)
-        if profile is None or profile.checkin_consent_at is None:
+        # Three statements in all for a first tap (what to know, the insert, the history),
+        # built once: this is the daily prompt's burst (issue 18).
+        context = await repo.tap_context(session, guild_id, user_id)
+        if not context.consented:
             raise ConsentNeeded
-        existing = await repo.by_message(session, message_id) if message_id else None
-        if existing is None:
-            today = local_day(now, zone(await timezone_of(session, guild_id, profile)))
-            row = Checkin(
+        server_zone = context.server_timezone if context.server_timezone is not None else "UTC"
+        today = local_day(now, zone(context.member_timezone or server_zone))
+        if message_id is None:  # not from a mood message (none are, today; kept for callers)
+            row = await repo.add(
+                session,
+                Checkin(
+                    guild_id=guild_id,
+                    user_id=user_id,
+                    mood=int(mood),
+                    local_day=today,
+                    created_at=now,
+                    message_id=None,
+                ),
+            )
+            checkin_id = row.id
+        else:
+            saved = await repo.add_for_message(
+                session,
                 guild_id=guild_id,
                 user_id=user_id,
                 mood=int(mood),
@@ -110,53 +125,65 @@ async def record(
                 created_at=now,
                 message_id=message_id,
             )
-            try:
-                async with session.begin_nested():
-                    await repo.add(session, row)
-            except IntegrityError:  # another process saved a tap on this message first
-                existing = await repo.by_message(session, message_id or 0)
-                if existing is None:
-                    raise
-        if existing is not None:
-            return await _tapped_again(session, existing, guild_id, user_id, mood)
-        return await _recorded(session, row, mood)
+            if saved is None:  # a tap on this message was saved first (here or elsewhere)
+                existing = await repo.by_message(session, message_id)
+                if existing is None:  # erased in between: nothing to answer for
+                    raise InvalidInput("That check-in isn't here any more, so nothing was changed.")
+                return await _tapped_again(
+                    session, existing, guild_id, user_id, mood, context.share_channel_id
+                )
+            checkin_id = saved
+        return await _recorded(
+            session, checkin_id, guild_id, user_id, today, mood, context.share_channel_id
+        )
 
 
 async def _recorded(
-    session: AsyncSession, row: Checkin, mood: Mood, *, again: str | None = None
+    session: AsyncSession,
+    checkin_id: int,
+    guild_id: int,
+    user_id: int,
+    today: date,
+    mood: Mood,
+    share_channel_id: int | None,
+    *,
+    again: str | None = None,
 ) -> Recorded:
-    """What the member is shown for check-in `row`: its streak news counts the days
+    """What the member is shown for a check-in on `today`: its streak news counts the days
     before it, its care the moods before it."""
-    guild_id, user_id, today = row.guild_id, row.user_id, row.local_day
-    earlier = await repo.days_with_checkins(
+    history = await repo.history_since(
         session,
         guild_id,
         user_id,
         since=today - timedelta(days=STREAK_LOOKBACK_DAYS),
-        excluding=row.id,
+        excluding=checkin_id,
     )
-    recent = await repo.moods_since(
-        session, guild_id, user_id, since=today - timedelta(days=RECENT_DAYS), excluding=row.id
-    )
-    settings = await repo.get_settings(session, guild_id)
+    recent_since = today - timedelta(days=RECENT_DAYS)
     return Recorded(
-        checkin_id=row.id,
+        checkin_id=checkin_id,
         mood=mood,
-        news=streak_news(earlier, today),
-        care=needs_care(mood, [m for _, m in recent]),
-        share_channel_id=settings.channel_id if settings is not None else None,
+        news=streak_news({day for day, _ in history}, today),
+        care=needs_care(mood, [m for day, m in history if day >= recent_since]),
+        share_channel_id=share_channel_id,
         again=again,
     )
 
 
 async def _tapped_again(
-    session: AsyncSession, row: Checkin, guild_id: int, user_id: int, mood: Mood
+    session: AsyncSession,
+    row: Checkin,
+    guild_id: int,
+    user_id: int,
+    mood: Mood,
+    share_channel_id: int | None,
 ) -> Recorded:
     if row.guild_id != guild_id or row.user_id != user_id:
         raise InvalidInput("That check-in isn't yours, so nothing was changed.")
     again = "same" if row.mood == int(mood) else "changed"
     row.mood = int(mood)
-    return await _recorded(session, row, mood, again=again)
+    return await _recorded(
+        session, row.id, guild_id, user_id, row.local_day, mood, share_channel_id, again=again
+    )
 
 
 async def _own_checkin(session: AsyncSession, checkin_id: int, user_id: int) -> Checkin:
