@@ -87,11 +87,15 @@ PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 20
 # for nobody) in a thread, outside the writer lock, at most this often.
 CHECKPOINT_EVERY_SECONDS = 0.25
 # A WAL this long (pages; about 16 MB) after a checkpoint beside the writers means writes kept
-# arriving while each one ran, so SQLite never got to start the log again: a second pass then
-# copies back only what was written during the first, holding the writer lock, which lets the
-# next writer start the log afresh and keeps the file bounded. (Holding the lock for the whole
-# checkpoint instead held writers for up to 418 ms during the outbox purge: its fsyncs.)
+# arriving while each one ran, so SQLite never got to start the log again: a last pass then
+# copies back the little written since, holding the writer lock, which lets the next writer
+# start the log afresh and keeps the file bounded. (Holding the lock for the whole checkpoint
+# instead held writers for up to 418 ms during the outbox purge; a second pass straight after
+# the first, for up to 296 ms: what the purge wrote during a long first pass, and its fsyncs.)
 CHECKPOINT_LONG_WAL_PAGES = 4000
+# ... after up to this many passes beside the writers, each copying what was written during
+# the one before, until at most this many pages (1 MB) are left for the pass that holds them.
+CHECKPOINT_MAX_PASSES, CHECKPOINT_TAIL_PAGES = 4, 256
 
 
 def create_engine(
@@ -140,15 +144,16 @@ def sqlite_file(url: str) -> str | None:
     return None if path.startswith("file:") else path
 
 
-def checkpoint_wal(path: str) -> int:
+def checkpoint_wal(path: str) -> tuple[int, int]:
     """Copy what the WAL holds into the database file, waiting for nobody (PASSIVE), on a
-    connection of its own; returns the WAL's length in pages (-1 if it could not run)."""
+    connection of its own; returns the WAL's length in pages and how many of them are still
+    to copy (written while it ran, or held by a reader)."""
     connection = sqlite3.connect(path, timeout=0)
     try:
-        _busy, pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        _busy, pages, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     finally:
         connection.close()
-    return int(pages)
+    return int(pages), max(int(pages) - int(copied), 0)
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -337,13 +342,32 @@ class Database:
                 self._wal_dirty = False
                 self._last_checkpoint = time.monotonic()
                 try:
-                    pages = await asyncio.to_thread(checkpoint_wal, path)
+                    pages, left = await asyncio.to_thread(checkpoint_wal, path)
+                    passes = 1
+                    # Writes kept coming while it ran, so the log never starts again and
+                    # grows. Copy what came meanwhile (each pass is shorter than the last)
+                    # until little is left, then the rest with the writers held: the next
+                    # writer starts the log afresh.
+                    while (
+                        pages >= CHECKPOINT_LONG_WAL_PAGES
+                        and left > CHECKPOINT_TAIL_PAGES
+                        and passes < CHECKPOINT_MAX_PASSES
+                    ):
+                        pages, left = await asyncio.to_thread(checkpoint_wal, path)
+                        passes += 1
+                    held = 0.0
                     if pages >= CHECKPOINT_LONG_WAL_PAGES and self._sqlite_writer is not None:
-                        # Writes kept coming while it ran, so the log never starts again and
-                        # grows: copy back the little written since with the writers held,
-                        # and the next writer starts the log afresh.
                         async with self._sqlite_writer:
+                            holding = time.monotonic()
                             await asyncio.to_thread(checkpoint_wal, path)
+                            held = time.monotonic() - holding
+                    log.debug(
+                        "WAL checkpoint: %d pass(es), %.1f ms, log %d pages, writers held %.1f ms",
+                        passes + (held > 0),
+                        (time.monotonic() - self._last_checkpoint) * 1000,
+                        pages,
+                        held * 1000,
+                    )
                 except (sqlite3.Error, OSError):
                     # The next commit tries again; SQLite also checkpoints on closing.
                     log.warning("SQLite WAL checkpoint failed", exc_info=True)

@@ -33,23 +33,31 @@ class BlockedCheckpoint:
     """Stands in for `checkpoint_wal`: each call waits (in its worker thread) until the test
     lets one through, then returns the next WAL length it was given (then 0)."""
 
-    def __init__(self, *lengths: int) -> None:
+    def __init__(self, *lengths: int | tuple[int, int]) -> None:
         self.lengths = list(lengths)
         self.calls = 0
         self.started = threading.Semaphore(0)
         self.gate = threading.Semaphore(0)
+        self.free = False
 
-    def __call__(self, _path: str) -> int:
+    def __call__(self, _path: str) -> tuple[int, int]:
         self.calls += 1
+        if self.free:
+            return 0, 0
         self.started.release()
         assert self.gate.acquire(timeout=10), "the test never let the checkpoint through"
-        return self.lengths.pop(0) if self.lengths else 0
+        pages = self.lengths.pop(0) if self.lengths else 0
+        return pages if isinstance(pages, tuple) else (pages, 0)
 
     async def running(self) -> None:
         """Wait until the next call has started (and is held)."""
         assert await asyncio.to_thread(self.started.acquire, True, 5), "no checkpoint started"
 
     def let_one(self) -> None:
+        self.gate.release()
+
+    def let_all(self) -> None:
+        self.free = True
         self.gate.release()
 
 
@@ -126,6 +134,33 @@ async def test_a_long_wal_gets_a_second_pass_with_the_writers_held(
     assert fake.calls == 4
 
 
+async def test_a_long_wal_with_much_left_is_copied_beside_the_writers_first(
+    disk_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Much written during the first pass: more passes beside the writers, each copying what
+    came during the one before, and only the last (with little left) holds them."""
+    long = engine_module.CHECKPOINT_LONG_WAL_PAGES
+    fake = BlockedCheckpoint((long, 3000), (long + 500, 400), (long + 600, 20), (long, 0))
+    monkeypatch.setattr(engine_module, "checkpoint_wal", fake)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0)
+    await write(disk_db)
+    for _ in range(3):  # three passes leave 3000, 400, then 20 pages: writers go on
+        await fake.running()
+        async with asyncio.timeout(2):
+            await write(disk_db)
+        fake.let_one()
+    await fake.running()  # 20 left (at most CHECKPOINT_TAIL_PAGES): the pass that holds them
+    assert fake.calls == 4
+    writer = asyncio.create_task(write(disk_db))
+    await asyncio.sleep(0.2)
+    assert not writer.done()
+    fake.let_one()
+    async with asyncio.timeout(2):
+        await writer
+    fake.let_all()  # the writes during it ask for more, with short logs
+    await disk_db.checkpointed()
+
+
 async def test_the_log_starts_over_under_steady_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,9 +190,9 @@ async def test_checkpoints_are_spaced_out_and_the_last_commit_is_not_left_behind
 ) -> None:
     calls: list[float] = []
 
-    def counting(_path: str) -> int:
+    def counting(_path: str) -> tuple[int, int]:
         calls.append(time.monotonic())
-        return 0
+        return 0, 0
 
     monkeypatch.setattr(engine_module, "checkpoint_wal", counting)
     monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0.2)
@@ -177,7 +212,7 @@ async def test_a_failed_checkpoint_is_logged_and_writes_go_on(
 ) -> None:
     attempts: list[str] = []
 
-    def failing(path: str) -> int:
+    def failing(path: str) -> tuple[int, int]:
         attempts.append(path)
         raise sqlite3.OperationalError("disk I/O error")
 
@@ -216,7 +251,7 @@ async def test_no_checkpoint_without_a_database_file(
 ) -> None:
     """PostgreSQL, and SQLite in memory, have no WAL file to copy back."""
     calls: list[str] = []
-    monkeypatch.setattr(engine_module, "checkpoint_wal", lambda path: calls.append(path) or 0)
+    monkeypatch.setattr(engine_module, "checkpoint_wal", lambda path: calls.append(path) or (0, 0))
     databases = [Database("sqlite+aiosqlite://")]
     if db.backend == "postgresql":
         databases.append(db)
