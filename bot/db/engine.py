@@ -96,6 +96,8 @@ CHECKPOINT_LONG_WAL_PAGES = 4000
 # ... after up to this many passes beside the writers, each copying what was written during
 # the one before, until at most this many pages (1 MB) are left for the pass that holds them.
 CHECKPOINT_MAX_PASSES, CHECKPOINT_TAIL_PAGES = 4, 256
+# A bulk background writer waits at most this long for a checkpoint to end (give_way...).
+GIVE_WAY_SECONDS = 1.0
 
 
 def create_engine(
@@ -296,6 +298,8 @@ class Database:
         self._checkpoint: asyncio.Task[None] | None = None
         self._last_checkpoint = float("-inf")
         self._wal_dirty = False
+        self.wal_long = False  # the last checkpoint found SQLite's log long (see above)
+        self._round: asyncio.Future[None] | None = None  # the next checkpoint to end
 
     @property
     def backend(self) -> str:
@@ -356,7 +360,11 @@ class Database:
                         pages, left = await asyncio.to_thread(checkpoint_wal, path)
                         passes += 1
                     held = 0.0
-                    if pages >= CHECKPOINT_LONG_WAL_PAGES and self._sqlite_writer is not None:
+                    # Even with every page copied (left 0) the log is held: the writer that
+                    # would start it over cannot while a pass runs beside it (measured: the
+                    # WAL grew to twice what was written in tests/db/test_checkpoint.py).
+                    self.wal_long = pages >= CHECKPOINT_LONG_WAL_PAGES
+                    if self.wal_long and self._sqlite_writer is not None:
                         async with self._sqlite_writer:
                             holding = time.monotonic()
                             await asyncio.to_thread(checkpoint_wal, path)
@@ -371,8 +379,26 @@ class Database:
                 except (sqlite3.Error, OSError):
                     # The next commit tries again; SQLite also checkpoints on closing.
                     log.warning("SQLite WAL checkpoint failed", exc_info=True)
+                self._round_done()
         finally:
             self._checkpoint = None
+            self._round_done()
+
+    async def give_way_to_checkpoint(self) -> None:
+        """For bulk background writers (the outbox purge), between their units of work:
+        while SQLite's log is long, wait for the checkpoint under way, so that it can copy
+        everything back and the log can start over without holding members' writes."""
+        if not self.wal_long or self._checkpoint is None:
+            return
+        if self._round is None or self._round.done():
+            self._round = asyncio.get_running_loop().create_future()
+        # One checkpoint, not the task: under steady writes it goes on for as long as they do.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._round), GIVE_WAY_SECONDS)
+
+    def _round_done(self) -> None:
+        if self._round is not None and not self._round.done():
+            self._round.set_result(None)
 
     async def checkpointed(self) -> None:
         """Wait until the checkpoints that commits so far asked for are done (tests, `close`)."""

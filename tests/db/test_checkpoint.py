@@ -109,7 +109,8 @@ async def test_a_writer_does_not_wait_for_a_checkpoint_under_way(
 async def test_a_long_wal_gets_a_second_pass_with_the_writers_held(
     disk_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = BlockedCheckpoint(engine_module.CHECKPOINT_LONG_WAL_PAGES, 0)
+    # A long log with 100 pages left to copy: written while the pass ran.
+    fake = BlockedCheckpoint((engine_module.CHECKPOINT_LONG_WAL_PAGES, 100), 0)
     monkeypatch.setattr(engine_module, "checkpoint_wal", fake)
     monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0)
     await write(disk_db)
@@ -261,3 +262,44 @@ async def test_no_checkpoint_without_a_database_file(
         await database.checkpointed()
     await databases[0].close()
     assert calls == []
+
+
+async def test_a_bulk_writer_gives_way_to_a_checkpoint_only_while_the_log_is_long(
+    disk_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = BlockedCheckpoint(10, engine_module.CHECKPOINT_LONG_WAL_PAGES)
+    monkeypatch.setattr(engine_module, "checkpoint_wal", fake)
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY_SECONDS", 0)
+    monkeypatch.setattr(engine_module, "GIVE_WAY_SECONDS", 0.5)
+    await write(disk_db)
+    await fake.running()
+    async with asyncio.timeout(0.2):  # a short log: no waiting, even with a pass under way
+        await disk_db.give_way_to_checkpoint()
+    fake.let_one()
+    await disk_db.checkpointed()
+    await write(disk_db)
+    await fake.running()
+    fake.let_one()  # this one finds the log long...
+    await fake.running()  # ...and holds the writers for its last pass
+    fake.let_one()
+    await disk_db.checkpointed()
+    assert disk_db.wal_long
+    await write(disk_db)  # the purge's next chunk
+    await fake.running()
+    giving_way = asyncio.create_task(disk_db.give_way_to_checkpoint())
+    await asyncio.sleep(0.1)
+    assert not giving_way.done()  # it waits for the checkpoint to end
+    fake.let_one()  # which finds the log short again
+    async with asyncio.timeout(1):
+        await giving_way
+    assert not disk_db.wal_long
+    # Under writes that never stop, checkpoints follow one another; the bulk writer waits
+    # for one of them at most GIVE_WAY_SECONDS, not for the lot.
+    disk_db.wal_long = True
+    await write(disk_db)
+    await fake.running()
+    started = asyncio.get_running_loop().time()
+    await disk_db.give_way_to_checkpoint()
+    assert asyncio.get_running_loop().time() - started < 0.7
+    fake.let_all()
+    await disk_db.checkpointed()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry
@@ -25,18 +26,37 @@ async def append(
 ) -> None:
     """`other_member_id`: another member the action concerns; `detail` never holds member
     ids (erasure finds them in the columns)."""
-    session.add(
-        AuditEntry(
-            guild_id=guild_id,
-            actor_id=actor_id,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            other_member_id=other_member_id,
-            detail=detail or {},
-            created_at=now,
-        )
+    await session.execute(
+        _append(),
+        {
+            "guild_id": guild_id,
+            "actor_id": actor_id,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "other_member_id": other_member_id,
+            "detail": detail or {},
+            "created_at": now,
+        },
     )
+
+
+@functools.cache
+def _append() -> Any:
+    """Built once, on the table: an entry is written with its unit of work's other
+    statements, not left for the ORM's flush (the hot path of /talk, issue 18)."""
+    table = AuditEntry.__table__
+    names = (
+        "guild_id",
+        "actor_id",
+        "action",
+        "subject_type",
+        "subject_id",
+        "other_member_id",
+        "detail",
+        "created_at",
+    )
+    return insert(table).values({name: bindparam(name) for name in names})
 
 
 async def recent(session: AsyncSession, guild_id: int, *, limit: int) -> list[AuditEntry]:

@@ -8,14 +8,15 @@ whose lease has run out (its dispatcher died) is claimable again.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
-from bot.db.upsert import insert_ignoring_conflicts
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 # A channel or thread id; a user id (a DM); a server id (a DM to that server's owner).
@@ -65,24 +66,53 @@ async def enqueue(
     model); erasure finds the message by it."""
     if target_type not in TARGET_TYPES:
         raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {target_type!r}")
-    statement = insert_ignoring_conflicts(
-        session,
-        OutboxMessage,
-        [OutboxMessage.idempotency_key],
-        idempotency_key=key,
-        guild_id=guild_id,
-        kind=kind,
-        target_type=target_type,
-        target_id=target_id,
-        member_id=member_id,
-        payload=payload,
-        status=PENDING,
-        priority=priority_of(kind),
-        due_at=due_at,
-        attempts=0,
-        created_at=now,
-    ).returning(OutboxMessage.id)
-    return (await session.execute(statement)).scalar_one_or_none()
+    statement = _enqueue(session.bind.dialect.name)
+    values = {
+        "idempotency_key": key,
+        "guild_id": guild_id,
+        "kind": kind,
+        "target_type": target_type,
+        "target_id": target_id,
+        "member_id": member_id,
+        "payload": payload,
+        "status": PENDING,
+        "priority": priority_of(kind),
+        "due_at": due_at,
+        "attempts": 0,
+        "created_at": now,
+    }
+    return (await session.execute(statement, values)).scalar_one_or_none()
+
+
+_ENQUEUED_COLUMNS = (
+    "idempotency_key",
+    "guild_id",
+    "kind",
+    "target_type",
+    "target_id",
+    "member_id",
+    "payload",
+    "status",
+    "priority",
+    "due_at",
+    "attempts",
+    "created_at",
+)
+
+
+@functools.cache
+def _enqueue(dialect: str) -> Any:
+    """The enqueue statement, built once per dialect on the table (not the ORM class, whose
+    insert goes through the ORM's bulk path): the hot path of every message queued (a /talk
+    queues four; building each anew cost about 1 ms of CPU under the profiler, issue 18)."""
+    table = OutboxMessage.__table__
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    return (
+        insert(table)
+        .values({name: bindparam(name) for name in _ENQUEUED_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+        .returning(table.c.id)
+    )
 
 
 async def claim_due(

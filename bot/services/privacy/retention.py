@@ -227,6 +227,7 @@ async def purge_outbox(db: Database, clock: Clock, *, chunk: int = OUTBOX_PURGE_
         total += done
         if done < chunk:
             return total
+        await db.give_way_to_checkpoint()
 
 
 class RetentionHandler(NoFollowUp):
