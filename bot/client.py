@@ -27,7 +27,7 @@ from bot.jobs.pacing import Pacer
 from bot.metrics import Metrics, RateLimitCounter
 from bot.services import command_sync, health
 from bot.services.reachout.activity import ActivityTracker
-from bot.ui import errors, pictures
+from bot.ui import deadline, errors, pictures
 from bot.ui.outbox_sender import DiscordSender
 
 log = logging.getLogger("kinfolk")
@@ -80,6 +80,15 @@ def _owner_name(settings: Settings) -> str:
     return f"{host}:{os.getpid()}:shards-{shards[:20]}:{uuid.uuid4().hex[:6]}"
 
 
+class KinfolkTree(app_commands.CommandTree):
+    """The command tree: every slash command is watched for Discord's 3 s deadline (a slow
+    database gets a "thinking…" acknowledgement in time, `bot.ui.deadline`)."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        deadline.guard(interaction)
+        return True
+
+
 class KinfolkBot(commands.AutoShardedBot):
     """The bot. It always runs as an AutoShardedBot: with SHARD_COUNT unset it takes the
     shard count Discord recommends and runs every shard here; with SHARD_COUNT and SHARD_IDS
@@ -111,6 +120,7 @@ class KinfolkBot(commands.AutoShardedBot):
             max_messages=None,
             shard_count=settings.shard_count,
             shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
+            tree_cls=KinfolkTree,
             **options,
         )
         self.settings = settings

@@ -16,6 +16,7 @@ from bot.db.engine import DatabaseClosing, is_unreachable
 from bot.domain.checkins import InvalidInput
 from bot.domain.escalation import TransitionRefused
 from bot.services.guild_config import InvalidSetting
+from bot.ui import deadline
 from bot.ui.replies import send_ephemeral
 
 log = logging.getLogger("kinfolk.errors")
@@ -98,6 +99,7 @@ class ReportsErrors:
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        deadline.guard(interaction)
         try:
             if await self.allowed(interaction):
                 await self.run(interaction)

@@ -349,13 +349,6 @@ async def test_a_hung_database_still_shows_crisis_resources_in_time(
         assert UNSAVED in told
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known limitation: when PostgreSQL accepts but never answers, a command waits for "
-    "the running bot's 10 s statement timeout (bot/db/engine.py), past Discord's 3 s; only "
-    "/talk answers within its budget (its crisis resources need no database). A shorter "
-    "timeout would cut off legitimate slow jobs (retention, pairing at scale)",
-)
 async def test_a_hung_database_gets_kind_answers_in_time(
     fake: FakeDiscord,
     shelter: Shelter,
