@@ -7,7 +7,7 @@ SQLite file another process holds) would keep a command past that, and its kind 
 couldn't reach my database…") would be refused.
 
 `guard(interaction)`, called as a slash command or a component press begins, watches it: if
-nothing has answered `DEFER_AFTER` seconds after it arrived, it acknowledges it (a private
+nothing has answered `DEFER_AFTER` seconds after Discord sent it, it acknowledges it (a private
 "thinking…" for a command; for a button or select, a silent "I'll update this message").
 The handler does not need to know: its `interaction.response` calls then fill in that
 acknowledgement (`send_message` becomes the follow-up that replaces "thinking…", or a new
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 # save (it answers with the crisis lines itself), with room before Discord's 3 s for the
 # acknowledgement's own trip.
 DEFER_AFTER = 2.4
+# How much of the time since Discord created the interaction (its id's timestamp) is taken off
+# that: a busy bot may receive it late. At most this much, so that a wrong clock on the host
+# cannot make every answer a deferred one.
+MAX_LAG = 1.0
 
 # What `send_message` takes that a follow-up does not, and what `edit_message` takes that an
 # edit of the original response does not: dropped when an answer is redirected.
@@ -85,6 +90,13 @@ class GuardedResponse(discord.InteractionResponse):
             self.acknowledged_late = True
 
 
+def defer_after(created_at: datetime, now: datetime) -> float:
+    """Seconds from now until the watchdog acknowledges an interaction Discord created at
+    `created_at`: DEFER_AFTER less the lag in reaching us, counting at most MAX_LAG of it."""
+    lag = (now - created_at).total_seconds()
+    return DEFER_AFTER - min(max(lag, 0.0), MAX_LAG)
+
+
 def guard(interaction: discord.Interaction, *, after: float | None = None) -> None:
     """Watch a slash command or component interaction that has not been answered yet."""
     if interaction.type not in (
@@ -97,8 +109,10 @@ def guard(interaction: discord.Interaction, *, after: float | None = None) -> No
         return
     response = GuardedResponse(interaction)
     interaction._cs_response = response  # type: ignore[attr-defined]  # discord.py's cache slot
+    if after is None:
+        after = defer_after(interaction.created_at, discord.utils.utcnow())
     task = asyncio.get_running_loop().create_task(
-        _watch(response, DEFER_AFTER if after is None else after),
+        _watch(response, after),
         name=f"kinfolk-deadline-{interaction.id}",
     )
     _watching.add(task)
