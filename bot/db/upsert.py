@@ -12,13 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 RowT = TypeVar("RowT")
 
 
+def dialect_insert(dialect_name: str) -> Any:
+    """The `insert` of SQLite's or PostgreSQL's dialect, which have `on_conflict_do_…`."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
 def insert_ignoring_conflicts(
     session: AsyncSession, model: type[Any], conflict_columns: list[Any], **values: Any
 ) -> Any:
     """An insert statement that does nothing when a row with the same key already exists."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     return (
-        dialect.insert(model)
+        dialect_insert(session.bind.dialect.name)(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
     )

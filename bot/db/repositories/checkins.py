@@ -32,12 +32,6 @@ async def update_profile(
     return await update_member_row(session, MemberProfile, guild_id, user_id, now=now, **values)
 
 
-async def add(session: AsyncSession, checkin: Checkin) -> Checkin:
-    session.add(checkin)
-    await session.flush()
-    return checkin
-
-
 async def get(
     session: AsyncSession, checkin_id: int, *, for_update: bool = False
 ) -> Checkin | None:
@@ -159,7 +153,7 @@ async def tap_context(session: AsyncSession, guild_id: int, user_id: int) -> Tap
     return TapContext(consent is not None, member_zone, server_zone, channel)
 
 
-async def add_for_message(
+async def add(
     session: AsyncSession,
     *,
     guild_id: int,
@@ -167,10 +161,11 @@ async def add_for_message(
     mood: int,
     local_day: date,
     created_at: datetime,
-    message_id: int,
+    message_id: int | None,
 ) -> int | None:
-    """Save the check-in of a mood message's first tap; None when that message already has
-    one (another tap, or another process, got there first). One statement, no savepoint."""
+    """Save a check-in, for a mood message's first tap; None when that message already has
+    one (another tap, or another process, got there first). One statement, no savepoint.
+    Without a message (`None`) it always saves: NULLs never conflict."""
     statement = insert_ignoring_conflicts(
         session,
         Checkin,

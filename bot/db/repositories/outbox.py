@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
+from bot.db.upsert import dialect_insert
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 # A channel or thread id; a user id (a DM); a server id (a DM to that server's owner).
@@ -106,9 +106,8 @@ def _enqueue(dialect: str) -> Any:
     insert goes through the ORM's bulk path): the hot path of every message queued (a /talk
     queues four; building each anew cost about 1 ms of CPU under the profiler, issue 18)."""
     table = OutboxMessage.__table__
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert
     return (
-        insert(table)
+        dialect_insert(dialect)(table)
         .values({name: bindparam(name) for name in _ENQUEUED_COLUMNS})
         .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
         .returning(table.c.id)

@@ -102,39 +102,25 @@ async def record(
             raise ConsentNeeded
         server_zone = context.server_timezone if context.server_timezone is not None else "UTC"
         today = local_day(now, zone(context.member_timezone or server_zone))
-        if message_id is None:  # not from a mood message (none are, today; kept for callers)
-            row = await repo.add(
-                session,
-                Checkin(
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    mood=int(mood),
-                    local_day=today,
-                    created_at=now,
-                    message_id=None,
-                ),
+        saved = await repo.add(
+            session,
+            guild_id=guild_id,
+            user_id=user_id,
+            mood=int(mood),
+            local_day=today,
+            created_at=now,
+            message_id=message_id,
+        )
+        if saved is None:  # a tap on this message was saved first (here or elsewhere)
+            assert message_id is not None  # (without a message nothing can conflict)
+            existing = await repo.by_message(session, message_id)
+            if existing is None:  # erased in between: nothing to answer for
+                raise InvalidInput("That check-in isn't here any more, so nothing was changed.")
+            return await _tapped_again(
+                session, existing, guild_id, user_id, mood, context.share_channel_id
             )
-            checkin_id = row.id
-        else:
-            saved = await repo.add_for_message(
-                session,
-                guild_id=guild_id,
-                user_id=user_id,
-                mood=int(mood),
-                local_day=today,
-                created_at=now,
-                message_id=message_id,
-            )
-            if saved is None:  # a tap on this message was saved first (here or elsewhere)
-                existing = await repo.by_message(session, message_id)
-                if existing is None:  # erased in between: nothing to answer for
-                    raise InvalidInput("That check-in isn't here any more, so nothing was changed.")
-                return await _tapped_again(
-                    session, existing, guild_id, user_id, mood, context.share_channel_id
-                )
-            checkin_id = saved
         return await _recorded(
-            session, checkin_id, guild_id, user_id, today, mood, context.share_channel_id
+            session, saved, guild_id, user_id, today, mood, context.share_channel_id
         )
 
 
