@@ -68,6 +68,16 @@ async def write(database: Database, rows: int = 1, size: int = 16) -> None:
         )
 
 
+async def writers_wait_for(fake: BlockedCheckpoint, database: Database) -> None:
+    """The pass under way holds the writer lock: a write waits until it is let through."""
+    writer = asyncio.create_task(write(database))
+    await asyncio.sleep(0.2)
+    assert not writer.done()
+    fake.let_one()
+    async with asyncio.timeout(2):
+        await writer
+
+
 async def test_the_commit_leaves_the_wal_and_the_checkpoint_copies_it_back(
     disk_db: Database, tmp_path: Path
 ) -> None:
@@ -120,12 +130,7 @@ async def test_a_long_wal_gets_a_second_pass_with_the_writers_held(
         await write(disk_db)
     fake.let_one()  # ...and finds the log long (readers or writers kept it from starting over)
     await fake.running()  # the second pass, which holds the writer lock
-    writer = asyncio.create_task(write(disk_db))
-    await asyncio.sleep(0.2)
-    assert not writer.done()
-    fake.let_one()
-    async with asyncio.timeout(2):
-        await writer
+    await writers_wait_for(fake, disk_db)
     # The write during the first pass asks for one more checkpoint, and the writer's (after
     # the second pass) for another; their logs are short: one pass each.
     for _ in range(2):
@@ -152,12 +157,7 @@ async def test_a_long_wal_with_much_left_is_copied_beside_the_writers_first(
         fake.let_one()
     await fake.running()  # 20 left (at most CHECKPOINT_TAIL_PAGES): the pass that holds them
     assert fake.calls == 4
-    writer = asyncio.create_task(write(disk_db))
-    await asyncio.sleep(0.2)
-    assert not writer.done()
-    fake.let_one()
-    async with asyncio.timeout(2):
-        await writer
+    await writers_wait_for(fake, disk_db)
     fake.let_all()  # the writes during it ask for more, with short logs
     await disk_db.checkpointed()
 

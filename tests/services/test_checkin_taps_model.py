@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import select
 
@@ -35,7 +33,7 @@ from bot.services.checkins import records
 from bot.services.privacy import member_data
 from tests.conftest import BACKENDS
 from tests.helpers import FrozenClock
-from tests.services.test_escalation_model import Databases
+from tests.services.test_escalation_model import Databases, run_model
 
 BASE = 830_000_000_000_000_000
 GUILDS = (BASE + 1, BASE + 2)
@@ -206,21 +204,4 @@ class TapsModel(RuleBasedStateMachine):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mood_taps_match_the_model(backend: str, tmp_path: Path) -> None:
-    databases = Databases(backend, tmp_path)
-    asyncio.run(databases.prepare())
-    TapsModel.databases = databases
-    try:
-        run_state_machine_as_test(
-            TapsModel,
-            settings=settings(
-                max_examples=EXAMPLES[backend],
-                stateful_step_count=30,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                derandomize=True,
-                database=None,
-                report_multiple_bugs=False,
-            ),
-        )
-    finally:
-        asyncio.run(databases.drop())
+    run_model(TapsModel, backend, tmp_path, examples=EXAMPLES[backend], steps=30)

@@ -288,6 +288,37 @@ class Databases:
                 await admin.close()
 
 
+def run_model(
+    machine: type[RuleBasedStateMachine],
+    backend: str,
+    folder: Path,
+    *,
+    examples: int,
+    steps: int,
+    derandomize: bool = True,
+) -> None:
+    """Run a stateful model whose examples each take a fresh database of `backend` (its
+    `databases` attribute), with the settings every model here shares."""
+    databases = Databases(backend, folder)
+    asyncio.run(databases.prepare())
+    machine.databases = databases  # type: ignore[attr-defined]
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=steps,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                derandomize=derandomize,
+                database=None,
+                report_multiple_bugs=False,
+            ),
+        )
+    finally:
+        asyncio.run(databases.drop())
+
+
 class EscalationModel(RuleBasedStateMachine):
     databases: Databases  # set by the test
 
@@ -922,21 +953,11 @@ def _text(message: Message) -> str:
 @pytest.mark.timeout(600)  # a failure's shrinking takes longer than the run itself
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_lifecycle_matches_the_model(backend: str, tmp_path: Path) -> None:
-    databases = Databases(backend, tmp_path)
-    asyncio.run(databases.prepare())
-    EscalationModel.databases = databases
-    try:
-        run_state_machine_as_test(
-            EscalationModel,
-            settings=settings(
-                max_examples=max(1, int(EXAMPLES[backend] * SCALE)),
-                stateful_step_count=STEPS,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                derandomize=SCALE == 1,
-                database=None,
-                report_multiple_bugs=False,
-            ),
-        )
-    finally:
-        asyncio.run(databases.drop())
+    run_model(
+        EscalationModel,
+        backend,
+        tmp_path,
+        examples=max(1, int(EXAMPLES[backend] * SCALE)),
+        steps=STEPS,
+        derandomize=SCALE == 1,
+    )

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -35,7 +34,6 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import select
 
@@ -50,7 +48,7 @@ from bot.services.circles import notes
 from bot.services.privacy import member_data, retention
 from tests.conftest import BACKENDS
 from tests.helpers import FrozenClock
-from tests.services.test_escalation_model import Databases
+from tests.services.test_escalation_model import Databases, run_model
 
 BASE = 820_000_000_000_000_000
 G1, G2 = BASE + 1, BASE + 2
@@ -342,21 +340,4 @@ class NotesModel(RuleBasedStateMachine):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_notes_lifecycle_matches_the_model(backend: str, tmp_path: Path) -> None:
-    databases = Databases(backend, tmp_path)
-    asyncio.run(databases.prepare())
-    NotesModel.databases = databases
-    try:
-        run_state_machine_as_test(
-            NotesModel,
-            settings=settings(
-                max_examples=EXAMPLES[backend],
-                stateful_step_count=40,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                derandomize=True,
-                database=None,
-                report_multiple_bugs=False,
-            ),
-        )
-    finally:
-        asyncio.run(databases.drop())
+    run_model(NotesModel, backend, tmp_path, examples=EXAMPLES[backend], steps=40)
