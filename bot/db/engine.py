@@ -146,6 +146,18 @@ def sqlite_file(url: str) -> str | None:
     return None if path.startswith("file:") else path
 
 
+def sync_file(path: str) -> None:
+    """fsync `path` if it exists."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def checkpoint_wal(path: str) -> tuple[int, int]:
     """Copy what the WAL holds into the database file, waiting for nobody (PASSIVE), on a
     connection of its own; returns the WAL's length in pages and how many of them are still
@@ -365,6 +377,11 @@ class Database:
                     # WAL grew to twice what was written in tests/db/test_checkpoint.py).
                     self.wal_long = pages >= CHECKPOINT_LONG_WAL_PAGES
                     if self.wal_long and self._sqlite_writer is not None:
+                        # The held pass first syncs the log; most of what it would sync
+                        # (what was written during the passes beside the writers) is synced
+                        # here, before the writers are held (a held pass synced ~12 MB of
+                        # log in 60-70 ms during the outbox purge at 1M rows).
+                        await asyncio.to_thread(sync_file, path + "-wal")
                         async with self._sqlite_writer:
                             holding = time.monotonic()
                             await asyncio.to_thread(checkpoint_wal, path)

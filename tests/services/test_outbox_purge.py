@@ -4,6 +4,7 @@ is still to be sent is never touched. Both backends."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -95,6 +96,36 @@ async def test_finished_rows_older_than_a_week_go_in_chunks_and_nothing_else(
     assert await _keys(db) == kept
     # Nothing left to purge: one unit that finds nothing.
     assert await retention.purge_outbox(db, clock, chunk=3) == 0
+
+
+async def test_the_purge_rests_between_chunks_so_members_writes_go_in_between(
+    db: Database, clock: FrozenClock
+) -> None:
+    for i in range(6):
+        await _row(db, clock, f"old-{i}", outbox.SENT, due_days_ago=9, sent_days_ago=9)
+    order: list[str] = []
+    first_done = asyncio.Event()
+    real = db.session
+
+    @contextlib.asynccontextmanager
+    async def noted() -> AsyncIterator[AsyncSession]:
+        async with real() as session:
+            yield session
+        order.append("unit")
+        first_done.set()
+
+    async def member_writes() -> None:
+        # Queued once the purge's first chunk is done, as a member's tap would be.
+        await first_done.wait()
+        await _row(db, clock, "a-member", outbox.PENDING, due_days_ago=0)
+        order.append("member")
+
+    db.session = noted  # type: ignore[method-assign]
+    purged, _ = await asyncio.gather(retention.purge_outbox(db, clock, chunk=2), member_writes())
+    assert purged == 6
+    # The purge's second chunk waited for the member: it rested after its first.
+    assert order.index("member") < 3, order
+    assert await _keys(db) == {"a-member"}
 
 
 async def test_the_daily_retention_job_purges_the_outbox(db: Database, clock: FrozenClock) -> None:

@@ -4,6 +4,8 @@ after a grace period (default 30 days) unless they come back."""
 
 from __future__ import annotations
 
+import asyncio
+import time as monotime
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -202,6 +204,12 @@ async def at_start(db: Database, clock: Clock) -> bool:
 OUTBOX_KEPT = timedelta(days=7)
 # Rows deleted per unit of work: SQLite's one writer is never held for long.
 OUTBOX_PURGE_CHUNK = 100
+# Between chunks the purge rests this many times as long as its chunk took (at least
+# OUTBOX_PURGE_REST_MIN seconds): it is a background job, and back to back its writes came
+# faster than SQLite's log could be copied back and the disk could take them, so members'
+# writes stalled behind the flushes (benchmarks/RESULTS.md, the outbox purge).
+OUTBOX_PURGE_REST_FACTOR = 2.0
+OUTBOX_PURGE_REST_MIN = 0.005
 FINISHED = ("sent", "failed", "cancelled")
 
 
@@ -211,6 +219,7 @@ async def purge_outbox(db: Database, clock: Clock, *, chunk: int = OUTBOX_PURGE_
     cutoff = clock.now() - OUTBOX_KEPT
     total = 0
     while True:
+        began = monotime.monotonic()
         async with db.session() as session:
             ids = select(OutboxMessage.id).where(
                 OutboxMessage.status.in_(FINISHED),
@@ -227,6 +236,8 @@ async def purge_outbox(db: Database, clock: Clock, *, chunk: int = OUTBOX_PURGE_
         total += done
         if done < chunk:
             return total
+        took = monotime.monotonic() - began
+        await asyncio.sleep(max(OUTBOX_PURGE_REST_MIN, took * OUTBOX_PURGE_REST_FACTOR))
         await db.give_way_to_checkpoint()
 
 
