@@ -10,16 +10,18 @@ activity counts (about --days-per-member days each, up to 95 days back), which t
 purges after 90 days. Nobody has been reached yet: the first sweep is the one right after
 reach-out was switched on everywhere, the worst case. No buddy rounds are seeded.
 
-A full sweep is what the outbox dispatcher does in an hour: `SweepHandler.prepare` once for
-every server, one after the other (each one unit of work: queue the next sweep, sweep, purge
-old day counts). The dispatcher's own claim and mark of the sweep row (two small units of
-work a server) are not included. The first sweep queues the DMs; the second, an hour later
-on the injected clock, is the steady state and should find almost nothing to do.
+A full sweep is what the outbox dispatcher does in an hour: `SweepAllHandler.prepare` once
+for every server together (queue the next hour's sweep; one read that finds the members to
+look at across servers; a unit of work per SWEEP_CHUNK of them). The dispatcher's own claim
+and mark of the sweep row (two small units of work) are not included; nor is the midnight
+sweep's forgetting of old day counts (the clock is at half past noon). The first sweep
+queues the DMs; the second, an hour later on the injected clock, is the steady state and
+should find almost nothing to do.
 
 Each size runs in its own process, so its peak RSS (VmHWM, reset just before the first
 sweep) is its own. CPU is split into the event loop's thread (Python: SQLAlchemy, the sweep)
-and the rest (aiosqlite's thread: SQLite and the driver). "Longest server" is the longest
-one server's unit of work took: SQLite's one writer (and the in-process write lock) is held
+and the rest (aiosqlite's thread: SQLite and the driver). "Longest unit of work" is the
+longest a chunk's unit took: SQLite's one writer (and the in-process write lock) is held
 that long, so every other write in the bot (a /talk, a check-in) can wait that long.
 
     .venv/bin/python -m benchmarks.reachout_sweep                      # 100k, 250k, 500k, 1M
@@ -64,8 +66,7 @@ from bot.db.models import (
     ReachoutSettings,
 )
 from bot.jobs.delivery import Done, QueuedMessage
-from bot.services.reachout.settings import KIND_SWEEP
-from bot.services.reachout.sweep import KIND_DM, SweepHandler
+from bot.services.reachout.sweep import KIND_DM, KIND_SWEEP_ALL, SweepAllHandler
 from tests.helpers import FrozenClock
 
 SEED = 2026
@@ -292,9 +293,9 @@ def files_mib(folder: Path, prefix: str) -> float:
 
 
 async def full_sweep(db: Database, clock: FrozenClock, guilds: list[int]) -> Sweep:
-    handler = SweepHandler(db, clock)
-    looked_at = dms = nudges = 0
-    longest = 0.0
+    """The hourly sweep of every server: `SweepAllHandler.prepare` once, as the dispatcher
+    runs it (a read that finds who to look at, then a unit of work per SWEEP_CHUNK)."""
+    handler = SweepAllHandler(db, clock)
     longest_unit = 0.0
     real_session = db.session
 
@@ -307,31 +308,35 @@ async def full_sweep(db: Database, clock: FrozenClock, guilds: list[int]) -> Swe
         longest_unit = max(longest_unit, time.perf_counter() - began)
 
     db.session = timed_session  # type: ignore[method-assign]
+    slot = clock.now().replace(minute=0, second=0, microsecond=0)
+    message = QueuedMessage(
+        id=0,
+        key=f"bench:sweep-all:{slot.isoformat()}",
+        kind=KIND_SWEEP_ALL,
+        guild_id=None,
+        target_type="channel",
+        target_id=0,
+        payload={"slot": slot.isoformat()},
+        attempts=1,
+    )
     wall, loop_cpu, all_cpu = time.perf_counter(), time.thread_time(), time.process_time()
-    for guild_id in guilds:
-        message = QueuedMessage(
-            id=0,
-            key=f"bench:sweep:{guild_id}",
-            kind=KIND_SWEEP,
-            guild_id=guild_id,
-            target_type="channel",
-            target_id=guild_id,
-            payload={"version": 1},
-            attempts=1,
-        )
-        one = time.perf_counter()
-        done = await handler.prepare(message)
-        longest = max(longest, time.perf_counter() - one)
-        if not isinstance(done, Done) or (counts := DONE.search(done.reason)) is None:
-            raise RuntimeError(f"server {guild_id}: the sweep did not run: {done}")
-        looked_at += int(counts[1])
-        dms += int(counts[2])
-        nudges += int(counts[3])
+    done = await handler.prepare(message)
     wall = time.perf_counter() - wall
     loop_cpu = time.thread_time() - loop_cpu
     other_cpu = time.process_time() - all_cpu - loop_cpu
     db.session = real_session  # type: ignore[method-assign]
-    return Sweep(wall, loop_cpu, other_cpu, looked_at, dms, nudges, longest, longest_unit)
+    if not isinstance(done, Done) or (counts := DONE.search(done.reason)) is None:
+        raise RuntimeError(f"the sweep did not run: {done}")
+    return Sweep(
+        wall,
+        loop_cpu,
+        other_cpu,
+        int(counts[1]),
+        int(counts[2]),
+        int(counts[3]),
+        wall,
+        longest_unit,
+    )
 
 
 def print_profile(profiler: cProfile.Profile, title: str, lines: int) -> None:
@@ -349,7 +354,8 @@ async def measure(
     db = Database(f"sqlite+aiosqlite:///{folder / f'sweep-{members}.db'}")
     try:
         await migrate.upgrade(db)
-        now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
+        # Half past noon: not the midnight sweep, which also forgets old activity days.
+        now = datetime.now(UTC).replace(hour=12, minute=30, second=0, microsecond=0)
         started = time.perf_counter()
         quiet, day_rows = await seed(db, members, servers, now, days_per_member)
         seed_seconds = time.perf_counter() - started
@@ -430,7 +436,7 @@ def describe(label: str, sweep: Sweep, members: int) -> str:
     per_member = sweep.seconds / members * 1e6
     return (
         f"{label}: {sweep.seconds:7.2f} s ({per_member:5.1f} us a member; CPU: event loop "
-        f"{sweep.loop_cpu:6.2f} s, SQLite thread {sweep.other_cpu:5.2f} s; longest server "
+        f"{sweep.loop_cpu:6.2f} s, SQLite thread {sweep.other_cpu:5.2f} s; the whole sweep "
         f"{sweep.longest * 1000:,.0f} ms, longest unit of work {sweep.longest_unit * 1000:,.0f} ms)"
         f" - looked at {sweep.looked_at:,}, queued "
         f"{sweep.dms:,} DMs and {sweep.nudges:,} buddy nudges"

@@ -17,3 +17,9 @@ class FrozenClock:
     def advance(self, **delta: float) -> datetime:
         self._now += timedelta(**delta)
         return self._now
+
+    def advance_to(self, at: datetime) -> datetime:
+        """Move forward to `at` (never back: time only moves on)."""
+        assert at >= self._now, f"{at} is before {self._now}"
+        self._now = at
+        return self._now

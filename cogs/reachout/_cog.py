@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.reachout import answers, consent
+from bot.services.reachout import answers, consent, sweep
 from bot.services.reachout.activity import COMMAND, MESSAGE, REACTION
 from bot.services.reachout.handlers import ANSWERS_VIEW, handlers
 from bot.ui.reachout_ask import AskButton
@@ -52,6 +52,12 @@ class Reachout(commands.Cog):
         for kind in handlers(self.bot.db, self.bot.clock):
             self.bot.outbox.handlers.pop(kind, None)
         self.bot.sender.views.pop(ANSWERS_VIEW, None)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Make sure the hourly sweep of every server is queued."""
+        if await sweep.at_start(self.bot.db, self.bot.clock):
+            self.bot.outbox.wake()
 
     # Participation. No message content is read: discord.py gives the author and the
     # channel, which is all that is used (the bot has no message-content intent).

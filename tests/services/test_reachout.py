@@ -568,17 +568,17 @@ async def test_a_sweep_that_crashes_midway_leaves_nothing_and_the_rerun_queues_e
     await _enable(db, clock)
     for user in (A, B, C):
         await _quiet(db, clock, user, dm_consent="yes")
-    real = sweep.outbox.enqueue
-    calls = 0
+    real = sweep.outbox.enqueue_many
 
-    async def crash_on_second(*args: Any, **kwargs: Any) -> int | None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the process was killed")
-        return await real(*args, **kwargs)
+    async def crash_after_the_first(session: Any, queued: Any, **kwargs: Any) -> None:
+        await real(session, queued[:1], **kwargs)  # one DM written, then the process dies
+        raise RuntimeError("the process was killed")
 
-    monkeypatch.setattr(sweep, "outbox", SimpleNamespace(enqueue=crash_on_second))
+    monkeypatch.setattr(
+        sweep,
+        "outbox",
+        SimpleNamespace(enqueue_many=crash_after_the_first, Queued=sweep.outbox.Queued),
+    )
     with pytest.raises(RuntimeError):
         await sweep.sweep_guild(db, clock, GUILD)
     assert await _rows(db, sweep.KIND_DM) == []
@@ -1064,12 +1064,12 @@ async def test_sweep_and_dm_through_the_outbox_dispatcher(db: Database, clock: F
     assert (status[(sweep.KIND_DM, B)].last_error or "").startswith(PROBLEM_DMS_CLOSED)
     assert (await _member(db, A)).last_reached_at == clock.now()
     assert (await _member(db, B)).dms_closed_at == clock.now()
-    [done, following] = await _rows(db, settings.KIND_SWEEP)
-    assert (done.status, following.status, following.due_at) == (
-        "sent",
-        "pending",
-        clock.now() + timedelta(hours=1),
-    )
+    [done] = await _rows(db, settings.KIND_SWEEP)
+    [hourly] = await _rows(db, sweep.KIND_SWEEP_ALL)
+    # The server's own sweep ran; the hourly sweep of every server is queued on the hour.
+    assert (done.status, hourly.status) == ("sent", "pending")
+    assert hourly.due_at > clock.now()
+    assert hourly.due_at.minute == 0
     clock.advance(minutes=30)
     await dispatcher.run_once()
     assert sender.take() == []  # nothing retried
@@ -1349,7 +1349,7 @@ async def _sweep_message(db: Database) -> QueuedMessage:
     return _message((await _rows(db, settings.KIND_SWEEP))[-1])
 
 
-async def test_the_sweep_handler_sweeps_and_queues_the_next_sweep(
+async def test_a_servers_own_sweep_sweeps_it_and_sees_the_hourly_sweep_queued(
     db: Database, clock: FrozenClock
 ) -> None:
     await _enable(db, clock)
@@ -1359,14 +1359,13 @@ async def test_the_sweep_handler_sweeps_and_queues_the_next_sweep(
     assert isinstance(prepared, Done)
     assert "1 DMs" in prepared.reason
     assert len(await _rows(db, sweep.KIND_DM)) == 1
-    rows = await _rows(db, settings.KIND_SWEEP)
-    assert [(r.due_at, r.payload) for r in rows] == [
-        (clock.now(), {"version": 1, "slot": clock.now().isoformat()}),
-        (
-            clock.now() + timedelta(hours=1),
-            {"version": 1, "slot": (clock.now() + timedelta(hours=1)).isoformat()},
-        ),
+    # No successor of its own: the hourly sweep of every server takes it from here.
+    assert [(r.due_at, r.payload) for r in await _rows(db, settings.KIND_SWEEP)] == [
+        (clock.now(), {"version": 1, "slot": clock.now().isoformat()})
     ]
+    [hourly] = await _rows(db, sweep.KIND_SWEEP_ALL)
+    assert clock.now().minute == 0  # 12:00: the sweep of every server at 13:00
+    assert hourly.due_at == clock.now() + timedelta(hours=1)
 
 
 async def test_the_sweep_handler_skips_stale_versions_and_switched_off_servers(
@@ -1393,11 +1392,20 @@ async def test_the_sweep_handler_skips_stale_versions_and_switched_off_servers(
     assert [r.payload["version"] for r in await _rows(db, settings.KIND_SWEEP)] == [1, 2]
 
 
-async def test_the_sweep_handler_forgets_activity_days_after_90_days(
+async def _hourly_message(db: Database, clock: FrozenClock) -> QueuedMessage:
+    """The hourly sweep's row that falls due next, with the clock moved to it."""
+    assert await sweep.at_start(db, clock)
+    row = [r for r in await _rows(db, sweep.KIND_SWEEP_ALL) if r.status == "pending"][-1]
+    clock.advance_to(row.due_at)
+    return _message(row)
+
+
+async def test_the_first_hourly_sweep_after_midnight_forgets_activity_days_after_90_days(
     db: Database, clock: FrozenClock
 ) -> None:
     await _enable(db, clock)
-    today = clock.now().date()
+    clock.advance_to(clock.now().replace(hour=23, minute=30))
+    today = (clock.now() + timedelta(days=1)).date()
     async with db.session() as session:
         await repo.add_day_counts(
             session,
@@ -1408,20 +1416,49 @@ async def test_the_sweep_handler_forgets_activity_days_after_90_days(
                 DayCounts(OTHER_GUILD, A, today - timedelta(days=200), {MESSAGE: 4}),
             ],
         )
-    await sweep.SweepHandler(db, clock).prepare(await _sweep_message(db))
+    handler = sweep.SweepAllHandler(db, clock)
+    message = await _hourly_message(db, clock)
+    assert clock.now().hour == 0
+    await handler.prepare(message)
     kept = sorted((d.guild_id, d.messages) for d in await _all(db, ActivityDay))
     assert kept == [(GUILD, 2), (GUILD, 3), (OTHER_GUILD, 4)]
+    # The other hours of the day leave them be.
+    async with db.session() as session:
+        await repo.add_day_counts(
+            session, [DayCounts(GUILD, B, today - timedelta(days=95), {MESSAGE: 5})]
+        )
+    await handler.prepare(await _hourly_message(db, clock))
+    assert clock.now().hour == 1
+    assert (GUILD, 5) in {(d.guild_id, d.messages) for d in await _all(db, ActivityDay)}
 
 
-async def test_a_retried_sweep_row_queues_one_successor(db: Database, clock: FrozenClock) -> None:
+async def test_a_retried_hourly_sweep_row_queues_one_successor(
+    db: Database, clock: FrozenClock
+) -> None:
     await _enable(db, clock)
-    message = await _sweep_message(db)
-    handler = sweep.SweepHandler(db, clock)
+    message = await _hourly_message(db, clock)
+    handler = sweep.SweepAllHandler(db, clock)
     assert isinstance(await handler.prepare(message), Done)
     clock.advance(minutes=2, seconds=5)  # the process died before marking it; lease expired
     assert isinstance(await handler.prepare(message), Done)
-    pending = [r for r in await _rows(db, settings.KIND_SWEEP) if r.status == "pending"]
+    pending = [r for r in await _rows(db, sweep.KIND_SWEEP_ALL) if r.status == "pending"]
     assert len(pending) == 2  # the original row (never marked) and exactly one successor
+    assert pending[1].due_at == clock.now().replace(minute=0, second=0) + timedelta(hours=1)
+
+
+async def test_restarts_and_server_sweeps_all_ask_for_the_same_hourly_sweep(
+    db: Database, clock: FrozenClock
+) -> None:
+    clock.advance_to(clock.now().replace(minute=20))
+    for _ in range(3):  # three starts in the same hour, and a second process
+        assert await sweep.at_start(db, clock)
+        clock.advance(minutes=5)
+    await _enable(db, clock)
+    await sweep.SweepHandler(db, clock).prepare(await _sweep_message(db))
+    due = sorted(r.due_at for r in await _rows(db, sweep.KIND_SWEEP_ALL))
+    next_hour = clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    # Starting asks for the coming hour; a server's own sweep for the hour after an hour.
+    assert due == [next_hour, next_hour + timedelta(hours=1)]
 
 
 async def test_enabled_guilds_lists_only_servers_with_reach_out_on(

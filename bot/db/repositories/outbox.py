@@ -9,6 +9,8 @@ whose lease has run out (its dispatcher died) is claimable again.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +35,7 @@ BULK_KINDS = frozenset(
         "reachout_dm",
         "reachout_buddy",
         "reachout_sweep",
+        "reachout_sweep_all",
         "reachout_digest",
         "circle_milestone",
         "privacy_retention",
@@ -84,6 +87,47 @@ async def enqueue(
     return (await session.execute(statement, values)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message for `enqueue_many`; the fields as `enqueue` takes them."""
+
+    key: str
+    kind: str
+    target_type: str
+    target_id: int
+    payload: dict[str, Any]
+    due_at: datetime
+    guild_id: int | None = None
+    member_id: int | None = None
+
+
+async def enqueue_many(session: AsyncSession, messages: Sequence[Queued], *, now: datetime) -> None:
+    """Queue many messages in one statement (the sweep's), each unless its key exists."""
+    if not messages:
+        return
+    rows = []
+    for m in messages:
+        if m.target_type not in TARGET_TYPES:
+            raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {m.target_type!r}")
+        rows.append(
+            {
+                "idempotency_key": m.key,
+                "guild_id": m.guild_id,
+                "kind": m.kind,
+                "target_type": m.target_type,
+                "target_id": m.target_id,
+                "member_id": m.member_id,
+                "payload": m.payload,
+                "status": PENDING,
+                "priority": priority_of(m.kind),
+                "due_at": m.due_at,
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    await session.execute(_enqueue_many(session.bind.dialect.name), rows)
+
+
 _ENQUEUED_COLUMNS = (
     "idempotency_key",
     "guild_id",
@@ -111,6 +155,17 @@ def _enqueue(dialect: str) -> Any:
         .values({name: bindparam(name) for name in _ENQUEUED_COLUMNS})
         .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
         .returning(table.c.id)
+    )
+
+
+@functools.cache
+def _enqueue_many(dialect: str) -> Any:
+    """`_enqueue` without RETURNING, for many rows at once (one executemany)."""
+    table = OutboxMessage.__table__
+    return (
+        dialect_insert(dialect)(table)
+        .values({name: bindparam(name) for name in _ENQUEUED_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
     )
 
 

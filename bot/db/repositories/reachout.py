@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import ActivityDay, MemberActivity, MemberProfile, ReachoutSettings
+from bot.db.models import (
+    ActivityDay,
+    GuildSettings,
+    MemberActivity,
+    MemberProfile,
+    ReachoutSettings,
+)
 from bot.db.upsert import update_guild_row, update_member_row
 
 COUNT_KINDS = ("messages", "reactions", "checkins", "commands")
@@ -151,19 +169,29 @@ def _quiet(guild_id: int, cutoff: datetime) -> Select[Any]:
     )
 
 
-async def sweep_candidates(
-    session: AsyncSession,
-    guild_id: int,
-    *,
-    cutoff: datetime,
-    now: datetime,
-    after_user: int | None = None,
-    limit: int | None = None,
-) -> list[MemberActivity]:
+# ----- the set-based sweep (bot.services.reachout.sweep) -----------------------------------
+
+# What the sweep needs of a member, fetched as plain rows (no ORM objects).
+_SWEEP_COLUMNS = (
+    MemberActivity.guild_id,
+    MemberActivity.user_id,
+    MemberActivity.last_seen_at,
+    MemberActivity.cycle,
+    MemberActivity.stage,
+    MemberActivity.next_at,
+    MemberActivity.paused_until,
+    MemberActivity.dm_consent,
+    MemberActivity.dms_closed_at,
+    MemberActivity.quiet_start,
+    MemberActivity.quiet_end,
+)
+
+
+def _may_need_sweeping(now: datetime) -> Any:
     """Quiet members the sweep may have something to do for: a new quiet spell, or the next
-    reach-out of the current one due. Members who said no are left out entirely. In user id
-    order, `limit` at a time after `after_user`, so a big server is swept in chunks."""
-    statement = _quiet(guild_id, cutoff).where(
+    reach-out of the current one due. Members who said no, or paused, are left out."""
+    return and_(
+        MemberActivity.left_at.is_(None),
         or_(MemberActivity.dm_consent.is_(None), MemberActivity.dm_consent != "no"),
         or_(MemberActivity.paused_until.is_(None), MemberActivity.paused_until <= now),
         or_(
@@ -172,10 +200,104 @@ async def sweep_candidates(
             and_(MemberActivity.next_at.is_not(None), MemberActivity.next_at <= now),
         ),
     )
-    if after_user is not None:
-        statement = statement.where(MemberActivity.user_id > after_user)
-    statement = statement.order_by(MemberActivity.user_id).limit(limit)
-    return list((await session.scalars(statement.with_for_update())).all())
+
+
+async def sweep_servers(
+    session: AsyncSession, guild_ids: Sequence[int] | None = None
+) -> dict[int, ReachoutSettings]:
+    """The servers with reach-out on (of `guild_ids`, or all), by id."""
+    statement = select(ReachoutSettings).where(ReachoutSettings.enabled.is_(True))
+    if guild_ids is not None:
+        statement = statement.where(ReachoutSettings.guild_id.in_(list(guild_ids)))
+    return {s.guild_id: s for s in (await session.scalars(statement)).all()}
+
+
+async def sweep_keys(
+    session: AsyncSession, thresholds: dict[int, list[int]], *, now: datetime
+) -> list[tuple[int, int]]:
+    """(guild id, user id) of every member the sweep may have something to do for, across
+    servers: one query per threshold in use (`thresholds`: days to the servers using it),
+    each walking the (guild_id, last_seen_at) index over the quiet members only."""
+    found: list[tuple[int, int]] = []
+    for days, guilds in thresholds.items():
+        cutoff = now - timedelta(days=days)
+        for start in range(0, len(guilds), 500):
+            rows = await session.execute(
+                select(MemberActivity.guild_id, MemberActivity.user_id).where(
+                    MemberActivity.guild_id.in_(guilds[start : start + 500]),
+                    MemberActivity.last_seen_at < cutoff,
+                    _may_need_sweeping(now),
+                )
+            )
+            found += [(guild, user) for guild, user in rows.all()]
+    return sorted(found)
+
+
+async def sweep_rows(
+    session: AsyncSession, keys: Sequence[tuple[int, int]], *, now: datetime
+) -> list[Row[Any]]:
+    """The members `keys` names that still may need sweeping, read again (and locked on
+    PostgreSQL) in the unit of work that updates them: they may have moved on since."""
+    statement = (
+        select(*_SWEEP_COLUMNS)
+        .where(
+            tuple_(MemberActivity.guild_id, MemberActivity.user_id).in_(list(keys)),
+            _may_need_sweeping(now),
+        )
+        .order_by(MemberActivity.guild_id, MemberActivity.user_id)
+        .with_for_update()
+    )
+    return list((await session.execute(statement)).all())
+
+
+_STAGE = (
+    update(MemberActivity.__table__)
+    .where(
+        MemberActivity.__table__.c.guild_id == bindparam("b_guild"),
+        MemberActivity.__table__.c.user_id == bindparam("b_user"),
+    )
+    .values(
+        cycle=bindparam("b_cycle"),
+        stage=bindparam("b_stage"),
+        next_at=bindparam("b_next"),
+    )
+)
+
+
+async def record_stages(
+    session: AsyncSession, stages: Sequence[tuple[int, int, datetime, int, datetime | None]]
+) -> None:
+    """(guild, user, cycle, stage, next_at) for each member swept, in one statement."""
+    if stages:
+        await session.execute(
+            _STAGE,
+            [
+                {"b_guild": g, "b_user": u, "b_cycle": c, "b_stage": s, "b_next": n}
+                for g, u, c, s, n in stages
+            ],
+        )
+
+
+async def server_timezones(session: AsyncSession, guild_ids: Iterable[int]) -> dict[int, str]:
+    rows = await session.execute(
+        select(GuildSettings.guild_id, GuildSettings.timezone).where(
+            GuildSettings.guild_id.in_(list(set(guild_ids)))
+        )
+    )
+    return {guild: tz for guild, tz in rows.all()}
+
+
+async def own_timezones_of(
+    session: AsyncSession, keys: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """Members' own timezones where they set one, for members of several servers."""
+    rows = await session.execute(
+        select(MemberProfile.guild_id, MemberProfile.user_id, MemberProfile.timezone).where(
+            tuple_(MemberProfile.guild_id, MemberProfile.user_id).in_(list(keys)),
+            MemberProfile.timezone.is_not(None),
+        )
+    )
+    return {(g, u): tz for g, u, tz in rows.all()}
 
 
 async def last_seen(
@@ -191,24 +313,6 @@ async def last_seen(
             )
         )
         found.update({user: at for user, at in rows.all()})
-    return found
-
-
-async def own_timezones(
-    session: AsyncSession, guild_id: int, users: Iterable[int]
-) -> dict[int, str]:
-    """Members' own timezones where they set one (the rest use the server's)."""
-    wanted = list(set(users))
-    found: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        rows = await session.execute(
-            select(MemberProfile.user_id, MemberProfile.timezone).where(
-                MemberProfile.guild_id == guild_id,
-                MemberProfile.user_id.in_(wanted[start : start + 500]),
-                MemberProfile.timezone.is_not(None),
-            )
-        )
-        found.update({user: tz for user, tz in rows.all()})
     return found
 
 

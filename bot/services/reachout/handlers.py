@@ -29,7 +29,14 @@ from bot.jobs.delivery import (
 from bot.services.checkins.records import timezone_of
 from bot.services.reachout.digest import DigestHandler
 from bot.services.reachout.settings import KIND_DIGEST, KIND_SWEEP
-from bot.services.reachout.sweep import KIND_BUDDY, KIND_DM, SweepHandler, quiet_hours
+from bot.services.reachout.sweep import (
+    KIND_BUDDY,
+    KIND_DM,
+    KIND_SWEEP_ALL,
+    SweepAllHandler,
+    SweepHandler,
+    quiet_hours,
+)
 from bot.services.reachout.texts import BUDDY_NUDGE, DEFAULT_MESSAGE
 
 ANSWERS_VIEW = "reachout_answers"
@@ -166,5 +173,6 @@ def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
         KIND_DM: DmHandler(db, clock),
         KIND_BUDDY: BuddyNudgeHandler(db, clock),
         KIND_SWEEP: SweepHandler(db, clock),
+        KIND_SWEEP_ALL: SweepAllHandler(db, clock),
         KIND_DIGEST: DigestHandler(db, clock),
     }

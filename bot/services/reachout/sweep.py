@@ -1,27 +1,35 @@
-"""The inactivity sweep: for each server, find members who went quiet and queue what its
-settings ask for — a DM to those who opted in, a nudge to their buddy, or nothing (a weekly
-digest lists them) — once per quiet spell and stage, through the outbox.
+"""The inactivity sweep: find members who went quiet and queue what their server's settings
+ask for — a DM to those who opted in, a nudge to their buddy, or nothing (a weekly digest
+lists them) — once per quiet spell and stage, through the outbox.
+
+Set-based: one hourly sweep for every server with reach-out on (`SweepAllHandler`), which
+finds the members it may have something to do for with one indexed query per threshold in
+use, across servers, as a read (on SQLite it holds no writer); a server's own sweep
+(`SweepHandler`) runs when its settings change. With nobody newly quiet, a sweep is those
+reads and nothing else. The members found are then swept `SWEEP_CHUNK` per unit of work, each
+read again (and locked on PostgreSQL) in the unit that updates them, their stages recorded
+and their messages queued in one statement each, so a big sweep never holds SQLite's single
+writer for long (10,000 quiet members in one unit held it for 2.85 s).
 
 Each queued message has a key made of the member, the quiet spell and the stage, so a sweep
 that runs twice (a restart mid-sweep, two processes) queues nothing twice. The member's row
-records the stage in the same unit of work.
-
-A server is swept `SWEEP_CHUNK` quiet members per unit of work, so a big server never holds
-SQLite's single writer for long (10,000 quiet members in one unit held it for 2.85 s, longer
-than members can wait for an answer). A sweep cut short resumes where the members' stages
-show it stopped.
+records the stage in the same unit of work; a sweep cut short resumes where the members'
+stages show it stopped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.db.engine import Database
-from bot.db.models import MemberActivity, ReachoutSettings
+from bot.db.engine import Database, DatabaseClosing
+from bot.db.models import ReachoutSettings
 from bot.db.repositories import buddies as buddy_repo
 from bot.db.repositories import outbox
 from bot.db.repositories import reachout as repo
@@ -37,10 +45,11 @@ from bot.domain.reachout import (
 )
 from bot.domain.timezones import is_valid_timezone, zone
 from bot.jobs.delivery import Done, NoFollowUp, Prepared, QueuedMessage, Skip
-from bot.services.reachout.settings import next_slot, queue_sweep, server_timezone
+from bot.services.reachout.settings import SWEEP_EVERY, next_slot
 
 KIND_DM = "reachout_dm"
 KIND_BUDDY = "reachout_buddy"
+KIND_SWEEP_ALL = "reachout_sweep_all"
 ACTIVITY_DAYS_KEPT = 90
 SWEEP_CHUNK = 200
 
@@ -59,7 +68,12 @@ class SweepResult:
         self.not_opted += other.not_opted
 
 
-def quiet_hours(member: MemberActivity) -> QuietHours:
+class _QuietHoursOf(Protocol):
+    quiet_start: str | None
+    quiet_end: str | None
+
+
+def quiet_hours(member: _QuietHoursOf) -> QuietHours:
     start = parse_local_time(member.quiet_start) if member.quiet_start else DEFAULT_QUIET_START
     end = parse_local_time(member.quiet_end) if member.quiet_end else DEFAULT_QUIET_END
     return QuietHours(start, end)
@@ -74,116 +88,131 @@ def dm_key(guild_id: int, user_id: int, cycle: datetime, stage: int) -> str:
 
 
 async def sweep_guild(db: Database, clock: Clock, guild_id: int) -> SweepResult:
-    """One sweep of one server, `SWEEP_CHUNK` members per unit of work."""
+    """One sweep of one server."""
+    return await sweep_servers(db, clock, [guild_id])
+
+
+async def sweep_servers(
+    db: Database, clock: Clock, guild_ids: Sequence[int] | None = None
+) -> SweepResult:
+    """One sweep of the servers `guild_ids` (or all with reach-out on): a read that finds the
+    members to look at, then `SWEEP_CHUNK` of them per unit of work."""
     now = clock.now()
-    async with db.session() as session:
-        settings = await repo.get_settings(session, guild_id)
-    if settings is None or not settings.enabled:
-        return SweepResult()
-    return await _sweep_in_chunks(db, settings, now)
-
-
-async def _sweep_in_chunks(db: Database, settings: ReachoutSettings, now: datetime) -> SweepResult:
+    async with db.read() as session:
+        servers = await repo.sweep_servers(session, guild_ids)
+        thresholds: dict[int, list[int]] = {}
+        for server in servers.values():
+            thresholds.setdefault(server.threshold_days, []).append(server.guild_id)
+        keys = await repo.sweep_keys(session, thresholds, now=now) if servers else []
     total = SweepResult()
-    after: int | None = None
-    while True:
+    for start in range(0, len(keys), SWEEP_CHUNK):
         async with db.session() as session:
-            # Re-read in each unit: a member's state (and the settings) may have moved on.
-            current = await repo.get_settings(session, settings.guild_id)
-            if current is None or not current.enabled:
-                return total
-            result, after = await _sweep(session, current, now, after=after)
-        total.add(result)
-        if after is None:
-            return total
+            total.add(await _sweep(session, keys[start : start + SWEEP_CHUNK], now))
+    return total
 
 
-async def _sweep(
-    session: AsyncSession, settings: ReachoutSettings, now: datetime, *, after: int | None
-) -> tuple[SweepResult, int | None]:
-    """Sweep the next chunk of members after user id `after`; returns what was done and
-    where the next chunk starts (None when there are no more)."""
-    guild_id = settings.guild_id
-    threshold = timedelta(days=settings.threshold_days)
-    cutoff = now - threshold
-    members = await repo.sweep_candidates(
-        session, guild_id, cutoff=cutoff, now=now, after_user=after, limit=SWEEP_CHUNK
-    )
+async def _sweep(session: AsyncSession, keys: list[tuple[int, int]], now: datetime) -> SweepResult:
+    """Sweep the members `keys` names (of one server or several), as they are now."""
+    # Read again in this unit: a member's state, and the settings, may have moved on.
+    servers = await repo.sweep_servers(session, sorted({guild for guild, _ in keys}))
+    members = [
+        m
+        for m in await repo.sweep_rows(session, keys, now=now)
+        if m.guild_id in servers
+        and m.last_seen_at < now - timedelta(days=servers[m.guild_id].threshold_days)
+    ]
     result = SweepResult(candidates=len(members))
     if not members:
-        return result, None
-    server_tz = await server_timezone(session, guild_id)
-    own = await repo.own_timezones(session, guild_id, (m.user_id for m in members))
-    wants_buddies = settings.buddy_nudge != "off" or settings.not_opted == "buddy"
-    partners = await buddy_repo.running_partners(session, guild_id) if wants_buddies else {}
-    involved = {p for m in members for p in partners.get(m.user_id, ())}
-    partner_seen = await repo.last_seen(session, guild_id, involved) if involved else {}
-
+        return result
+    server_tz = await repo.server_timezones(session, servers)
+    own = await repo.own_timezones_of(session, [(m.guild_id, m.user_id) for m in members])
+    buddies: dict[int, dict[int, int | None]] = {}
+    for guild_id, server in servers.items():
+        if server.buddy_nudge != "off" or server.not_opted == "buddy":
+            ids = [m.user_id for m in members if m.guild_id == guild_id]
+            buddies[guild_id] = await _active_buddies(session, server, ids, now)
+    stages: list[tuple[int, int, datetime, int, datetime | None]] = []
+    queued: list[outbox.Queued] = []
     for member in members:
-        state = MemberState(
-            last_seen=member.last_seen_at,
-            cycle=member.cycle,
-            stage=member.stage,
-            next_at=member.next_at,
-            paused_until=member.paused_until,
-        )
-        step = plan(state, now, threshold)
+        server = servers[member.guild_id]
+        step = plan(_state(member), now, timedelta(days=server.threshold_days))
         if step is None:
             continue
-        member.cycle, member.stage, member.next_at = step.cycle, step.stage, step.then
-        active_buddy = next(
-            (
-                p
-                for p in partners.get(member.user_id, ())
-                if p in partner_seen and partner_seen[p] >= cutoff
-            ),
-            None,
-        )
+        stages.append((member.guild_id, member.user_id, step.cycle, step.stage, step.then))
+        active_buddy = buddies.get(member.guild_id, {}).get(member.user_id)
         opted_in = member.dm_consent == "yes" and member.dms_closed_at is None
-        tz_name = own.get(member.user_id, server_tz)
-        tz = zone(tz_name if is_valid_timezone(tz_name) else "UTC")
-        payload = {"cycle": member.cycle.isoformat(), "stage": step.stage}
+        payload = {"cycle": step.cycle.isoformat(), "stage": step.stage}
         dm_at = now
         if active_buddy is not None and (
-            (opted_in and settings.buddy_nudge in ("before", "instead"))
-            or (not opted_in and settings.not_opted == "buddy")
+            (opted_in and server.buddy_nudge in ("before", "instead"))
+            or (not opted_in and server.not_opted == "buddy")
         ):
-            await outbox.enqueue(
-                session,
-                key=f"reachout:buddy:{guild_id}:{member.user_id}:{_stamp(step.cycle)}:{step.stage}",
-                kind=KIND_BUDDY,
-                target_type="user",
-                target_id=active_buddy,
-                payload={**payload, "member": member.user_id},
-                due_at=now,
-                now=now,
-                guild_id=guild_id,
-                member_id=member.user_id,
+            queued.append(
+                outbox.Queued(
+                    key=f"reachout:buddy:{member.guild_id}:{member.user_id}:"
+                    f"{_stamp(step.cycle)}:{step.stage}",
+                    kind=KIND_BUDDY,
+                    target_type="user",
+                    target_id=active_buddy,
+                    payload={**payload, "member": member.user_id},
+                    due_at=now,
+                    guild_id=member.guild_id,
+                    member_id=member.user_id,
+                )
             )
             result.nudges += 1
-            if not opted_in or settings.buddy_nudge == "instead":
+            if not opted_in or server.buddy_nudge == "instead":
                 continue
             dm_at = now + BUDDY_HEAD_START
         if not opted_in:
             result.not_opted += 1
             continue
-        await outbox.enqueue(
-            session,
-            key=dm_key(guild_id, member.user_id, step.cycle, step.stage),
-            kind=KIND_DM,
-            target_type="user",
-            target_id=member.user_id,
-            payload=payload,
-            due_at=next_allowed(dm_at, tz, quiet_hours(member)),
-            now=now,
-            guild_id=guild_id,
+        tz_name = own.get((member.guild_id, member.user_id), server_tz.get(member.guild_id, "UTC"))
+        tz = zone(tz_name if is_valid_timezone(tz_name) else "UTC")
+        queued.append(
+            outbox.Queued(
+                key=dm_key(member.guild_id, member.user_id, step.cycle, step.stage),
+                kind=KIND_DM,
+                target_type="user",
+                target_id=member.user_id,
+                payload=payload,
+                due_at=next_allowed(dm_at, tz, quiet_hours(member)),
+                guild_id=member.guild_id,
+            )
         )
         result.dms += 1
-    return result, members[-1].user_id
+    await repo.record_stages(session, stages)
+    await outbox.enqueue_many(session, queued, now=now)
+    return result
+
+
+def _state(member: Row[Any]) -> MemberState:
+    return MemberState(
+        last_seen=member.last_seen_at,
+        cycle=member.cycle,
+        stage=member.stage,
+        next_at=member.next_at,
+        paused_until=member.paused_until,
+    )
+
+
+async def _active_buddies(
+    session: AsyncSession, server: ReachoutSettings, users: list[int], now: datetime
+) -> dict[int, int | None]:
+    """For each of `users`, a buddy of a running round who is still active, if any."""
+    cutoff = now - timedelta(days=server.threshold_days)
+    partners = await buddy_repo.running_partners(session, server.guild_id)
+    involved = {p for user in users for p in partners.get(user, ())}
+    seen = await repo.last_seen(session, server.guild_id, involved) if involved else {}
+    return {
+        user: next((p for p in partners.get(user, ()) if p in seen and seen[p] >= cutoff), None)
+        for user in users
+    }
 
 
 class SweepHandler(NoFollowUp):
-    """A server's hourly sweep, as an outbox row that queues its successor."""
+    """A server's own sweep, queued when its settings change (switched on, a new threshold):
+    it runs at once instead of at the next hourly sweep of every server."""
 
     max_attempts: int | None = None
 
@@ -200,19 +229,84 @@ class SweepHandler(NoFollowUp):
                 return Skip("reach-out is switched off in this server")
             if settings.version != message.payload.get("version"):
                 return Skip("the settings changed; a newer sweep is queued")
-            slot = datetime.fromisoformat(message.payload.get("slot") or now.isoformat())
-            await queue_sweep(
-                session, guild_id, settings.version, due=next_slot(slot, now), now=now
-            )
-            await repo.purge_days(
-                session,
-                guild_id,
-                before=date.fromordinal(now.date().toordinal() - ACTIVITY_DAYS_KEPT),
-            )
+            await queue_sweep_all(session, due=now + SWEEP_EVERY, now=now)
         # If this stops half-way, the row is claimed again after its lease and goes on: the
         # members already done have their stage recorded, and the keys stop any repeat.
-        result = await _sweep_in_chunks(self.db, settings, now)
-        return Done(
-            f"swept: {result.candidates} to look at, {result.dms} DMs and {result.nudges} "
-            "buddy nudges queued"
-        )
+        return _done(await sweep_guild(self.db, self.clock, guild_id))
+
+
+def _done(result: SweepResult) -> Done:
+    return Done(
+        f"swept: {result.candidates} to look at, {result.dms} DMs and {result.nudges} "
+        "buddy nudges queued"
+    )
+
+
+# Activity days older than ACTIVITY_DAYS_KEPT go once a day, in the hourly sweep of this hour
+# (UTC), a server per unit of work. (A day the bot is down then, they go the next day.)
+PURGE_HOUR = 0
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+async def queue_sweep_all(session: AsyncSession, *, due: datetime, now: datetime) -> None:
+    """Queue the sweep of every server for the hour `due` falls in (on the hour): once per
+    hour, however many processes, restarts or server sweeps ask for it."""
+    slot = _hour(due)
+    if slot < due:
+        slot += SWEEP_EVERY
+    await outbox.enqueue(
+        session,
+        key=f"reachout:sweep-all:{slot.isoformat()}",
+        kind=KIND_SWEEP_ALL,
+        target_type="channel",
+        target_id=0,
+        payload={"slot": slot.isoformat()},
+        due_at=slot,
+        now=now,
+    )
+
+
+async def at_start(db: Database, clock: Clock) -> bool:
+    """Make sure the hourly sweep is queued (its key makes it once an hour). False if
+    Kinfolk began shutting down meanwhile (the next start queues it)."""
+    now = clock.now()
+    try:
+        async with db.session() as session:
+            await queue_sweep_all(session, due=now, now=now)
+    except DatabaseClosing:
+        return False
+    return True
+
+
+class SweepAllHandler(NoFollowUp):
+    """The hourly sweep of every server with reach-out on, as an outbox row that queues its
+    successor (from its own slot, so a row processed twice queues one, not two)."""
+
+    max_attempts: int | None = None
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def prepare(self, message: QueuedMessage) -> Prepared:
+        now = self.clock.now()
+        slot = datetime.fromisoformat(message.payload.get("slot") or now.isoformat())
+        async with self.db.session() as session:
+            await queue_sweep_all(session, due=next_slot(slot, now), now=now)
+        if slot.hour == PURGE_HOUR:
+            await purge_activity_days(self.db, now)
+        return _done(await sweep_servers(self.db, self.clock))
+
+
+async def purge_activity_days(db: Database, now: datetime) -> None:
+    """Forget per-day activity counts older than ACTIVITY_DAYS_KEPT, in the servers with
+    reach-out on (a server per unit of work)."""
+    before = date.fromordinal(now.date().toordinal() - ACTIVITY_DAYS_KEPT)
+    async with db.read() as session:
+        guilds = list(await repo.sweep_servers(session))
+    for guild_id in guilds:
+        async with db.session() as session:
+            await repo.purge_days(session, guild_id, before=before)

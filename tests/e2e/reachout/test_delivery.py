@@ -9,8 +9,7 @@ from datetime import timedelta
 from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.repositories import outbox
-from bot.services.reachout.settings import KIND_SWEEP
-from bot.services.reachout.sweep import KIND_DM
+from bot.services.reachout.sweep import KIND_DM, KIND_SWEEP_ALL
 from tests.e2e.checkins.world import outbox_rows
 from tests.e2e.conftest import StartBot
 from tests.e2e.reachout.world import (
@@ -86,7 +85,7 @@ async def test_dms_held_by_a_process_that_died_are_sent_once_after_its_lease(
         )
     held = sorted(r.target_id for r in claimed if r.kind == KIND_DM)
     assert held == sorted(hearth.members.values())
-    assert KIND_SWEEP in {r.kind for r in claimed}  # the hourly sweep too
+    assert KIND_SWEEP_ALL in {r.kind for r in claimed}  # the hourly sweep too
     await start_bot()
     assert set(each_got(fake, hearth).values()) == {0}  # still leased to the dead process
 
