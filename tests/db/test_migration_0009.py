@@ -33,6 +33,9 @@ OUTBOX_0008 = sa.table(
     sa.column("created_at", UTCDateTime),
 )
 
+# Bulk kinds that came after revision 0009: no row of theirs existed for it to backfill.
+BULK_SINCE_0009 = frozenset({"reachout_sweep_all"})
+
 # kind → the priority the upgrade must give it.
 QUEUED = {
     "talk.alert": outbox.URGENT,
@@ -44,7 +47,7 @@ QUEUED = {
     "circle_note": outbox.NORMAL,
     "talkative": outbox.NORMAL,  # "talk%" without the dot is not a talk kind
     "talk_alert": outbox.NORMAL,  # nor is "talk_…"
-    **dict.fromkeys(sorted(outbox.BULK_KINDS), outbox.BULK),
+    **dict.fromkeys(sorted(outbox.BULK_KINDS - BULK_SINCE_0009), outbox.BULK),
 }
 
 
@@ -59,7 +62,7 @@ def _migration() -> ModuleType:
 
 
 def test_the_migration_knows_the_same_bulk_kinds_as_the_repository() -> None:
-    assert set(_migration().BULK_KINDS) == outbox.BULK_KINDS
+    assert set(_migration().BULK_KINDS) == outbox.BULK_KINDS - BULK_SINCE_0009
 
 
 async def _priorities(database: Database) -> dict[str, int]:
