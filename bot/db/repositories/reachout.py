@@ -17,7 +17,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -238,16 +237,25 @@ async def sweep_rows(
 ) -> list[Row[Any]]:
     """The members `keys` names that still may need sweeping, read again (and locked on
     PostgreSQL) in the unit of work that updates them: they may have moved on since."""
+    wanted = set(keys)
     statement = (
         select(*_SWEEP_COLUMNS)
-        .where(
-            tuple_(MemberActivity.guild_id, MemberActivity.user_id).in_(list(keys)),
-            _may_need_sweeping(now),
-        )
+        .where(*_among(MemberActivity, wanted), _may_need_sweeping(now))
         .order_by(MemberActivity.guild_id, MemberActivity.user_id)
         .with_for_update()
     )
-    return list((await session.execute(statement)).all())
+    rows = (await session.execute(statement)).all()
+    return [row for row in rows if (row.guild_id, row.user_id) in wanted]
+
+
+def _among(model: Any, keys: set[tuple[int, int]]) -> tuple[Any, Any]:
+    """Rows of these servers and these users: a superset of `keys` that walks the primary
+    key (a row-value `IN` made SQLite 3.40 scan the whole table: ~180 ms a chunk at 1M
+    members); the caller keeps the exact keys."""
+    return (
+        model.guild_id.in_(sorted({guild for guild, _ in keys})),
+        model.user_id.in_(sorted({user for _, user in keys})),
+    )
 
 
 _STAGE = (
@@ -291,13 +299,13 @@ async def own_timezones_of(
     session: AsyncSession, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], str]:
     """Members' own timezones where they set one, for members of several servers."""
+    wanted = set(keys)
     rows = await session.execute(
         select(MemberProfile.guild_id, MemberProfile.user_id, MemberProfile.timezone).where(
-            tuple_(MemberProfile.guild_id, MemberProfile.user_id).in_(list(keys)),
-            MemberProfile.timezone.is_not(None),
+            *_among(MemberProfile, wanted), MemberProfile.timezone.is_not(None)
         )
     )
-    return {(g, u): tz for g, u, tz in rows.all()}
+    return {(g, u): tz for g, u, tz in rows.all() if (g, u) in wanted}
 
 
 async def last_seen(
