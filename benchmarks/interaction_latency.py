@@ -538,6 +538,51 @@ def custom_ids(body: dict[str, Any]) -> list[str]:
 # ----- a run ----------------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def bot_against_standin(
+    world: World, backend: str, folder: Path, logs: Path, profile_dir: Path | None = None
+) -> AsyncIterator[tuple[FakeDiscord, str, BotProcess]]:
+    """The stand-in (roomy rate limits, late answers measured rather than refused), a fresh
+    database, and the bot process against them, ready and its commands synced; on the way
+    out the bot is stopped and the error lines of its log are reported."""
+    async with (
+        FakeDiscord(
+            world, bucket=(100_000, 1.0), global_limit=100_000, fail_on_violations=False
+        ) as fake,
+        database_url(backend, folder) as url,
+    ):
+        fake.response_deadline = ANSWER_TIMEOUT
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": fake.token,
+            "DATABASE_URL": url,
+            "DISCORD_API_BASE": fake.api_base,
+            "DISCORD_GATEWAY_URL": fake.gateway_url,
+            "ENCRYPTION_KEY": generate_key(),
+            "LOG_LEVEL": "WARNING",
+        }
+        log_path = logs / f"bot-{backend}.log"
+        bot = await BotProcess.start(env, log_path, profile_dir)
+        try:
+            await fake.wait_ready(timeout=120)
+            await fake.wait_commands_synced(timeout=60)
+            yield fake, url, bot
+        finally:
+            code = await bot.stop()
+            problems = [
+                line
+                for line in log_path.read_text(errors="replace").splitlines()
+                if "Traceback" in line or " ERROR " in line or "CRITICAL" in line
+            ]
+            print(
+                f"[{backend}] bot process exit code {code}; error lines in its log "
+                f"({log_path}): {len(problems)}; stand-in violations (invalid bodies etc.): "
+                f"{len(fake.violations)}"
+            )
+            for line in problems[:5] + fake.violations[:5]:
+                print(f"    {line[:160]}")
+
+
 async def run_backend(
     backend: str, folder: Path, logs: Path, rates: tuple[int, ...], seconds: float, profile: bool
 ) -> tuple[list[Phase], list[tuple[str, Path, int]]]:
@@ -553,72 +598,39 @@ async def run_backend(
     profile_dir = folder / f"profiles-{backend}" if profile else None
     if profile_dir is not None:
         profile_dir.mkdir()
-    async with (
-        FakeDiscord(
-            world, bucket=(100_000, 1.0), global_limit=100_000, fail_on_violations=False
-        ) as fake,
-        database_url(backend, folder) as url,
-    ):
-        fake.response_deadline = ANSWER_TIMEOUT  # measure late answers instead of refusing them
-        env = {
-            **os.environ,
-            "DISCORD_TOKEN": fake.token,
-            "DATABASE_URL": url,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "ENCRYPTION_KEY": generate_key(),
-            "LOG_LEVEL": "WARNING",
-        }
-        log_path = logs / f"bot-{backend}.log"
-        bot = await BotProcess.start(env, log_path, profile_dir)
-        try:
-            await fake.wait_ready(timeout=120)
-            await fake.wait_commands_synced(timeout=60)
-            # Checks-ins: the /checkin pool is used twice per rate (bare, /checkin), and only
-            # /checkin members need to have agreed; agreeing all of them costs one transaction.
-            await give_consent(url, guild.id, checkin_pool)
-            setup = await fake.invoke(
-                guild.id,
-                general.id,
-                world.guilds[guild.id].owner_id,
-                "setup escalation",
-                options={
-                    "alert_channel": alerts.id,
-                    "moderator_role": mods.id,
-                    "support_channel": support.id,
-                },
-            )
-            await setup.response(timeout=30)
-            bench = Bench(
-                fake,
-                bot,
-                backend,
-                guild.id,
-                general.id,
-                alerts.id,
-                seconds,
-                iter(checkin_pool),
-                iter(talk_pool),
-                profile,
-            )
-            phases: list[Phase] = []
-            for rate in rates:
-                phases += await bench.run_rate(rate)
-                for line in table(phases[-len(COMMANDS) :]):
-                    print(line, flush=True)
-        finally:
-            code = await bot.stop()
-        problems = [
-            line
-            for line in log_path.read_text(errors="replace").splitlines()
-            if "Traceback" in line or " ERROR " in line or "CRITICAL" in line
-        ]
-        print(
-            f"[{backend}] bot process exit code {code}; error lines in its log ({log_path}): "
-            f"{len(problems)}; stand-in violations (invalid bodies etc.): {len(fake.violations)}"
+    async with bot_against_standin(world, backend, folder, logs, profile_dir) as (fake, url, bot):
+        # Check-ins: the /checkin pool is used twice per rate (bare, /checkin), and only
+        # /checkin members need to have agreed; agreeing all of them costs one transaction.
+        await give_consent(url, guild.id, checkin_pool)
+        setup = await fake.invoke(
+            guild.id,
+            general.id,
+            world.guilds[guild.id].owner_id,
+            "setup escalation",
+            options={
+                "alert_channel": alerts.id,
+                "moderator_role": mods.id,
+                "support_channel": support.id,
+            },
         )
-        for line in problems[:5] + fake.violations[:5]:
-            print(f"    {line[:160]}")
+        await setup.response(timeout=30)
+        bench = Bench(
+            fake,
+            bot,
+            backend,
+            guild.id,
+            general.id,
+            alerts.id,
+            seconds,
+            iter(checkin_pool),
+            iter(talk_pool),
+            profile,
+        )
+        phases: list[Phase] = []
+        for rate in rates:
+            phases += await bench.run_rate(rate)
+            for line in table(phases[-len(COMMANDS) :]):
+                print(line, flush=True)
     return phases, bench.profiles
 
 
