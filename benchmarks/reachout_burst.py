@@ -32,6 +32,7 @@ until it reaches the stand-in is reported.
     .venv/bin/python -m benchmarks.reachout_burst                     # (a) 10,000, (b) 250
     .venv/bin/python -m benchmarks.reachout_burst --count 2000 --first-contact-count 50
     .venv/bin/python -m benchmarks.reachout_burst --quick              # (a) 500, (b) 20
+    .venv/bin/python -m benchmarks.reachout_burst --only a --lanes 4   # 4 sent at once
 """
 
 from __future__ import annotations
@@ -361,6 +362,7 @@ async def scenario(
     stand_in: StandIn | SeparateStandIn,
     folder: Path,
     probe: bool,
+    lanes: int | None = None,
 ) -> None:
     token, api_base, gateway_url = await stand_in.start()
     db = Database(f"sqlite+aiosqlite:///{folder / f'burst-{uuid.uuid4().hex}.db'}")
@@ -377,8 +379,13 @@ async def scenario(
         flush=True,
     )
     settings = Settings(
-        token=token, database_url=db.url, api_base=api_base, gateway_url=gateway_url
+        token=token,
+        database_url=db.url,
+        api_base=api_base,
+        gateway_url=gateway_url,
+        outbox_concurrency=lanes,
     )
+    print(f"[{label}] outbox lanes: {settings.outbox_lanes}", flush=True)
     apply_endpoint_overrides(settings)
     bot = KinfolkBot(settings=settings, db=db, clock=clock, guild_ready_timeout=0.1)
     task = asyncio.create_task(bot.start(token))
@@ -535,6 +542,9 @@ def main() -> None:
         help="run the stand-in on the bot's event loop, as the end-to-end tests do",
     )
     parser.add_argument("--no-probe", action="store_true", help="queue no message mid-burst")
+    parser.add_argument(
+        "--lanes", type=int, help="outbox messages sent at once (OUTBOX_CONCURRENCY; default 1)"
+    )
     parser.add_argument("--quick", action="store_true", help=f"{QUICK[0]} and {QUICK[1]} DMs")
     args = parser.parse_args()
     if args.quick:
@@ -582,6 +592,7 @@ def main() -> None:
                     stand_in,
                     Path(folder),
                     not args.no_probe,
+                    args.lanes,
                 )
             )
     print(f"discord.py's own rate-limit warnings: {limited.count}")
