@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
+
+    from bot.db.engine import Database
 
 
 class FrozenClock:
@@ -23,3 +29,17 @@ class FrozenClock:
         assert at >= self._now, f"{at} is before {self._now}"
         self._now = at
         return self._now
+
+
+def count_units(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the units of work `db` opens from now on (`db.session()`; reads are not
+    units), until `monkeypatch.undo()`."""
+    opened: list[int] = []
+    real = db.session
+
+    def counted() -> Any:
+        opened.append(1)
+        return real()
+
+    monkeypatch.setattr(db, "session", counted)
+    return opened

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +19,7 @@ from bot.db.repositories import outbox
 from bot.jobs.delivery import Done
 from bot.jobs.outbox import queued_message
 from bot.services.privacy import retention
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, count_units
 
 GUILD = 811_000_000_000_000_101
 MEMBER = 700_000_000_000_000_001
@@ -60,23 +61,8 @@ async def _keys(db: Database) -> set[str]:
         return set((await session.scalars(select(OutboxMessage.idempotency_key))).all())
 
 
-def _count_units(db: Database) -> list[int]:
-    """Counts the units of work `db` opens from now on."""
-    opened: list[int] = []
-    real = db.session
-
-    @contextlib.asynccontextmanager
-    async def counted() -> AsyncIterator[AsyncSession]:
-        opened.append(1)
-        async with real() as session:
-            yield session
-
-    db.session = counted  # type: ignore[method-assign]
-    return opened
-
-
 async def test_finished_rows_older_than_a_week_go_in_chunks_and_nothing_else(
-    db: Database, clock: FrozenClock
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i in range(5):
         await _row(db, clock, f"old-sent-{i}", outbox.SENT, due_days_ago=9, sent_days_ago=9)
@@ -89,7 +75,7 @@ async def test_finished_rows_older_than_a_week_go_in_chunks_and_nothing_else(
     await _row(db, clock, "sent-late", outbox.SENT, due_days_ago=10, sent_days_ago=1)
     kept = {"old-pending", "old-sending", "recent-sent", "sent-late"}
 
-    units = _count_units(db)
+    units = count_units(db, monkeypatch)
     assert await retention.purge_outbox(db, clock, chunk=3) == 7
     # 7 rows in chunks of 3: three units that delete (3, 3, 1), none holding the writer long.
     assert len(units) == 3

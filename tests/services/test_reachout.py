@@ -1461,13 +1461,13 @@ async def test_restarts_and_server_sweeps_all_ask_for_the_same_hourly_sweep(
     assert due == [next_hour, next_hour + timedelta(hours=1)]
 
 
-async def test_enabled_guilds_lists_only_servers_with_reach_out_on(
+async def test_the_sweep_looks_only_at_servers_with_reach_out_on(
     db: Database, clock: FrozenClock
 ) -> None:
     await _enable(db, clock)
     await settings.configure(db, clock, OTHER_GUILD, actor_id=MOD, enabled=False)
     async with db.session() as session:
-        assert await repo.enabled_guilds(session) == [GUILD]
+        assert list(await repo.sweep_servers(session)) == [GUILD]
         assert await session.get(ReachoutSettings, OTHER_GUILD) is not None
 
 

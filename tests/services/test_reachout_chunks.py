@@ -18,7 +18,7 @@ from bot.db.repositories import reachout as repo
 from bot.db.repositories.reachout import Seen
 from bot.jobs.delivery import Done
 from bot.services.reachout import settings, sweep
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, count_units
 from tests.services.test_reachout import (
     GUILD,
     MOD,
@@ -41,21 +41,13 @@ async def test_a_big_server_is_swept_in_chunks_one_unit_of_work_each(
     await _enable(db, clock)
     for user in USERS:
         await _quiet(db, clock, user, dm_consent="yes")
-    units = 0
-    real_session = db.session
-
-    def counting_session() -> Any:
-        nonlocal units
-        units += 1
-        return real_session()
-
-    monkeypatch.setattr(db, "session", counting_session)
+    units = count_units(db, monkeypatch)
     result = await sweep.sweep_guild(db, clock, GUILD)
     monkeypatch.undo()
 
     assert result == sweep.SweepResult(candidates=5, dms=5, nudges=0, not_opted=0)
     # One read finds the five (not a unit of work: it holds no writer), then chunks of 2, 2, 1.
-    assert units == 3
+    assert len(units) == 3
     assert sorted(r.target_id for r in await _rows(db, sweep.KIND_DM)) == list(USERS)
     assert (await sweep.sweep_guild(db, clock, GUILD)).dms == 0
 
@@ -153,20 +145,12 @@ async def test_with_nobody_newly_quiet_the_hourly_sweep_writes_only_its_successo
     assert await sweep.at_start(db, clock)
     [row] = [r for r in await _rows(db, sweep.KIND_SWEEP_ALL) if r.status == "pending"]
     clock.advance_to(row.due_at)
-    units = 0
-    real_session = db.session
-
-    def counting_session() -> Any:
-        nonlocal units
-        units += 1
-        return real_session()
-
-    monkeypatch.setattr(db, "session", counting_session)
+    units = count_units(db, monkeypatch)
     prepared = await sweep.SweepAllHandler(db, clock).prepare(_message(row))
     monkeypatch.undo()
     assert isinstance(prepared, Done)
     assert "0 to look at" in prepared.reason
-    assert units == 1  # the next hour's sweep queued; the rest was one read
+    assert len(units) == 1  # the next hour's sweep queued; the rest was one read
     assert len(await _rows(db, sweep.KIND_DM)) == 2
 
 

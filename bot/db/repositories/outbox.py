@@ -51,6 +51,20 @@ def priority_of(kind: str) -> int:
     return BULK if kind in BULK_KINDS else NORMAL
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message to queue: the fields `enqueue` takes (and `enqueue_many`, many at once)."""
+
+    key: str
+    kind: str
+    target_type: str
+    target_id: int
+    payload: dict[str, Any]
+    due_at: datetime
+    guild_id: int | None = None
+    member_id: int | None = None
+
+
 async def enqueue(
     session: AsyncSession,
     *,
@@ -67,65 +81,38 @@ async def enqueue(
     """Queue a message unless one with the same key exists. Returns the new id, or None.
     `member_id`: the member the message is about when that is not its target (see the
     model); erasure finds the message by it."""
-    if target_type not in TARGET_TYPES:
-        raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {target_type!r}")
+    values = _row(
+        Queued(key, kind, target_type, target_id, payload, due_at, guild_id, member_id), now
+    )
     statement = _enqueue(session.bind.dialect.name)
-    values = {
-        "idempotency_key": key,
-        "guild_id": guild_id,
-        "kind": kind,
-        "target_type": target_type,
-        "target_id": target_id,
-        "member_id": member_id,
-        "payload": payload,
-        "status": PENDING,
-        "priority": priority_of(kind),
-        "due_at": due_at,
-        "attempts": 0,
-        "created_at": now,
-    }
     return (await session.execute(statement, values)).scalar_one_or_none()
-
-
-@dataclass(frozen=True)
-class Queued:
-    """A message for `enqueue_many`; the fields as `enqueue` takes them."""
-
-    key: str
-    kind: str
-    target_type: str
-    target_id: int
-    payload: dict[str, Any]
-    due_at: datetime
-    guild_id: int | None = None
-    member_id: int | None = None
 
 
 async def enqueue_many(session: AsyncSession, messages: Sequence[Queued], *, now: datetime) -> None:
     """Queue many messages in one statement (the sweep's), each unless its key exists."""
-    if not messages:
-        return
-    rows = []
-    for m in messages:
-        if m.target_type not in TARGET_TYPES:
-            raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {m.target_type!r}")
-        rows.append(
-            {
-                "idempotency_key": m.key,
-                "guild_id": m.guild_id,
-                "kind": m.kind,
-                "target_type": m.target_type,
-                "target_id": m.target_id,
-                "member_id": m.member_id,
-                "payload": m.payload,
-                "status": PENDING,
-                "priority": priority_of(m.kind),
-                "due_at": m.due_at,
-                "attempts": 0,
-                "created_at": now,
-            }
-        )
-    await session.execute(_enqueue_many(session.bind.dialect.name), rows)
+    if messages:
+        rows = [_row(m, now) for m in messages]
+        await session.execute(_enqueue_many(session.bind.dialect.name), rows)
+
+
+def _row(m: Queued, now: datetime) -> dict[str, Any]:
+    """The outbox row for message `m`, queued at `now`."""
+    if m.target_type not in TARGET_TYPES:
+        raise ValueError(f"target_type must be one of {TARGET_TYPES}, not {m.target_type!r}")
+    return {
+        "idempotency_key": m.key,
+        "guild_id": m.guild_id,
+        "kind": m.kind,
+        "target_type": m.target_type,
+        "target_id": m.target_id,
+        "member_id": m.member_id,
+        "payload": m.payload,
+        "status": PENDING,
+        "priority": priority_of(m.kind),
+        "due_at": m.due_at,
+        "attempts": 0,
+        "created_at": now,
+    }
 
 
 _ENQUEUED_COLUMNS = (

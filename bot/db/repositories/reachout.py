@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
     ActivityDay,
-    GuildSettings,
     MemberActivity,
     MemberProfile,
     ReachoutSettings,
@@ -42,13 +41,6 @@ async def update_settings(
     session: AsyncSession, guild_id: int, *, now: datetime, **values: Any
 ) -> ReachoutSettings:
     return await update_guild_row(session, ReachoutSettings, guild_id, now=now, **values)
-
-
-async def enabled_guilds(session: AsyncSession) -> list[int]:
-    rows = await session.scalars(
-        select(ReachoutSettings.guild_id).where(ReachoutSettings.enabled.is_(True))
-    )
-    return list(rows.all())
 
 
 async def get_member(
@@ -284,15 +276,6 @@ async def record_stages(
                 for g, u, c, s, n in stages
             ],
         )
-
-
-async def server_timezones(session: AsyncSession, guild_ids: Iterable[int]) -> dict[int, str]:
-    rows = await session.execute(
-        select(GuildSettings.guild_id, GuildSettings.timezone).where(
-            GuildSettings.guild_id.in_(list(set(guild_ids)))
-        )
-    )
-    return {guild: tz for guild, tz in rows.all()}
 
 
 async def own_timezones_of(

@@ -31,7 +31,7 @@ from bot.clock import Clock
 from bot.db.engine import Database, DatabaseClosing
 from bot.db.models import ReachoutSettings
 from bot.db.repositories import buddies as buddy_repo
-from bot.db.repositories import outbox
+from bot.db.repositories import guild_settings, outbox
 from bot.db.repositories import reachout as repo
 from bot.domain.checkins import parse_local_time
 from bot.domain.reachout import (
@@ -124,7 +124,7 @@ async def _sweep(session: AsyncSession, keys: list[tuple[int, int]], now: dateti
     result = SweepResult(candidates=len(members))
     if not members:
         return result
-    server_tz = await repo.server_timezones(session, servers)
+    server_tz = await guild_settings.timezones(session, servers)
     own = await repo.own_timezones_of(session, [(m.guild_id, m.user_id) for m in members])
     buddies: dict[int, dict[int, int | None]] = {}
     for guild_id, server in servers.items():
