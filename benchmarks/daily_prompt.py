@@ -46,7 +46,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import insert, update
 
@@ -55,6 +54,7 @@ from benchmarks.interaction_latency import (
     DEADLINE,
     POSTGRES_ENV,
     bot_against_standin,
+    components_custom_ids,
     give_consent,
     machine,
 )
@@ -122,16 +122,7 @@ class Step:
 
 
 def component_ids(message: StoredMessage | None) -> list[str]:
-    found: list[str] = []
-
-    def walk(components: list[dict[str, Any]]) -> None:
-        for component in components:
-            if "custom_id" in component:
-                found.append(component["custom_id"])
-            walk(component.get("components") or [])
-
-    walk(message.components if message is not None else [])
-    return found
+    return components_custom_ids(message.components if message is not None else [])
 
 
 async def seed(url: str, guild_id: int, members: list[int], pressers: list[int]) -> None:

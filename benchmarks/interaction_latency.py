@@ -523,6 +523,12 @@ class Bench:
 
 
 def custom_ids(body: dict[str, Any]) -> list[str]:
+    """The custom ids in an interaction response's body."""
+    return components_custom_ids((body.get("data") or {}).get("components") or [])
+
+
+def components_custom_ids(components: list[dict[str, Any]]) -> list[str]:
+    """Every custom id in `components`, rows and all, in order."""
     found: list[str] = []
 
     def walk(components: list[dict[str, Any]]) -> None:
@@ -531,7 +537,7 @@ def custom_ids(body: dict[str, Any]) -> list[str]:
                 found.append(component["custom_id"])
             walk(component.get("components") or [])
 
-    walk((body.get("data") or {}).get("components") or [])
+    walk(components)
     return found
 
 
