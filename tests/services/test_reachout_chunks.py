@@ -17,6 +17,7 @@ from bot.db.models import MemberActivity
 from bot.db.repositories import reachout as repo
 from bot.db.repositories.reachout import Seen
 from bot.jobs.delivery import Done
+from bot.services.privacy import member_data
 from bot.services.reachout import settings, sweep
 from tests.helpers import FrozenClock, count_units
 from tests.services.test_reachout import (
@@ -188,3 +189,24 @@ async def test_a_server_switched_off_between_the_read_and_its_chunk_is_left_alon
     result = await sweep.sweep_servers(db, clock)
     assert [(r.guild_id, r.target_id) for r in await _rows(db, sweep.KIND_DM)] == [(GUILD, 401)]
     assert result.dms == 1
+
+
+async def test_a_member_erased_between_the_read_and_their_chunk_gets_nothing(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _servers(db, clock)
+    real_keys = repo.sweep_keys
+
+    async def then_401_erases(*args: Any, **kwargs: Any) -> list[tuple[int, int]]:
+        keys = await real_keys(*args, **kwargs)
+        assert (GUILD, 401) in keys
+        await _elsewhere(member_data.delete_member(db, clock, GUILD, 401))  # /privacy delete
+        return keys
+
+    monkeypatch.setattr(repo, "sweep_keys", then_401_erases)
+    result = await sweep.sweep_servers(db, clock)
+    assert (result.candidates, result.dms) == (1, 1)
+    assert [(r.guild_id, r.target_id) for r in await _rows(db, sweep.KIND_DM)] == [
+        (OTHER_GUILD, 402)
+    ]
+    assert (GUILD, 401) not in {(m.guild_id, m.user_id) for m in await _all(db, MemberActivity)}
