@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import os
 import platform
@@ -87,6 +88,8 @@ ANSWER_TIMEOUT = 60.0  # how long to wait for the last answer of a phase
 DRAIN_TIMEOUT = 60.0  # how long to wait for a /talk phase's alerts
 POSTGRES_ENV = "KINFOLK_BENCH_POSTGRES_URL"
 PROFILE_ENV = "KINFOLK_BENCH_PROFILE_DIR"
+# The bot process writes this file once it is ready and has frozen its start-up heap.
+READY_ENV = "KINFOLK_BENCH_READY_FILE"
 BARE, CHECKIN, CLICK, TALK = "bare", "/checkin", "mood click", "/talk"
 COMMANDS = (BARE, CHECKIN, CLICK, TALK)
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -231,9 +234,21 @@ async def bot_process() -> int:
         if profiling:
             profiler = PhaseProfiler(Path(os.environ[PROFILE_ENV]), times)
             profiler.install(asyncio.get_running_loop())
-        return await _run_until_signalled(bot, database, token)
+        announcing = asyncio.create_task(announce_ready(bot, Path(os.environ[READY_ENV])))
+        try:
+            return await _run_until_signalled(bot, database, token)
+        finally:
+            announcing.cancel()
     finally:
         await database.close()
+
+
+async def announce_ready(bot: KinfolkBot, path: Path) -> None:
+    """Write `path` once the bot is ready and the runner's heap freeze (a full collection,
+    tens of milliseconds) is behind it, so that no phase is timed across either."""
+    await bot.wait_until_ready()
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(path.write_text, "ready")
 
 
 def process_cpu(pid: int) -> tuple[float, float]:
@@ -288,6 +303,14 @@ class BotProcess:
 
     def cpu(self) -> tuple[float, float]:
         return process_cpu(self.process.pid)
+
+    async def wait_announced(self, ready_file: Path) -> None:
+        """Until the bot process has written `ready_file` (`announce_ready`)."""
+        for _ in range(1200):
+            if await asyncio.to_thread(ready_file.exists) or self.process.returncode is not None:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("the bot process never became ready")
 
     def profile_start(self) -> None:
         self.process.send_signal(signal.SIGUSR1)
@@ -566,14 +589,22 @@ async def bot_against_standin(
             "DISCORD_GATEWAY_URL": fake.gateway_url,
             "ENCRYPTION_KEY": generate_key(),
             "LOG_LEVEL": "WARNING",
+            READY_ENV: str(logs / f"ready-{backend}-{uuid.uuid4().hex[:8]}"),
         }
         log_path = logs / f"bot-{backend}.log"
         bot = await BotProcess.start(env, log_path, profile_dir)
         try:
             await fake.wait_ready(timeout=120)
             await fake.wait_commands_synced(timeout=60)
+            await bot.wait_announced(Path(env[READY_ENV]))
+            # The stand-in is Discord, not the bot: keep its own full garbage collections
+            # (its world of members, the test tooling) out of the measured answers, as the bot
+            # keeps its own (`bot.heap`, done by the runner once ready).
+            gc.collect()
+            gc.freeze()
             yield fake, url, bot
         finally:
+            gc.unfreeze()
             code = await bot.stop()
             problems = [
                 line

@@ -23,6 +23,7 @@ from bot.config import ConfigError, Settings, unusable_database
 from bot.db import migrate
 from bot.db.crypto import configure_keys
 from bot.db.engine import Database
+from bot.heap import freeze_start_up_heap
 from bot.metrics import Metrics, MetricsUnavailable
 
 log = logging.getLogger("kinfolk")
@@ -82,6 +83,13 @@ def _serve_metrics(metrics: Metrics | None, port: int | None) -> Any:
         ) from error
 
 
+async def _freeze_once_ready(bot: KinfolkBot) -> None:
+    """Once connected (caches filled, features loaded), leave the start-up heap out of
+    later garbage collections (`bot.heap`)."""
+    await bot.wait_until_ready()
+    freeze_start_up_heap()
+
+
 async def _run_until_signalled(bot: KinfolkBot, database: Database, token: str) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -90,8 +98,10 @@ async def _run_until_signalled(bot: KinfolkBot, database: Database, token: str) 
     try:
         async with bot:
             running = asyncio.create_task(bot.start(token), name="discord")
+            freezing = asyncio.create_task(_freeze_once_ready(bot), name="heap")
             stopping = asyncio.create_task(stop.wait(), name="signal")
             done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            freezing.cancel()
             if running in done:
                 stopping.cancel()
                 running.result()  # raises what stopped the bot
