@@ -1041,6 +1041,22 @@ async def test_a_sent_dm_is_remembered_with_its_channel(db: Database, clock: Fro
     assert prepared.dm_channel_id == 777
 
 
+async def test_a_dm_sent_as_the_member_was_erased_records_nothing(
+    db: Database, clock: FrozenClock
+) -> None:
+    """`/privacy delete` between the send and its follow-up: the follow-up brings no row
+    back and leaves the other members alone."""
+    message = await _queued_dm(db, clock)
+    await _quiet(db, clock, B, dm_consent="yes")
+    async with db.session() as session:
+        await session.delete(await repo.get_member(session, GUILD, A))
+    await handlers.DmHandler(db, clock).on_sent(message, Sent(channel_id=777, message_id=888))
+    async with db.read() as session:
+        assert await repo.get_member(session, GUILD, A) is None
+    other = await _member(db, B)
+    assert (other.last_reached_at, other.dm_channel_id) == (None, None)
+
+
 async def test_sweep_and_dm_through_the_outbox_dispatcher(db: Database, clock: FrozenClock) -> None:
     await _enable(db, clock)
     await _quiet(db, clock, A, dm_consent="yes")

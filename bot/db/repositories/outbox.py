@@ -223,9 +223,33 @@ async def renew_lease(
     return result.rowcount == 1
 
 
+@functools.cache
+def _mark_sent() -> Any:
+    table = OutboxMessage.__table__
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("message_id"),
+            table.c.status == SENDING,
+            table.c.lease_owner == bindparam("owner"),
+        )
+        .values(
+            status=SENT,
+            sent_at=bindparam("now"),
+            last_error=None,
+            leased_until=None,
+            lease_owner=None,
+        )
+    )
+
+
 async def mark_sent(session: AsyncSession, message_id: int, *, owner: str, now: datetime) -> bool:
-    """Record a send. False if the lease was lost to another dispatcher meanwhile."""
-    return await _finish(session, message_id, owner, status=SENT, sent_at=now, last_error=None)
+    """Record a send. False if the lease was lost to another dispatcher meanwhile. (One
+    statement built once: every message the bot sends ends here.)"""
+    result = await session.execute(
+        _mark_sent(), {"message_id": message_id, "owner": owner, "now": now}
+    )
+    return result.rowcount == 1
 
 
 async def mark_failed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
     ActivityDay,
+    GuildSettings,
     MemberActivity,
     MemberProfile,
     ReachoutSettings,
@@ -35,6 +37,62 @@ COUNT_KINDS = ("messages", "reactions", "checkins", "commands")
 
 async def get_settings(session: AsyncSession, guild_id: int) -> ReachoutSettings | None:
     return await session.get(ReachoutSettings, guild_id)
+
+
+@dataclass(frozen=True)
+class DmContext:
+    """What a reach-out DM needs besides the member's row, read in one statement: whether
+    reach-out is on in the server (None: never set up), its message, and the member's and
+    the server's timezones."""
+
+    enabled: bool | None
+    message: str | None
+    member_timezone: str | None
+    server_timezone: str | None
+
+
+@cache
+def _dm_context() -> Select[Any]:
+    guild, user = bindparam("guild_id"), bindparam("user_id")
+    settings = ReachoutSettings.guild_id == guild
+    return select(
+        select(ReachoutSettings.enabled).where(settings).scalar_subquery(),
+        select(ReachoutSettings.message).where(settings).scalar_subquery(),
+        select(MemberProfile.timezone)
+        .where(MemberProfile.guild_id == guild, MemberProfile.user_id == user)
+        .scalar_subquery(),
+        select(GuildSettings.timezone).where(GuildSettings.guild_id == guild).scalar_subquery(),
+    )
+
+
+async def dm_context(session: AsyncSession, guild_id: int, user_id: int) -> DmContext:
+    enabled, message, member_zone, server_zone = (
+        await session.execute(_dm_context(), {"guild_id": guild_id, "user_id": user_id})
+    ).one()
+    return DmContext(None if enabled is None else bool(enabled), message, member_zone, server_zone)
+
+
+@cache
+def _reached() -> Any:
+    table = MemberActivity.__table__
+    return (
+        update(table)
+        .where(
+            table.c.guild_id == bindparam("g"),
+            table.c.user_id == bindparam("u"),
+        )
+        .values(last_reached_at=bindparam("at"), dm_channel_id=bindparam("channel"))
+    )
+
+
+async def mark_reached(
+    session: AsyncSession, guild_id: int, user_id: int, *, at: datetime, dm_channel_id: int
+) -> None:
+    """Record a reach-out DM sent to the member, and the DM channel it went to (the next one
+    needs no request to open it). Nothing happens if their row was erased meanwhile."""
+    await session.execute(
+        _reached(), {"g": guild_id, "u": user_id, "at": at, "channel": dm_channel_id}
+    )
 
 
 async def update_settings(

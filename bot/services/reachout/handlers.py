@@ -68,9 +68,12 @@ class _Base:
 
     async def _wait_for_day(self, guild_id: int, member: MemberActivity) -> NotYet | None:
         """NotYet if it is the member's night (their quiet hours) now."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             profile = await checkin_repo.get_profile(session, guild_id, member.user_id)
             tz_name = await timezone_of(session, guild_id, profile)
+        return self._night(member, tz_name)
+
+    def _night(self, member: MemberActivity, tz_name: str) -> NotYet | None:
         tz = zone(tz_name if is_valid_timezone(tz_name) else "UTC")
         now = self.clock.now()
         quiet = quiet_hours(member)
@@ -85,22 +88,24 @@ class DmHandler(_Base):
     async def prepare(self, message: QueuedMessage) -> Prepared:
         guild_id = message.guild_id or 0
         now = self.clock.now()
-        async with self.db.session() as session:
-            settings = await repo.get_settings(session, guild_id)
+        # One read, two statements: this runs for every DM of a reach-out wave (issue 18).
+        async with self.db.read() as session:
+            context = await repo.dm_context(session, guild_id, message.target_id)
             member = await repo.get_member(session, guild_id, message.target_id)
-        if settings is None or not settings.enabled:
+        if not context.enabled:
             return Skip("reach-out was switched off in this server")
         if (reason := _still_quiet(member, message, now)) is not None:
             return Skip(reason)
         assert member is not None
         if member.dm_consent != "yes" or member.dms_closed_at is not None:
             return Skip("the member has not opted in to DMs")
-        if (wait := await self._wait_for_day(guild_id, member)) is not None:
+        zone_name = context.member_timezone or context.server_timezone or "UTC"
+        if (wait := self._night(member, zone_name)) is not None:
             return wait
         return Delivery(
             target_type="user",
             target_id=member.user_id,
-            content=settings.message or DEFAULT_MESSAGE,
+            content=context.message or DEFAULT_MESSAGE,
             view=ANSWERS_VIEW,
             view_args={"guild_id": guild_id},
             server_name_of=guild_id,
@@ -109,12 +114,13 @@ class DmHandler(_Base):
 
     async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
         async with self.db.session() as session:
-            member = await repo.get_member(
-                session, message.guild_id or 0, message.target_id, for_update=True
+            await repo.mark_reached(
+                session,
+                message.guild_id or 0,
+                message.target_id,
+                at=self.clock.now(),
+                dm_channel_id=sent.channel_id,
             )
-            if member is not None:
-                member.last_reached_at = self.clock.now()
-                member.dm_channel_id = sent.channel_id
 
     async def on_undeliverable(
         self, message: QueuedMessage, problem: Undeliverable
