@@ -71,6 +71,7 @@ from bot.db.models import (
 )
 from bot.db.repositories import outbox
 from bot.domain.timezones import all_timezones
+from bot.heap import freeze_start_up_heap
 from bot.jobs.delivery import plain_payload
 from bot.jobs.pacing import DEFAULT_PER_SECOND
 from bot.services.reachout.sweep import KIND_DM, sweep_guild
@@ -390,6 +391,7 @@ async def scenario(
     bot = KinfolkBot(settings=settings, db=db, clock=clock, guild_ready_timeout=0.1)
     task = asyncio.create_task(bot.start(token))
     await asyncio.wait_for(bot.wait_until_ready(), 60)
+    freeze_start_up_heap()  # as `kinfolk run` does once ready (bot.runner)
     general = next(c.id for c in world.guild_channels(guilds[0]) if c.name == "general")
     probe_path = f"/channels/{general}/messages"
     out = Outcome()
