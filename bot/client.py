@@ -28,6 +28,7 @@ from bot.metrics import Metrics, RateLimitCounter
 from bot.services import command_sync, health
 from bot.services.reachout.activity import ActivityTracker
 from bot.ui import deadline, errors, pictures
+from bot.ui.http_buckets import throttle_bucket_cleanup
 from bot.ui.outbox_sender import DiscordSender
 
 log = logging.getLogger("kinfolk")
@@ -123,6 +124,8 @@ class KinfolkBot(commands.AutoShardedBot):
             tree_cls=KinfolkTree,
             **options,
         )
+        # A wave of DMs must not walk every rate-limit bucket on each send (bot.ui.http_buckets).
+        throttle_bucket_cleanup(self.http)
         self.settings = settings
         self.db = db
         self.clock = clock
