@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,17 @@ class KindHandler(Protocol):
     ) -> timedelta | None:
         """Retry after this long, or None to give up on the message."""
         ...
+
+
+@runtime_checkable
+class RecordsSent(Protocol):
+    """A handler whose follow-up after sending is a write in the database: the dispatcher
+    runs `record_sent` in the same unit of work as marking the row sent (and `on_sent`,
+    its own unit, only when called directly)."""
+
+    async def record_sent(
+        self, session: AsyncSession, message: QueuedMessage, sent: Sent
+    ) -> None: ...
 
 
 class NoFollowUp:

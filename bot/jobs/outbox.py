@@ -31,6 +31,7 @@ from bot.jobs.delivery import (
     NotYet,
     PlainMessage,
     QueuedMessage,
+    RecordsSent,
     Retry,
     Sender,
     Sent,
@@ -204,18 +205,7 @@ class OutboxDispatcher:
             log.warning("outbox %s (%s): send failed: %r", message.id, message.kind, error)
             outcome = Retry(type(error).__name__)
         if isinstance(outcome, Sent):
-            # Follow-ups first (e.g. remembering where an alert was posted): if we crash
-            # before the row is marked, the retry sees the alert exists and skips it.
-            try:
-                await handler.on_sent(message, outcome)
-            except DatabaseClosing:
-                raise
-            except Exception:
-                log.exception(
-                    "outbox %s (%s): follow-up after sending failed", message.id, message.kind
-                )
-            async with self.db.session() as session:
-                await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
+            await self._sent(message, handler, outcome)
         elif isinstance(outcome, Undeliverable):
             log.info("outbox %s (%s): undeliverable: %s", message.id, message.kind, outcome.reason)
             after = await handler.on_undeliverable(message, outcome)
@@ -223,6 +213,39 @@ class OutboxDispatcher:
             await self._fail(message, f"{outcome.code}: {outcome.reason}", retry_at)
         else:
             await self._retry(message, handler, outcome.reason)
+
+    async def _sent(self, message: QueuedMessage, handler: KindHandler, sent: Sent) -> None:
+        """Record the follow-up and mark the row sent. A handler with `record_sent` has its
+        follow-up written in the same unit of work as the mark (one commit, not two: every DM
+        of a reach-out wave ends here)."""
+        if isinstance(handler, RecordsSent):
+            try:
+                async with self.db.session() as session:
+                    await handler.record_sent(session, message, sent)
+                    await outbox.mark_sent(
+                        session, message.id, owner=self.owner, now=self.clock.now()
+                    )
+                return
+            except DatabaseClosing:
+                raise
+            except Exception:
+                # Marked sent all the same, below: the message is out and must not go twice.
+                log.exception(
+                    "outbox %s (%s): follow-up after sending failed", message.id, message.kind
+                )
+        else:
+            # Follow-ups first (e.g. remembering where an alert was posted): if we crash
+            # before the row is marked, the retry sees the alert exists and skips it.
+            try:
+                await handler.on_sent(message, sent)
+            except DatabaseClosing:
+                raise
+            except Exception:
+                log.exception(
+                    "outbox %s (%s): follow-up after sending failed", message.id, message.kind
+                )
+        async with self.db.session() as session:
+            await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
 
     async def _hold_lease(self, message: QueuedMessage) -> bool:
         """Make sure the lease outlasts the send. The send is cut off after half a lease, so

@@ -45,7 +45,7 @@ from bot.services.buddies import membership, rounds
 from bot.services.reachout import answers, consent, digest, handlers, settings, sweep
 from bot.services.reachout.activity import CHECKIN, COMMAND, MESSAGE, REACTION, ActivityTracker
 from bot.services.reachout.texts import ANSWERS, BUDDY_NUDGE, DEFAULT_MESSAGE, MESSAGE_MAX_CHARS
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, count_units
 from tests.jobs.ladder_support import FakeSender
 
 GUILD, OTHER_GUILD, MOD = 100, 101, 9
@@ -904,6 +904,40 @@ async def _queued_dm(db: Database, clock: FrozenClock, **config: Any) -> QueuedM
     return _message(await _dm_row(db))
 
 
+async def test_what_a_dm_reads_comes_in_one_row_whatever_exists(
+    db: Database, clock: FrozenClock
+) -> None:
+    async def context() -> repo.DmContext:
+        async with db.read() as session:
+            return await repo.dm_context(session, GUILD, A)
+
+    # Nothing set up, nobody seen: still one row, all of it empty.
+    assert await context() == repo.DmContext(None, None, None, None, None)
+    await _enable(db, clock, message="We miss you")
+    await _server_timezone(db, clock, "Europe/Paris")
+    found = await context()
+    assert (found.enabled, found.message, found.member, found.server_timezone) == (
+        True,
+        "We miss you",
+        None,
+        "Europe/Paris",
+    )
+    seen = await _quiet(db, clock, A, dm_consent="yes", quiet_start="22:00")
+    await _quiet(db, clock, B, dm_consent="no")  # another member's row is not A's
+    await _timezone(db, clock, A, "Asia/Tokyo")
+    found = await context()
+    assert found.member_timezone == "Asia/Tokyo"
+    assert found.member is not None
+    assert (found.member.user_id, found.member.last_seen_at, found.member.dm_consent) == (
+        A,
+        seen,
+        "yes",
+    )
+    assert (found.member.quiet_start, found.member.left_at) == ("22:00", None)
+    await _switched_off(db, clock)
+    assert (await context()).enabled is False
+
+
 async def test_the_dm_is_rendered_with_the_answers(db: Database, clock: FrozenClock) -> None:
     message = await _queued_dm(db, clock)
     prepared = await handlers.DmHandler(db, clock).prepare(message)
@@ -1089,6 +1123,51 @@ async def test_sweep_and_dm_through_the_outbox_dispatcher(db: Database, clock: F
     clock.advance(minutes=30)
     await dispatcher.run_once()
     assert sender.take() == []  # nothing retried
+
+
+async def test_a_dm_is_recorded_and_marked_sent_in_one_unit_of_work(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _enable(db, clock)
+    await _quiet(db, clock, A, dm_consent="yes")
+    sender = FakeSender()
+    dispatcher = OutboxDispatcher(db, clock, sender, handlers.handlers(db, clock))
+    await dispatcher.run_once()  # the sweep
+    opened = count_units(db, monkeypatch)
+    await dispatcher.run_once()  # the DM: the claim, then the follow-up with the mark
+    monkeypatch.undo()
+    [dm] = sender.take()
+    assert dm.target_id == A
+    assert len(opened) == 2  # (prepare only reads: not a unit of work)
+    [row] = await _rows(db, sweep.KIND_DM)
+    assert (row.status, row.sent_at) == ("sent", clock.now())
+    member = await _member(db, A)
+    assert (member.last_reached_at, member.dm_channel_id) == (clock.now(), A)
+
+
+async def test_a_dm_whose_follow_up_fails_is_still_marked_sent_and_never_sent_twice(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _enable(db, clock)
+    await _quiet(db, clock, A, dm_consent="yes")
+    sender = FakeSender()
+    dispatcher = OutboxDispatcher(db, clock, sender, handlers.handlers(db, clock))
+    await dispatcher.run_once()  # the sweep
+
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the follow-up broke")
+
+    monkeypatch.setattr(repo, "mark_reached", broken)
+    await dispatcher.run_once()
+    monkeypatch.undo()
+    assert [d.target_id for d in sender.take()] == [A]
+    [row] = await _rows(db, sweep.KIND_DM)
+    assert row.status == "sent"
+    assert (await _member(db, A)).last_reached_at is None  # the follow-up's write rolled back
+    for _ in range(3):
+        clock.advance(minutes=10)
+        await dispatcher.run_once()
+    assert sender.take() == []
 
 
 # --- the buddy nudge -----------------------------------------------------------------------

@@ -40,36 +40,74 @@ async def get_settings(session: AsyncSession, guild_id: int) -> ReachoutSettings
 
 
 @dataclass(frozen=True)
+class DmMember:
+    """What a reach-out DM looks at in the member's row."""
+
+    user_id: int
+    last_seen_at: datetime
+    left_at: datetime | None
+    dm_consent: str | None
+    dms_closed_at: datetime | None
+    dm_channel_id: int | None
+    quiet_start: str | None
+    quiet_end: str | None
+    paused_until: datetime | None
+
+
+_DM_MEMBER_COLUMNS = tuple(getattr(MemberActivity, name) for name in DmMember.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
 class DmContext:
-    """What a reach-out DM needs besides the member's row, read in one statement: whether
-    reach-out is on in the server (None: never set up), its message, and the member's and
-    the server's timezones."""
+    """What a reach-out DM needs, read in one statement: whether reach-out is on in the
+    server (None: never set up), its message, the member's row (None: erased) and the
+    member's and the server's timezones."""
 
     enabled: bool | None
     message: str | None
+    member: DmMember | None
     member_timezone: str | None
     server_timezone: str | None
 
 
 @cache
 def _dm_context() -> Select[Any]:
-    guild, user = bindparam("guild_id"), bindparam("user_id")
-    settings = ReachoutSettings.guild_id == guild
-    return select(
-        select(ReachoutSettings.enabled).where(settings).scalar_subquery(),
-        select(ReachoutSettings.message).where(settings).scalar_subquery(),
-        select(MemberProfile.timezone)
-        .where(MemberProfile.guild_id == guild, MemberProfile.user_id == user)
-        .scalar_subquery(),
-        select(GuildSettings.timezone).where(GuildSettings.guild_id == guild).scalar_subquery(),
+    guild = bindparam("guild_id", type_=MemberActivity.guild_id.type)
+    user = bindparam("user_id")
+    # One row whatever exists: the settings and the member are joined to a constant.
+    anchor = select(guild.label("guild_id")).subquery()
+    return (
+        select(
+            ReachoutSettings.enabled,
+            ReachoutSettings.message,
+            MemberProfile.timezone,
+            GuildSettings.timezone,
+            *_DM_MEMBER_COLUMNS,
+        )
+        .select_from(anchor)
+        .outerjoin(ReachoutSettings, ReachoutSettings.guild_id == anchor.c.guild_id)
+        .outerjoin(GuildSettings, GuildSettings.guild_id == anchor.c.guild_id)
+        .outerjoin(
+            MemberActivity,
+            and_(MemberActivity.guild_id == anchor.c.guild_id, MemberActivity.user_id == user),
+        )
+        .outerjoin(
+            MemberProfile,
+            and_(MemberProfile.guild_id == anchor.c.guild_id, MemberProfile.user_id == user),
+        )
     )
 
 
 async def dm_context(session: AsyncSession, guild_id: int, user_id: int) -> DmContext:
-    enabled, message, member_zone, server_zone = (
-        await session.execute(_dm_context(), {"guild_id": guild_id, "user_id": user_id})
-    ).one()
-    return DmContext(None if enabled is None else bool(enabled), message, member_zone, server_zone)
+    row = (await session.execute(_dm_context(), {"guild_id": guild_id, "user_id": user_id})).one()
+    enabled, message, member_zone, server_zone, *member = row
+    return DmContext(
+        enabled=None if enabled is None else bool(enabled),
+        message=message,
+        member=None if member[0] is None else DmMember(*member),
+        member_timezone=member_zone,
+        server_timezone=server_zone,
+    )
 
 
 @cache

@@ -5,6 +5,9 @@ became active, paused, said stop or left since the sweep gets nothing."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.db.engine import Database
@@ -42,9 +45,14 @@ from bot.services.reachout.texts import BUDDY_NUDGE, DEFAULT_MESSAGE
 ANSWERS_VIEW = "reachout_answers"
 
 
-def _still_quiet(
-    member: MemberActivity | None, message: QueuedMessage, now: datetime
-) -> str | None:
+class _Quiet(Protocol):
+    left_at: datetime | None
+    dm_consent: str | None
+    last_seen_at: datetime
+    paused_until: datetime | None
+
+
+def _still_quiet(member: _Quiet | None, message: QueuedMessage, now: datetime) -> str | None:
     """Why this reach-out is no longer wanted, or None."""
     if member is None:
         return "the member's data was deleted"
@@ -73,7 +81,7 @@ class _Base:
             tz_name = await timezone_of(session, guild_id, profile)
         return self._night(member, tz_name)
 
-    def _night(self, member: MemberActivity, tz_name: str) -> NotYet | None:
+    def _night(self, member: MemberActivity | repo.DmMember, tz_name: str) -> NotYet | None:
         tz = zone(tz_name if is_valid_timezone(tz_name) else "UTC")
         now = self.clock.now()
         quiet = quiet_hours(member)
@@ -88,10 +96,10 @@ class DmHandler(_Base):
     async def prepare(self, message: QueuedMessage) -> Prepared:
         guild_id = message.guild_id or 0
         now = self.clock.now()
-        # One read, two statements: this runs for every DM of a reach-out wave (issue 18).
+        # One read of one statement: this runs for every DM of a reach-out wave (issue 18).
         async with self.db.read() as session:
             context = await repo.dm_context(session, guild_id, message.target_id)
-            member = await repo.get_member(session, guild_id, message.target_id)
+        member = context.member
         if not context.enabled:
             return Skip("reach-out was switched off in this server")
         if (reason := _still_quiet(member, message, now)) is not None:
@@ -114,13 +122,18 @@ class DmHandler(_Base):
 
     async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
         async with self.db.session() as session:
-            await repo.mark_reached(
-                session,
-                message.guild_id or 0,
-                message.target_id,
-                at=self.clock.now(),
-                dm_channel_id=sent.channel_id,
-            )
+            await self.record_sent(session, message, sent)
+
+    async def record_sent(self, session: AsyncSession, message: QueuedMessage, sent: Sent) -> None:
+        """Remember when the member was reached and their DM channel (`RecordsSent`: in the
+        dispatcher's unit of work that marks the DM sent)."""
+        await repo.mark_reached(
+            session,
+            message.guild_id or 0,
+            message.target_id,
+            at=self.clock.now(),
+            dm_channel_id=sent.channel_id,
+        )
 
     async def on_undeliverable(
         self, message: QueuedMessage, problem: Undeliverable
