@@ -13,8 +13,14 @@ def all_timezones() -> tuple[str, ...]:
     return tuple(sorted((*names, "UTC")))
 
 
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(all_timezones())
+
+
 def is_valid_timezone(name: str) -> bool:
-    return name in all_timezones()
+    # A set, not the sorted tuple: every check-in and every DM of a sweep asks (issue 18).
+    return name in _known()
 
 
 def zone(name: str) -> ZoneInfo:
