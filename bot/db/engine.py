@@ -101,11 +101,16 @@ GIVE_WAY_SECONDS = 1.0
 
 
 def create_engine(
-    url: str, connect_args: dict[str, Any] | None = None, *, timeouts: bool = False
+    url: str,
+    connect_args: dict[str, Any] | None = None,
+    *,
+    timeouts: bool = False,
+    reader: bool = False,
 ) -> AsyncEngine:
+    """`reader` (SQLite): an engine whose connections only ever read (`Database.read`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
+        return _sqlite_engine(url, parsed.database, reader=reader)
     args: dict[str, Any] = {"timeout": PG_CONNECT_TIMEOUT_SECONDS}
     options: dict[str, Any] = {}
     if timeouts:
@@ -195,7 +200,7 @@ def _locked(error: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
-def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
+def _sqlite_engine(url: str, path: str | None, *, reader: bool = False) -> AsyncEngine:
     on_disk = sqlite_file(url) is not None
     if on_disk:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -238,12 +243,20 @@ def _sqlite_engine(url: str, path: str | None) -> AsyncEngine:
             cursor.execute(pragma)
         if on_disk:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Database checkpoints
+        if reader:
+            # A reader's connections stay readers: a write in one fails loudly.
+            cursor.execute("PRAGMA query_only=1")
         cursor.close()
         if on_disk:
             owner_only(path)  # the -wal and -shm that journal_mode=WAL has just opened
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if reader:
+            # Nothing to switch: these connections only read, on the driver's thread, with
+            # the busy timeout set when they opened (a deferred BEGIN takes no write lock).
+            connection.exec_driver_sql("BEGIN")
+            return
         # A read-only unit (`Database.read`) takes no write lock: WAL lets it read alongside
         # the one writer.
         read_only = bool(connection.get_execution_options().get(READ_ONLY))
@@ -301,6 +314,13 @@ class Database:
         self.connect_args = connect_args or {}
         self.engine = create_engine(url, self.connect_args, timeouts=timeouts)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A SQLite file: reads get connections of their own, so that no pooled connection
+        # switches between reading and writing (two PRAGMAs each way, issue 18).
+        self._read_engine: AsyncEngine | None = None
+        self._read_sessions = self._sessions
+        if sqlite_file(url) is not None:
+            self._read_engine = create_engine(url, self.connect_args, reader=True)
+            self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -429,7 +449,7 @@ class Database:
         the writer), so reads are not held up by writes. A write in it fails, on both
         backends (SQLite's query_only, PostgreSQL's READ ONLY transaction)."""
         option = {READ_ONLY: True} if self._sqlite_writer else {"postgresql_readonly": True}
-        async with self._unit_of_work(), self._sessions() as session:
+        async with self._unit_of_work(), self._read_sessions() as session:
             await session.connection(execution_options=option)
             try:
                 yield session
@@ -467,4 +487,6 @@ class Database:
         except TimeoutError:
             log.warning("%d database unit(s) of work still running at shutdown", self._in_flight)
         await self.checkpointed()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
         await self.engine.dispose()

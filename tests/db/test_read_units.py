@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 
 from bot.db.engine import Database
@@ -82,3 +83,34 @@ async def test_on_sqlite_a_read_does_not_wait_for_a_writer(db: Database) -> None
     await writer
     async with db.read() as session:
         assert await session.scalar(select(AppState.value)) == "red"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_on_sqlite_reads_and_writes_taking_turns_switch_no_connection(
+    db: Database,
+) -> None:
+    """Reads have connections of their own: a read after a write (or a write after a read)
+    finds its connection set up for it, with nothing to switch (two PRAGMAs each way, on
+    every DM of a reach-out wave, when they shared one)."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    await _put(db, "colour", "green")
+    async with db.read() as session:
+        await session.scalar(select(AppState.value))
+    engines = [db.engine.sync_engine, db._read_engine.sync_engine]  # type: ignore[union-attr]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for turn in range(5):
+            await _put(db, "colour", f"shade {turn}")
+            async with db.read() as session:
+                assert await session.scalar(select(AppState.value)) == f"shade {turn}"
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert [s for s in statements if s.startswith("PRAGMA")] == []
+    assert statements.count("BEGIN") == 5
+    assert statements.count("BEGIN IMMEDIATE") == 5
