@@ -11,6 +11,10 @@ admits one writer at a time anyway, and waiting on the lock costs nothing, where
 inside SQLite's busy handler sleeps in growing steps (measured: p99 1.4 s at 50 writers
 without the lock). The busy timeout still covers other processes sharing the file.
 
+Read-only units (`Database.read`) on a SQLite file use an engine of their own on the same file,
+whose connections are `query_only` from the start: a pooled connection never switches between
+reading and writing, which cost two PRAGMAs each way (issue 18).
+
 The bot copies SQLite's write-ahead log back into the database file itself (a checkpoint),
 beside the writers, instead of leaving it to SQLite inside the commit that crosses 1,000
 pages: there it held the writer lock for up to 50 ms (benchmarks/RESULTS.md, erasure).
