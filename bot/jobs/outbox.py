@@ -218,32 +218,24 @@ class OutboxDispatcher:
         """Record the follow-up and mark the row sent. A handler with `record_sent` has its
         follow-up written in the same unit of work as the mark (one commit, not two: every DM
         of a reach-out wave ends here)."""
-        if isinstance(handler, RecordsSent):
-            try:
+        try:
+            if isinstance(handler, RecordsSent):
                 async with self.db.session() as session:
                     await handler.record_sent(session, message, sent)
                     await outbox.mark_sent(
                         session, message.id, owner=self.owner, now=self.clock.now()
                     )
                 return
-            except DatabaseClosing:
-                raise
-            except Exception:
-                # Marked sent all the same, below: the message is out and must not go twice.
-                log.exception(
-                    "outbox %s (%s): follow-up after sending failed", message.id, message.kind
-                )
-        else:
             # Follow-ups first (e.g. remembering where an alert was posted): if we crash
             # before the row is marked, the retry sees the alert exists and skips it.
-            try:
-                await handler.on_sent(message, sent)
-            except DatabaseClosing:
-                raise
-            except Exception:
-                log.exception(
-                    "outbox %s (%s): follow-up after sending failed", message.id, message.kind
-                )
+            await handler.on_sent(message, sent)
+        except DatabaseClosing:
+            raise
+        except Exception:
+            # Marked sent all the same, below: the message is out and must not go twice.
+            log.exception(
+                "outbox %s (%s): follow-up after sending failed", message.id, message.kind
+            )
         async with self.db.session() as session:
             await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
 
