@@ -1125,14 +1125,23 @@ async def test_sweep_and_dm_through_the_outbox_dispatcher(db: Database, clock: F
     assert sender.take() == []  # nothing retried
 
 
-async def test_a_dm_is_recorded_and_marked_sent_in_one_unit_of_work(
-    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _a_dm_queued_for_a_dispatcher(
+    db: Database, clock: FrozenClock
+) -> tuple[FakeSender, OutboxDispatcher]:
+    """Reach-out on, member A quiet and opted in, and a dispatcher that has run the sweep:
+    A's DM is queued for its next pass."""
     await _enable(db, clock)
     await _quiet(db, clock, A, dm_consent="yes")
     sender = FakeSender()
     dispatcher = OutboxDispatcher(db, clock, sender, handlers.handlers(db, clock))
     await dispatcher.run_once()  # the sweep
+    return sender, dispatcher
+
+
+async def test_a_dm_is_recorded_and_marked_sent_in_one_unit_of_work(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender, dispatcher = await _a_dm_queued_for_a_dispatcher(db, clock)
     opened = count_units(db, monkeypatch)
     await dispatcher.run_once()  # the DM: the claim, then the follow-up with the mark
     monkeypatch.undo()
@@ -1148,11 +1157,7 @@ async def test_a_dm_is_recorded_and_marked_sent_in_one_unit_of_work(
 async def test_a_dm_whose_follow_up_fails_is_still_marked_sent_and_never_sent_twice(
     db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _enable(db, clock)
-    await _quiet(db, clock, A, dm_consent="yes")
-    sender = FakeSender()
-    dispatcher = OutboxDispatcher(db, clock, sender, handlers.handlers(db, clock))
-    await dispatcher.run_once()  # the sweep
+    sender, dispatcher = await _a_dm_queued_for_a_dispatcher(db, clock)
 
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the follow-up broke")

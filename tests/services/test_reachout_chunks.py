@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -155,19 +155,31 @@ async def test_with_nobody_newly_quiet_the_hourly_sweep_writes_only_its_successo
     assert len(await _rows(db, sweep.KIND_DM)) == 2
 
 
+def _between_the_read_and_the_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+    change: Callable[[list[tuple[int, int]]], Coroutine[Any, Any, None]],
+) -> None:
+    """Run `change` (given the keys read) after the sweep's read, before its first chunk."""
+    real_keys = repo.sweep_keys
+
+    async def then_change(*args: Any, **kwargs: Any) -> list[tuple[int, int]]:
+        keys = await real_keys(*args, **kwargs)
+        await change(keys)
+        return keys
+
+    monkeypatch.setattr(repo, "sweep_keys", then_change)
+
+
 async def test_a_member_seen_between_the_read_and_their_chunk_is_left_alone(
     db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _servers(db, clock)
-    real_keys = repo.sweep_keys
 
-    async def then_401_speaks(*args: Any, **kwargs: Any) -> list[tuple[int, int]]:
-        keys = await real_keys(*args, **kwargs)
+    async def then_401_speaks(keys: list[tuple[int, int]]) -> None:
         assert (GUILD, 401) in keys
         await _elsewhere(repo_write(db, [Seen(GUILD, 401, clock.now())]))  # a message meanwhile
-        return keys
 
-    monkeypatch.setattr(repo, "sweep_keys", then_401_speaks)
+    _between_the_read_and_the_chunks(monkeypatch, then_401_speaks)
     result = await sweep.sweep_servers(db, clock)
     assert (result.candidates, result.dms) == (1, 1)
     assert [r.target_id for r in await _rows(db, sweep.KIND_DM)] == [402]
@@ -178,14 +190,11 @@ async def test_a_server_switched_off_between_the_read_and_its_chunk_is_left_alon
     db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _servers(db, clock)
-    real_keys = repo.sweep_keys
 
-    async def then_switched_off(*args: Any, **kwargs: Any) -> list[tuple[int, int]]:
-        keys = await real_keys(*args, **kwargs)
+    async def then_switched_off(keys: list[tuple[int, int]]) -> None:
         await _elsewhere(settings.configure(db, clock, OTHER_GUILD, actor_id=MOD, enabled=False))
-        return keys
 
-    monkeypatch.setattr(repo, "sweep_keys", then_switched_off)
+    _between_the_read_and_the_chunks(monkeypatch, then_switched_off)
     result = await sweep.sweep_servers(db, clock)
     assert [(r.guild_id, r.target_id) for r in await _rows(db, sweep.KIND_DM)] == [(GUILD, 401)]
     assert result.dms == 1
@@ -195,15 +204,12 @@ async def test_a_member_erased_between_the_read_and_their_chunk_gets_nothing(
     db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _servers(db, clock)
-    real_keys = repo.sweep_keys
 
-    async def then_401_erases(*args: Any, **kwargs: Any) -> list[tuple[int, int]]:
-        keys = await real_keys(*args, **kwargs)
+    async def then_401_erases(keys: list[tuple[int, int]]) -> None:
         assert (GUILD, 401) in keys
         await _elsewhere(member_data.delete_member(db, clock, GUILD, 401))  # /privacy delete
-        return keys
 
-    monkeypatch.setattr(repo, "sweep_keys", then_401_erases)
+    _between_the_read_and_the_chunks(monkeypatch, then_401_erases)
     result = await sweep.sweep_servers(db, clock)
     assert (result.candidates, result.dms) == (1, 1)
     assert [(r.guild_id, r.target_id) for r in await _rows(db, sweep.KIND_DM)] == [
