@@ -13,7 +13,9 @@ without the lock). The busy timeout still covers other processes sharing the fil
 
 Read-only units (`Database.read`) on a SQLite file use an engine of their own on the same file,
 whose connections are `query_only` from the start: a pooled connection never switches between
-reading and writing, which cost two PRAGMAs each way (issue 18).
+reading and writing, which cost two PRAGMAs each way (issue 18). Short reads
+(`Database.lookup`: a few rows by key, what one interaction or one outbox message needs) have a
+third engine, whose connections run on the event loop's thread as write units do.
 
 The bot copies SQLite's write-ahead log back into the database file itself (a checkpoint),
 beside the writers, instead of leaving it to SQLite inside the commit that crosses 1,000
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 READ_ONLY = "kinfolk_read_only"
+# The kinds of SQLite engine a `Database` has on one file (see `create_engine`).
+WRITER, READER, LOOKUP = "writer", "reader", "lookup"
 
 
 class DatabaseClosing(RuntimeError):
@@ -109,12 +113,14 @@ def create_engine(
     connect_args: dict[str, Any] | None = None,
     *,
     timeouts: bool = False,
-    reader: bool = False,
+    role: str = WRITER,
 ) -> AsyncEngine:
-    """`reader` (SQLite): an engine whose connections only ever read (`Database.read`)."""
+    """`role` (SQLite): READER for an engine whose connections only ever read
+    (`Database.read`), LOOKUP for one that only reads, on the event loop's thread
+    (`Database.lookup`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, reader=reader)
+        return _sqlite_engine(url, parsed.database, role=role)
     args: dict[str, Any] = {"timeout": PG_CONNECT_TIMEOUT_SECONDS}
     options: dict[str, Any] = {}
     if timeouts:
@@ -204,8 +210,9 @@ def _locked(error: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
-def _sqlite_engine(url: str, path: str | None, *, reader: bool = False) -> AsyncEngine:
+def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEngine:
     on_disk = sqlite_file(url) is not None
+    reader = role in (READER, LOOKUP)
     if on_disk:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         file = os.fspath(path)
@@ -234,7 +241,7 @@ def _sqlite_engine(url: str, path: str | None, *, reader: bool = False) -> Async
             owner_only(path)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN itself, instead of the driver.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -250,12 +257,20 @@ def _sqlite_engine(url: str, path: str | None, *, reader: bool = False) -> Async
         if reader:
             # A reader's connections stay readers: a write in one fails loudly.
             cursor.execute("PRAGMA query_only=1")
+        if role == LOOKUP:
+            # Inline, a wait in SQLite's busy handler would stop the event loop: a lookup
+            # that finds the file locked waits on the driver's thread instead (`_on_begin`).
+            cursor.execute("PRAGMA busy_timeout=0")
+            record.info[BUSY_TIMEOUT] = 0
         cursor.close()
         if on_disk:
             owner_only(path)  # the -wal and -shm that journal_mode=WAL has just opened
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if role == LOOKUP:
+            _begin_lookup(connection)
+            return
         if reader:
             # Nothing to switch: these connections only read, on the driver's thread, with
             # the busy timeout set when they opened (a deferred BEGIN takes no write lock).
@@ -295,11 +310,37 @@ def _sqlite_engine(url: str, path: str | None, *, reader: bool = False) -> Async
     return engine
 
 
+def _begin_lookup(connection: Any) -> None:
+    """Open a lookup's read transaction on the event loop's thread, taking its snapshot of
+    the file at once (a deferred BEGIN takes it at the first read) without waiting. In WAL a
+    reader is almost never refused (another process recovering the log after a crash, or one
+    holding the file in exclusive locking mode); then this lookup waits on the driver's
+    thread, for up to the busy timeout, as a `read()` would, and the loop runs on."""
+    driver = connection.connection.driver_connection
+    inline = isinstance(driver, InlineConnection)
+    if inline:
+        driver.inline = True
+        _busy_timeout(connection, 0)
+    connection.exec_driver_sql("BEGIN")
+    try:
+        connection.exec_driver_sql("PRAGMA schema_version")
+        return
+    except OperationalError as error:
+        if not (inline and _locked(error)):
+            raise
+    driver.inline = False
+    _busy_timeout(connection, SQLITE_BUSY_TIMEOUT_MS)
+    connection.exec_driver_sql("PRAGMA schema_version")
+
+
+BUSY_TIMEOUT = "kinfolk_busy_timeout"
+
+
 def _busy_timeout(connection: Any, milliseconds: int) -> None:
     info = connection.connection.info
-    if info.get("kinfolk_busy_timeout", SQLITE_BUSY_TIMEOUT_MS) != milliseconds:
+    if info.get(BUSY_TIMEOUT, SQLITE_BUSY_TIMEOUT_MS) != milliseconds:
         connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
-        info["kinfolk_busy_timeout"] = milliseconds
+        info[BUSY_TIMEOUT] = milliseconds
 
 
 class Database:
@@ -321,10 +362,13 @@ class Database:
         # A SQLite file: reads get connections of their own, so that no pooled connection
         # switches between reading and writing (two PRAGMAs each way, issue 18).
         self._read_engine: AsyncEngine | None = None
-        self._read_sessions = self._sessions
+        self._lookup_engine: AsyncEngine | None = None
+        self._read_sessions = self._lookup_sessions = self._sessions
         if sqlite_file(url) is not None:
-            self._read_engine = create_engine(url, self.connect_args, reader=True)
+            self._read_engine = create_engine(url, self.connect_args, role=READER)
             self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+            self._lookup_engine = create_engine(url, self.connect_args, role=LOOKUP)
+            self._lookup_sessions = async_sessionmaker(self._lookup_engine, expire_on_commit=False)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -452,8 +496,25 @@ class Database:
         writer lock nor takes SQLite's write lock (a deferred BEGIN: WAL readers run beside
         the writer), so reads are not held up by writes. A write in it fails, on both
         backends (SQLite's query_only, PostgreSQL's READ ONLY transaction)."""
+        async with self._reading(self._read_sessions) as session:
+            yield session
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncSession]:
+        """A short read: a few rows by key, what one interaction or one outbox message needs
+        to know. As `read()`, but on a SQLite file it runs on the event loop's thread, as a
+        write unit does, rather than a round trip to the driver's thread for every call and
+        fetch (which cost more than the read itself: issue 18). Nothing long here (a sweep,
+        an export, a chart's history): that would hold the loop; use `read()`."""
+        async with self._reading(self._lookup_sessions) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _reading(
+        self, sessions: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[AsyncSession]:
         option = {READ_ONLY: True} if self._sqlite_writer else {"postgresql_readonly": True}
-        async with self._unit_of_work(), self._read_sessions() as session:
+        async with self._unit_of_work(), sessions() as session:
             await session.connection(execution_options=option)
             try:
                 yield session
@@ -491,6 +552,7 @@ class Database:
         except TimeoutError:
             log.warning("%d database unit(s) of work still running at shutdown", self._in_flight)
         await self.checkpointed()
-        if self._read_engine is not None:
-            await self._read_engine.dispose()
+        for engine in (self._read_engine, self._lookup_engine):
+            if engine is not None:
+                await engine.dispose()
         await self.engine.dispose()

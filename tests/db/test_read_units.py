@@ -114,3 +114,24 @@ async def test_on_sqlite_reads_and_writes_taking_turns_switch_no_connection(
     assert [s for s in statements if s.startswith("PRAGMA")] == []
     assert statements.count("BEGIN") == 5
     assert statements.count("BEGIN IMMEDIATE") == 5
+
+
+async def test_a_lookup_reads_what_was_committed_and_refuses_a_write(db: Database) -> None:
+    """`lookup()` is a read (inline on SQLite): the same answers, and a write in it fails."""
+    await _put(db, "colour", "green")
+    async with db.lookup() as session:
+        row = await session.scalar(select(AppState))
+    assert row is not None
+    assert row.value == "green"  # usable after the unit
+
+    async def write_while_looking() -> None:
+        async with db.lookup() as session:
+            session.add(AppState(key="size", value="large", updated_at=NOW))
+            await session.flush()
+
+    with pytest.raises(DBAPIError):
+        await write_while_looking()
+    await _put(db, "colour", "blue")
+    async with db.lookup() as session:
+        assert (await session.scalars(select(AppState.value))).all() == ["blue"]
+    assert db.in_flight == 0

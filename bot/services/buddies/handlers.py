@@ -129,7 +129,7 @@ class ThreadHandler(NoFollowUp):
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
         group_id = int(message.payload["group_id"])
-        async with self.db.read() as session:
+        async with self.db.lookup() as session:
             group = await repo.get_group(session, group_id)
             intro = await outbox.get_by_key(session, f"buddy:intro:{group_id}")
         if group is None:

@@ -127,7 +127,7 @@ async def turn_off(db: Database, clock: Clock, guild_id: int, user_id: int) -> b
 async def show(db: Database, clock: Clock, guild_id: int, user_id: int) -> ReminderInfo:
     """The member's reminder, and when the next one really comes: not on a day they have
     already checked in (the reminder skips it)."""
-    async with db.read() as session:
+    async with db.lookup() as session:
         profile = await repo.get_profile(session, guild_id, user_id)
         timezone = await timezone_of(session, guild_id, profile)
         if profile is None:

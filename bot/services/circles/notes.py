@@ -186,7 +186,7 @@ REPORT_OPEN, REPORT_CLOSED = "reported", "closed"
 
 async def report_server(db: Database, note_id: int) -> int | None:
     """The server of a note, to check who may close its report (None: no such note)."""
-    async with db.read() as session:
+    async with db.lookup() as session:
         note = await repo.get_note(session, note_id)
         return None if note is None else note.guild_id
 

@@ -76,7 +76,7 @@ class _Base:
 
     async def _wait_for_day(self, guild_id: int, member: MemberActivity) -> NotYet | None:
         """NotYet if it is the member's night (their quiet hours) now."""
-        async with self.db.read() as session:
+        async with self.db.lookup() as session:
             profile = await checkin_repo.get_profile(session, guild_id, member.user_id)
             tz_name = await timezone_of(session, guild_id, profile)
         return self._night(member, tz_name)
@@ -97,7 +97,7 @@ class DmHandler(_Base):
         guild_id = message.guild_id or 0
         now = self.clock.now()
         # One read of one statement: this runs for every DM of a reach-out wave (issue 18).
-        async with self.db.read() as session:
+        async with self.db.lookup() as session:
             context = await repo.dm_context(session, guild_id, message.target_id)
         member = context.member
         if not context.enabled:
