@@ -217,15 +217,27 @@ class OutboxDispatcher:
     async def _sent(self, message: QueuedMessage, handler: KindHandler, sent: Sent) -> None:
         """Record the follow-up and mark the row sent. A handler with `record_sent` has its
         follow-up written in the same unit of work as the mark (one commit, not two: every DM
-        of a reach-out wave ends here)."""
-        try:
-            if isinstance(handler, RecordsSent):
+        of a reach-out wave and every alert ends here). If that unit fails, the follow-up is
+        tried once more on its own before the mark: where an alert was posted must not be lost
+        with a mark that failed (the ladder's steps wait for it)."""
+        if isinstance(handler, RecordsSent):
+            try:
                 async with self.db.session() as session:
                     await handler.record_sent(session, message, sent)
                     await outbox.mark_sent(
                         session, message.id, owner=self.owner, now=self.clock.now()
                     )
                 return
+            except DatabaseClosing:
+                raise
+            except Exception:
+                log.warning(
+                    "outbox %s (%s): follow-up and mark failed together; trying them apart",
+                    message.id,
+                    message.kind,
+                    exc_info=True,
+                )
+        try:
             # Follow-ups first (e.g. remembering where an alert was posted): if we crash
             # before the row is marked, the retry sees the alert exists and skips it.
             await handler.on_sent(message, sent)

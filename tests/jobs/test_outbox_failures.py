@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.engine import Database
@@ -209,3 +211,36 @@ async def test_re_pings_wait_for_their_alert_after_an_outage(
     assert [d.view for d in delivered] == ["talk.alert", None]  # the alert, then its re-ping
     alert_id = (await requests.get_request(db, rid)).alert_message_id
     assert delivered[1].reply_to == alert_id
+
+
+async def test_an_alert_whose_mark_fails_still_records_where_it_is_and_goes_once(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the alert was posted and its row's "sent" are written in one unit of work. If
+    that unit fails (here: the mark), neither is lost: the record is written on its own, the
+    row is marked after it, nothing is posted twice, and the re-ping answers the alert."""
+    await configure_escalation(db, clock)
+    sender = FakeSender()
+    dispatcher = make_dispatcher(db, clock, sender)
+    rid = await open_talk(db, clock)
+    real_mark = outbox.mark_sent
+    failures = [1]
+
+    async def mark_failing_once(*args: Any, **kwargs: Any) -> bool:
+        if failures:
+            failures.pop()
+            raise RuntimeError("the database went away for a moment")
+        return await real_mark(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "mark_sent", mark_failing_once)
+    await drain(dispatcher)
+    assert failures == []  # the combined unit did fail
+    [alert] = sender.take()
+    assert alert.view == "talk.alert"
+    posted = (await requests.get_request(db, rid)).alert_message_id
+    assert posted == sender.last_sent_id
+    assert (await outbox_row(db, f"talk:{rid}:alert")).status == outbox.SENT
+    clock.advance(minutes=6)
+    await drain(dispatcher)
+    [reping] = [d for d in sender.take() if to_alerts(d)]
+    assert reping.reply_to == posted

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from bot.db.engine import Database
 from bot.db.models import AuditEntry, OutboxMessage, SupportRequest
+from bot.db.repositories import escalation as escalation_repo
 from bot.db.repositories import outbox
 from bot.domain.escalation import Actor, NotModerator, Status, TransitionRefused, Urgency
 from bot.services.escalation import config, requests
@@ -437,6 +438,39 @@ async def test_a_concurrent_double_open_yields_one_request(
     rows = await _outbox(db)
     assert len([k for k in rows if k.endswith(":alert")]) == 1
     assert [a for _, a, _ in await _audit(db)] == ["talk.opened"]
+
+
+async def test_a_second_active_request_is_refused_by_the_index_and_the_unit_goes_on(
+    db: Database, clock: FrozenClock
+) -> None:
+    """What a /talk that lost the race meets (another process saved the member's request
+    between its read and its insert): the save answers None rather than failing, so the
+    same unit of work reads the winner (on PostgreSQL a failed statement would end it)."""
+    await _configure(db, clock)
+    first = await _opened(db, clock)
+    values = {
+        "guild_id": GUILD,
+        "member_id": MEMBER,
+        "urgency": Urgency.CHAT.value,
+        "status": Status.OPEN.value,
+        "locale": None,
+        "context": None,
+        "generation": 0,
+        "created_at": clock.now(),
+        "updated_at": clock.now(),
+        "repeat": 0,
+    }
+    async with db.session() as session:
+        assert await escalation_repo.insert_request(session, values) is None
+        active = await escalation_repo.active_request(session, GUILD, MEMBER)
+        assert active is not None
+        assert active.id == first
+    # Once it is closed, the member's next request is saved.
+    await requests.cancel(db, clock, first, MEMBER, guild_id=GUILD)
+    async with db.session() as session:
+        second = await escalation_repo.insert_request(session, values)
+    assert second is not None
+    assert second > first
 
 
 async def test_context_stops_growing_at_what_one_embed_can_show(

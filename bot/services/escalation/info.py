@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.db.models import EscalationSettings, SupportRequest
+from bot.db.repositories.escalation import RequestRow, SettingsRow
 from bot.domain.escalation import Ladder, QueueEntry, Status, Timers, Urgency
 from bot.domain.resources import ResourceMode
 
@@ -28,7 +29,7 @@ class RequestInfo(QueueEntry):
     repeat: int = 0  # asks folded into this alert before this one
 
 
-def request_info(row: SupportRequest) -> RequestInfo:
+def request_info(row: SupportRequest | RequestRow) -> RequestInfo:
     return RequestInfo(
         request_id=row.id,
         urgency=Urgency(row.urgency),
@@ -72,7 +73,7 @@ class EscalationConfig:
         return (self.moderator_role_id, self.on_duty_role_id, self.second_tier_role_id)
 
 
-def config_from(guild_id: int, row: EscalationSettings | None) -> EscalationConfig:
+def config_from(guild_id: int, row: EscalationSettings | SettingsRow | None) -> EscalationConfig:
     if row is None:
         return EscalationConfig(guild_id=guild_id)
     return EscalationConfig(

@@ -11,6 +11,8 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import escalation as repo
@@ -52,7 +54,7 @@ from bot.services.escalation.requests import (
     KIND_STEP,
     KIND_TO_CLAIMER,
     KIND_WITHDRAWN,
-    record_alert,
+    record_alert_in,
     repost_alert,
     withdraw_alert,
 )
@@ -74,12 +76,13 @@ class _EscalationHandler:
         """The request, the server's settings, and the role to ping: on-duty moderators when
         anyone is on duty, otherwise the moderator role."""
         guild_id = message.guild_id or 0
-        async with self.db.read() as session:
-            row = await repo.get_request(session, int(message.payload["request_id"]))
-            config = config_from(guild_id, await repo.get_settings(session, guild_id))
-            on_duty = await repo.on_duty_count(session, guild_id)
-        role = config.on_duty_role_id if on_duty and config.on_duty_role_id else None
-        request = None if row is None or row.guild_id != guild_id else request_info(row)
+        async with self.db.lookup() as session:
+            context = await repo.message_context(
+                session, guild_id, int(message.payload["request_id"])
+            )
+        config = config_from(guild_id, context.settings)
+        role = config.on_duty_role_id if context.on_duty and config.on_duty_role_id else None
+        request = None if context.request is None else request_info(context.request)
         return request, config, role or config.moderator_role_id
 
     async def _waiting(
@@ -102,9 +105,6 @@ class _EscalationHandler:
         )
         return NotYet("escalation is not set up", RETRY_BROKEN_CHANNEL)
 
-    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
-        await clear_problem(self.db, self.clock, message.guild_id or 0)
-
     async def on_undeliverable(
         self, message: QueuedMessage, problem: Undeliverable
     ) -> timedelta | None:
@@ -115,7 +115,19 @@ class _EscalationHandler:
         return RETRY_BROKEN_CHANNEL
 
 
-class AlertHandler(_EscalationHandler):
+class _ClearsProblem(_EscalationHandler):
+    """A post in the alert channel shows the channel works: a problem noted with it is
+    cleared, in the unit of work that marks the message sent (`RecordsSent`)."""
+
+    async def record_sent(self, session: AsyncSession, message: QueuedMessage, sent: Sent) -> None:
+        await repo.clear_problem(session, message.guild_id or 0, now=self.clock.now())
+
+    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
+        async with self.db.session() as session:
+            await self.record_sent(session, message, sent)
+
+
+class AlertHandler(_ClearsProblem):
     def __init__(self, db: Database, clock: Clock) -> None:
         super().__init__(db, clock)
         # What each alert in flight shows, so that a change made while it was on its way is
@@ -155,17 +167,18 @@ class AlertHandler(_EscalationHandler):
             return None  # closed, and no earlier copy: nothing to do
         return await super().on_undeliverable(message, problem)
 
-    async def on_sent(self, message: QueuedMessage, sent: Sent) -> None:
-        await record_alert(
-            self.db,
-            self.clock,
+    async def record_sent(self, session: AsyncSession, message: QueuedMessage, sent: Sent) -> None:
+        """Remember where the alert is, in the unit that marks it sent."""
+        await record_alert_in(
+            session,
+            self.clock.now(),
             message.guild_id or 0,
             int(message.payload["request_id"]),
             sent.channel_id,
             sent.message_id,
             shown=self._shown.pop(message.id, None),
         )
-        await super().on_sent(message, sent)
+        await super().record_sent(session, message, sent)
 
 
 class RefreshHandler(NoFollowUp, _EscalationHandler):
@@ -206,7 +219,7 @@ def still_waiting(request: RequestInfo | None, message: QueuedMessage) -> Skip |
     return None
 
 
-class StepHandler(_EscalationHandler):
+class StepHandler(_ClearsProblem):
     def __init__(self, db: Database, clock: Clock, step: LadderStep) -> None:
         super().__init__(db, clock)
         self.step = step
@@ -226,7 +239,7 @@ class StepHandler(_EscalationHandler):
         return escalate_delivery(request, config, tier)
 
 
-class AgainHandler(_EscalationHandler):
+class AgainHandler(_ClearsProblem):
     """A reply to the alert: the member asked again (their new request took over the alert)
     or says it is more urgent now. It pings the team only when the flood limit allowed it."""
 
@@ -329,11 +342,3 @@ async def report_problem(
             now=now,
             guild_id=guild_id,
         )
-
-
-async def clear_problem(db: Database, clock: Clock, guild_id: int) -> None:
-    async with db.session() as session:
-        settings = await repo.get_settings(session, guild_id)
-        if settings is not None and settings.alert_problem is not None:
-            settings.alert_problem = None
-            settings.updated_at = clock.now()

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -111,50 +110,50 @@ async def open_request(
     text = clean_context(context)
     now = clock.now()
     async with db.session() as session:
-        config = config_from(guild_id, await repo.get_settings(session, guild_id))
+        config = config_from(guild_id, await repo.settings_row(session, guild_id))
         resources = member_resources(config, locale)
-        existing = await repo.active_request(session, guild_id, member_id, for_update=True)
-        if existing is not None:
-            return await _already_open(session, existing, urgency, config, resources, now)
+        # The member's active request, if any, is their newest: a request is opened only when
+        # none is active, and one closed never opens again. So one read tells both.
         previous = await repo.latest_request(session, guild_id, member_id, for_update=True)
+        if previous is not None and Status(previous.status).active:
+            return await _already_open(session, previous, urgency, config, resources, now)
         plan = plan_alert(_previous(previous, config), urgency, now)
-        row = SupportRequest(
-            guild_id=guild_id,
-            member_id=member_id,
-            urgency=urgency.value,
-            status=Status.OPEN.value,
-            locale=locale,
-            context=text,
-            generation=0,
-            created_at=now,
-            updated_at=now,
-            repeat=plan.repeat,
-            pinged_at=now if plan.ping or previous is None else previous.pinged_at,
-            pinged_urgency=(
+        fold = previous if plan.fold else None
+        values: dict[str, Any] = {
+            "guild_id": guild_id,
+            "member_id": member_id,
+            "urgency": urgency.value,
+            "status": Status.OPEN.value,
+            "locale": locale,
+            "context": text,
+            "generation": 0,
+            "created_at": now,
+            "updated_at": now,
+            "repeat": plan.repeat,
+            "pinged_at": now if plan.ping or previous is None else previous.pinged_at,
+            "pinged_urgency": (
                 urgency.value if plan.ping or previous is None else previous.pinged_urgency
             ),
-        )
-        try:
-            async with session.begin_nested():
-                await repo.add_request(session, row)
-        except IntegrityError:
+            # Folded into the alert of the request closed a moment ago: it takes that alert.
+            "alert_channel_id": fold.alert_channel_id if fold else None,
+            "alert_message_id": fold.alert_message_id if fold else None,
+        }
+        request_id = await repo.insert_request(session, values)
+        if request_id is None:
             # Another /talk from the same member won the race for the one active request.
             existing = await repo.active_request(session, guild_id, member_id)
             assert existing is not None
             return AlreadyOpen(request_info(existing), resources)
-        if plan.fold and previous is not None:
-            await _take_over_alert(session, row, previous, plan, now)
+        # Saved by the statement above; this copy (not in the session) is only read.
+        row = SupportRequest(id=request_id, **values)
+        if fold is not None:
+            await _take_over_alert(session, row, fold, plan, now)
+            await _schedule_ladder(session, row, config, start=now)
         else:
-            await _queue(
-                session,
-                row,
-                "alert",
-                KIND_ALERT,
-                due_at=now,
-                now=now,
-                channel=config.alert_channel_id,
+            alert = _queued(row, "alert", KIND_ALERT, due_at=now, channel=config.alert_channel_id)
+            await outbox.enqueue_many(
+                session, [alert, *_ladder_messages(row, config, start=now)], now=now
             )
-        await _schedule_ladder(session, row, config, start=now)
         await _audit(
             session,
             row,
@@ -189,11 +188,8 @@ async def _take_over_alert(
     now: datetime,
 ) -> None:
     """Fold the new request into the alert of the one the member closed a moment ago: the
-    alert shows the new request (and its buttons), and a reply says they asked again."""
-    row.alert_channel_id, row.alert_message_id = (
-        previous.alert_channel_id,
-        previous.alert_message_id,
-    )
+    alert shows the new request (and its buttons; `row` was saved with the alert's ids),
+    and a reply says they asked again."""
     previous.alert_channel_id, previous.alert_message_id = None, None
     await _refresh_alert(session, row, now)
     # Once more a little later: with several processes, an edit for the earlier request
@@ -461,17 +457,32 @@ async def record_alert(
     (the member cancelled, raised it or added words in that instant), bring the alert up to
     date: `shown` is the embed that was posted (None when unknown, e.g. an earlier copy
     found after a crash: then it is always brought up to date)."""
-    now = clock.now()
     async with db.session() as session:
-        row = await repo.get_request(session, request_id, for_update=True)
-        if row is None or row.guild_id != guild_id:
-            # Erased while its alert was on its way: the alert must not name them.
-            await _withdraw_alert(session, guild_id, request_id, channel_id, message_id, now)
-            return
-        row.alert_channel_id = channel_id
-        row.alert_message_id = message_id
-        if shown is None or shown != render.alert_embed(request_info(row)):
-            await _refresh_alert(session, row, clock.now())
+        await record_alert_in(
+            session, clock.now(), guild_id, request_id, channel_id, message_id, shown=shown
+        )
+
+
+async def record_alert_in(
+    session: AsyncSession,
+    now: datetime,
+    guild_id: int,
+    request_id: int,
+    channel_id: int,
+    message_id: int,
+    *,
+    shown: dict[str, Any] | None = None,
+) -> None:
+    """`record_alert` in the caller's unit of work (the outbox's, which marks it sent)."""
+    row = await repo.get_request(session, request_id, for_update=True)
+    if row is None or row.guild_id != guild_id:
+        # Erased while its alert was on its way: the alert must not name them.
+        await _withdraw_alert(session, guild_id, request_id, channel_id, message_id, now)
+        return
+    row.alert_channel_id = channel_id
+    row.alert_message_id = message_id
+    if shown is None or shown != render.alert_embed(request_info(row)):
+        await _refresh_alert(session, row, now)
 
 
 async def repost_alert(
@@ -521,7 +532,7 @@ async def read_context(
 
 
 async def get_request(db: Database, request_id: int, *, guild_id: int | None = None) -> RequestInfo:
-    async with db.read() as session:
+    async with db.lookup() as session:
         return request_info(await _request(session, request_id, guild_id, for_update=False))
 
 
@@ -529,7 +540,7 @@ async def member_request(
     db: Database, request_id: int, member_id: int, *, guild_id: int | None = None
 ) -> RequestInfo:
     """The member's own active request (e.g. before showing them the form to add words)."""
-    async with db.read() as session:
+    async with db.lookup() as session:
         row = await _request(session, request_id, guild_id, for_update=False)
         if row.member_id != member_id:
             raise NotYours("Only the member who asked can change this request.")
@@ -539,7 +550,7 @@ async def member_request(
 
 async def context_for_thread(db: Database, guild_id: int, request_id: int) -> str | None:
     """The context, to open the private thread that the member is part of."""
-    async with db.read() as session:
+    async with db.lookup() as session:
         return (await _request(session, request_id, guild_id, for_update=False)).context
 
 
@@ -683,30 +694,40 @@ async def _withdraw_alert_in_flight(
 async def _schedule_ladder(
     session: AsyncSession, row: SupportRequest, config: EscalationConfig, start: datetime
 ) -> None:
-    urgency = Urgency(row.urgency)
+    await outbox.enqueue_many(session, _ladder_messages(row, config, start), now=start)
+
+
+def _ladder_messages(
+    row: SupportRequest, config: EscalationConfig, start: datetime
+) -> list[outbox.Queued]:
+    """The ladder's steps for the request's current generation, from `start`."""
     generation = f"g{row.generation}"
-    for step, due_at in config.ladder.steps(urgency, start):
-        await _queue(
-            session,
-            row,
-            f"{generation}:{step}",
-            KIND_STEP[step],
-            due_at=due_at,
-            now=start,
-            channel=config.alert_channel_id,
-            extra={"generation": row.generation},
+    extra: dict[str, object] = {"generation": row.generation}
+    messages = []
+    for step, due_at in config.ladder.steps(Urgency(row.urgency), start):
+        channel = config.alert_channel_id
+        messages.append(
+            _queued(
+                row,
+                f"{generation}:{step}",
+                KIND_STEP[step],
+                due_at=due_at,
+                channel=channel,
+                extra=extra,
+            )
         )
         if step is LadderStep.ESCALATE:
-            await _queue(
-                session,
-                row,
-                f"{generation}:member",
-                KIND_MEMBER_UPDATE,
-                due_at=due_at,
-                now=start,
-                to_member=True,
-                extra={"generation": row.generation},
+            messages.append(
+                _queued(
+                    row,
+                    f"{generation}:member",
+                    KIND_MEMBER_UPDATE,
+                    due_at=due_at,
+                    to_member=True,
+                    extra=extra,
+                )
             )
+    return messages
 
 
 async def _refresh_alert(
@@ -749,20 +770,45 @@ async def _queue(
     to_member: bool = False,
     extra: dict[str, object] | None = None,
 ) -> None:
-    """Queue one outbox row about this request: to the member (`to_member`) or to `channel`.
+    """Queue one outbox row about this request (see `_queued`)."""
+    message = _queued(
+        row, suffix, kind, due_at=due_at, channel=channel, to_member=to_member, extra=extra
+    )
+    await outbox.enqueue(
+        session,
+        key=message.key,
+        kind=message.kind,
+        target_type=message.target_type,
+        target_id=message.target_id,
+        payload=message.payload,
+        due_at=message.due_at,
+        now=now,
+        guild_id=message.guild_id,
+        member_id=message.member_id,
+    )
+
+
+def _queued(
+    row: SupportRequest,
+    suffix: str,
+    kind: str,
+    *,
+    due_at: datetime,
+    channel: int | None = None,
+    to_member: bool = False,
+    extra: dict[str, object] | None = None,
+) -> outbox.Queued:
+    """One outbox row about this request: to the member (`to_member`) or to `channel`.
     Its handler renders it from the request's state when it falls due, so the row only names
     the request (plus `extra`, e.g. the ladder generation); the alert channel is looked up
     again then, in case a moderator changed it meanwhile."""
-    payload: dict[str, object] = {"request_id": row.id, **(extra or {})}
-    await outbox.enqueue(
-        session,
+    return outbox.Queued(
         key=_key(row, suffix),
         kind=kind,
         target_type="user" if to_member else "channel",
         target_id=row.member_id if to_member else channel or 0,
-        payload=payload,
+        payload={"request_id": row.id, **(extra or {})},
         due_at=due_at,
-        now=now,
         guild_id=row.guild_id,
         member_id=row.member_id,
     )
