@@ -67,9 +67,8 @@ async def timezone_of(session: AsyncSession, guild_id: int, profile: MemberProfi
 
 
 async def has_consented(db: Database, guild_id: int, user_id: int) -> bool:
-    async with db.read() as session:
-        profile = await repo.get_profile(session, guild_id, user_id)
-    return profile is not None and profile.checkin_consent_at is not None
+    async with db.lookup() as session:
+        return await repo.has_consented(session, guild_id, user_id)
 
 
 async def give_consent(db: Database, clock: Clock, guild_id: int, user_id: int) -> None:
