@@ -531,17 +531,29 @@ class Bench:
         opened_requests = len(answered) - talk.wrong - talk.unanswered
         during = len(fake.messages(self.alerts_id)) - alerts_before
         drain_started = time.monotonic()
+        drain_cpu_before, _ = self.bot.cpu()
         with contextlib.suppress(AssertionError):  # not all posted in time: reported below
             await fake.wait_for(
                 lambda: len(fake.messages(self.alerts_id)) - alerts_before >= opened_requests,
                 DRAIN_TIMEOUT,
                 "alerts",
             )
+        drain_cpu = self.bot.cpu()[0] - drain_cpu_before
         posted = len(fake.messages(self.alerts_id)) - alerts_before
         talk.note = (
             f"alerts: {during} of {opened_requests} posted by the last answer, "
             f"{posted} after {time.monotonic() - drain_started:.1f} s more"
         )
+        if posted - during >= 20:
+            # After the last answer the bot does nothing but post the rest of the alerts (and
+            # their ladder rows' bookkeeping): its CPU then is the outbox's per alert, and
+            # the phase's CPU less the alerts posted within it is the interactions' own.
+            per_alert = drain_cpu / (posted - during)
+            own = (talk.bot_cpu - during * per_alert) / max(1, len(answered))
+            talk.note += (
+                f"; outbox CPU {per_alert * 1000:.1f} ms an alert (after the last answer), "
+                f"so /talk's own {own * 1000:.1f} ms an interaction"
+            )
         return phases
 
 
