@@ -530,6 +530,8 @@ class Bench:
         # Let the outbox post this phase's alerts before the next rate starts.
         opened_requests = len(answered) - talk.wrong - talk.unanswered
         during = len(fake.messages(self.alerts_id)) - alerts_before
+        if self.profile:
+            self.bot.profile_start()
         drain_started = time.monotonic()
         drain_cpu_before, _ = self.bot.cpu()
         with contextlib.suppress(AssertionError):  # not all posted in time: reported below
@@ -540,6 +542,11 @@ class Bench:
             )
         drain_cpu = self.bot.cpu()[0] - drain_cpu_before
         posted = len(fake.messages(self.alerts_id)) - alerts_before
+        if self.profile:
+            path = await self.bot.profile_stop()
+            self.profiles.append(
+                (f"the rest of the alerts after /talk at {rate}/s", path, posted - during)
+            )
         talk.note = (
             f"alerts: {during} of {opened_requests} posted by the last answer, "
             f"{posted} after {time.monotonic() - drain_started:.1f} s more"
@@ -837,7 +844,9 @@ def units_report(path: Path) -> str:
     return text
 
 
-def profile_report(title: str, path: Path, interactions: int, top: int = 15) -> list[str]:
+def profile_report(
+    title: str, path: Path, interactions: int, top: int = 15, unit: str = "interaction"
+) -> list[str]:
     stats: dict[Any, Any] = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
     groups: dict[str, float] = defaultdict(float)
     for (filename, _line, function), (_cc, _nc, own, _cum, callers) in stats.items():
@@ -850,8 +859,8 @@ def profile_report(title: str, path: Path, interactions: int, top: int = 15) -> 
             groups[category(caller_file, caller_function) or "built-ins"] += edge[2]
     busy = sum(groups.values())
     lines = [
-        f"--- profile: {title}, {interactions} interactions: the bot's event-loop thread used "
-        f"{busy:.2f} s CPU, {busy / interactions * 1000:.1f} ms an interaction under cProfile",
+        f"--- profile: {title}, {interactions} {unit}s: the bot's event-loop thread used "
+        f"{busy:.2f} s CPU, {busy / max(1, interactions) * 1000:.1f} ms an {unit} under cProfile",
         units_report(path),
         "    its CPU by group (own time; built-ins charged to their callers):",
     ]
@@ -923,7 +932,8 @@ async def main(rates: tuple[int, ...], seconds: float, profile: bool) -> None:
             print(line)
         for backend, title, path, count in profiles:
             print()
-            for line in profile_report(f"[{backend}] {title}", path, count):
+            unit = "alert" if "alerts" in title else "interaction"
+            for line in profile_report(f"[{backend}] {title}", path, count, unit=unit):
                 print(line)
     print()
     print(f"whole run {time.monotonic() - started:.0f} s; {machine()}")

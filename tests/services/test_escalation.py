@@ -4,6 +4,7 @@ audits, and what it refuses."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from bot.db.models import AuditEntry, OutboxMessage, SupportRequest
 from bot.db.repositories import escalation as escalation_repo
 from bot.db.repositories import outbox
 from bot.domain.escalation import Actor, NotModerator, Status, TransitionRefused, Urgency
-from bot.services.escalation import config, requests
+from bot.services.escalation import config, info, requests
 from bot.services.escalation.requests import AlreadyOpen, NotYours, Opened, Raised
 from bot.services.privacy import member_data
 from tests.helpers import FrozenClock
@@ -639,3 +640,31 @@ async def test_an_alert_posted_after_its_request_was_erased_is_withdrawn(
     edit = rows["talk-erased:4242:5009"]
     assert (edit.kind, edit.target_id, edit.payload["edit_message_id"]) == ("plain", ALERTS, 5009)
     assert "erased" in edit.payload["content"]
+
+
+@pytest.mark.parametrize("context", [None, "my words"])
+async def test_the_hot_paths_rows_show_a_request_as_the_orm_does(
+    db: Database, clock: FrozenClock, context: str | None
+) -> None:
+    """The outbox reads a request as a plain row (`message_context`, `place_alert`) rather
+    than through the ORM: what the alert shows must be the same either way, words or none
+    (their presence only: the words themselves stay encrypted, unread)."""
+    await _configure(db, clock)
+    rid = await _opened(db, clock, context=context)
+    await requests.claim(db, clock, GUILD, rid, Actor(MOD, manage_server=True))
+    async with db.session() as session:
+        orm = await escalation_repo.get_request(session, rid)
+        assert orm is not None
+        expected = info.request_info(orm)
+    async with db.lookup() as session:
+        looked_up = await escalation_repo.message_context(session, GUILD, rid)
+    assert looked_up.request is not None
+    assert info.request_info(looked_up.request) == expected
+    assert expected.has_context is (context is not None)
+    async with db.session() as session:
+        placed = await escalation_repo.place_alert(session, GUILD, rid, ALERTS, 777)
+        assert await escalation_repo.place_alert(session, GUILD + 1, rid, ALERTS, 778) is None
+    assert placed is not None
+    assert info.request_info(placed) == dataclasses.replace(
+        expected, alert_channel_id=ALERTS, alert_message_id=777
+    )

@@ -8,7 +8,18 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    Select,
+    Text,
+    Update,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import EscalationSettings, ModeratorDuty, SupportRequest
@@ -224,7 +235,9 @@ _REQUEST_COLUMNS = (
     SupportRequest.member_id,
     SupportRequest.status,
     SupportRequest.locale,
-    SupportRequest.context.is_not(None),
+    # Whether it has words, read without decrypting them (`_request_row`). (Not as `IS NOT
+    # NULL`: in an UPDATE's RETURNING on SQLite, SQLAlchemy 2.0 answered True for a NULL.)
+    type_coerce(SupportRequest.context, Text),
     SupportRequest.generation,
     SupportRequest.claimed_by,
     SupportRequest.claimed_at,
@@ -235,6 +248,7 @@ _REQUEST_COLUMNS = (
     SupportRequest.thread_id,
     func.coalesce(SupportRequest.repeat, 0),
 )
+_CONTEXT = _REQUEST_COLUMNS[7]
 _SETTINGS_COLUMNS = (
     EscalationSettings.guild_id,  # None: the server has no settings
     EscalationSettings.alert_channel_id,
@@ -307,7 +321,38 @@ async def message_context(session: AsyncSession, guild_id: int, request_id: int)
         values[-1],
     )
     return MessageContext(
-        request=None if request[0] is None else RequestRow(*request),
+        request=None if request[0] is None else _request_row(request),
         settings=None if settings[0] is None else SettingsRow(*settings[1:]),
         on_duty=int(on_duty or 0),
     )
+
+
+@cache
+def _place_alert() -> Update:
+    return (
+        update(SupportRequest)
+        .where(SupportRequest.id == bindparam("rid"), SupportRequest.guild_id == bindparam("g"))
+        .values(alert_channel_id=bindparam("channel"), alert_message_id=bindparam("message"))
+        .returning(*_REQUEST_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def place_alert(
+    session: AsyncSession, guild_id: int, request_id: int, channel_id: int, message_id: int
+) -> RequestRow | None:
+    """Remember where the request's alert was posted, in one statement that also locks and
+    returns the request; None if it is not this server's (or no longer exists)."""
+    row = (
+        await session.execute(
+            _place_alert(),
+            {"rid": request_id, "g": guild_id, "channel": channel_id, "message": message_id},
+        )
+    ).one_or_none()
+    return None if row is None else _request_row(tuple(row))
+
+
+def _request_row(values: tuple[Any, ...]) -> RequestRow:
+    """A `RequestRow` from `_REQUEST_COLUMNS`' values (the context's ciphertext, or None)."""
+    context = _REQUEST_COLUMNS.index(_CONTEXT)
+    return RequestRow(*values[:context], values[context] is not None, *values[context + 1 :])

@@ -26,6 +26,7 @@ from bot.db.engine import Database
 from bot.db.models import AuditEntry, SupportRequest
 from bot.db.repositories import audit, outbox
 from bot.db.repositories import escalation as repo
+from bot.db.repositories.escalation import RequestRow
 from bot.domain.escalation import (
     Actor,
     AlertPlan,
@@ -474,13 +475,11 @@ async def record_alert_in(
     shown: dict[str, Any] | None = None,
 ) -> None:
     """`record_alert` in the caller's unit of work (the outbox's, which marks it sent)."""
-    row = await repo.get_request(session, request_id, for_update=True)
-    if row is None or row.guild_id != guild_id:
+    row = await repo.place_alert(session, guild_id, request_id, channel_id, message_id)
+    if row is None:
         # Erased while its alert was on its way: the alert must not name them.
         await _withdraw_alert(session, guild_id, request_id, channel_id, message_id, now)
         return
-    row.alert_channel_id = channel_id
-    row.alert_message_id = message_id
     if shown is None or shown != render.alert_embed(request_info(row)):
         await _refresh_alert(session, row, now)
 
@@ -731,7 +730,11 @@ def _ladder_messages(
 
 
 async def _refresh_alert(
-    session: AsyncSession, row: SupportRequest, now: datetime, *, after: timedelta | None = None
+    session: AsyncSession,
+    row: SupportRequest | RequestRow,
+    now: datetime,
+    *,
+    after: timedelta | None = None,
 ) -> None:
     """Queue an edit of the alert to show the request's state (sent once the alert exists)."""
     await _queue(
@@ -754,13 +757,13 @@ async def _backup_refresh(session: AsyncSession, row: SupportRequest, now: datet
     await _refresh_alert(session, row, now, after=BACKUP_REFRESH)
 
 
-def _key(row: SupportRequest, suffix: str) -> str:
+def _key(row: SupportRequest | RequestRow, suffix: str) -> str:
     return f"talk:{row.id}:{suffix}"
 
 
 async def _queue(
     session: AsyncSession,
-    row: SupportRequest,
+    row: SupportRequest | RequestRow,
     suffix: str,
     kind: str,
     *,
@@ -789,7 +792,7 @@ async def _queue(
 
 
 def _queued(
-    row: SupportRequest,
+    row: SupportRequest | RequestRow,
     suffix: str,
     kind: str,
     *,
