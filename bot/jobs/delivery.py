@@ -156,8 +156,9 @@ class KindHandler(Protocol):
 @runtime_checkable
 class RecordsSent(Protocol):
     """A handler whose follow-up after sending is a write in the database: the dispatcher
-    runs `record_sent` in the same unit of work as marking the row sent (and `on_sent`,
-    its own unit, only when called directly)."""
+    runs `record_sent` in the same unit of work as marking the row sent. Its `on_sent` (the
+    same write in a unit of its own) is called only directly, or by the dispatcher when that
+    combined unit failed, before the row is marked on its own."""
 
     async def record_sent(
         self, session: AsyncSession, message: QueuedMessage, sent: Sent

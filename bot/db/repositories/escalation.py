@@ -248,7 +248,7 @@ _REQUEST_COLUMNS = (
     SupportRequest.thread_id,
     func.coalesce(SupportRequest.repeat, 0),
 )
-_CONTEXT = _REQUEST_COLUMNS[7]
+_CONTEXT = 7  # the position of the context's column in _REQUEST_COLUMNS
 _SETTINGS_COLUMNS = (
     EscalationSettings.guild_id,  # None: the server has no settings
     EscalationSettings.alert_channel_id,
@@ -354,5 +354,5 @@ async def place_alert(
 
 def _request_row(values: tuple[Any, ...]) -> RequestRow:
     """A `RequestRow` from `_REQUEST_COLUMNS`' values (the context's ciphertext, or None)."""
-    context = _REQUEST_COLUMNS.index(_CONTEXT)
-    return RequestRow(*values[:context], values[context] is not None, *values[context + 1 :])
+    head, context, tail = values[:_CONTEXT], values[_CONTEXT], values[_CONTEXT + 1 :]
+    return RequestRow(*head, context is not None, *tail)
