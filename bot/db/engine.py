@@ -259,7 +259,7 @@ def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEn
             cursor.execute("PRAGMA query_only=1")
         if role == LOOKUP:
             # Inline, a wait in SQLite's busy handler would stop the event loop: a lookup
-            # that finds the file locked waits on the driver's thread instead (`_on_begin`).
+            # that finds the file locked waits on the driver's thread instead (`_begin_lookup`).
             cursor.execute("PRAGMA busy_timeout=0")
             record.info[BUSY_TIMEOUT] = 0
         cursor.close()
