@@ -3,9 +3,11 @@ concurrent units of work may also be creating (SQLite and PostgreSQL share the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +17,26 @@ RowT = TypeVar("RowT")
 def dialect_insert(dialect_name: str) -> Any:
     """The `insert` of SQLite's or PostgreSQL's dialect, which have `on_conflict_do_…`."""
     return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
+def insert_skipping_conflicts(
+    dialect_name: str,
+    table: Any,
+    conflict_columns: list[Any],
+    *,
+    columns: Sequence[str] | None = None,
+    index_where: str | None = None,
+) -> Any:
+    """`insert_ignoring_conflicts` as a statement to build once (per dialect) and run with
+    its values as parameters: on the table, not the ORM class (whose insert goes through the
+    ORM's bulk path), with a bound parameter per name in `columns` (without `columns`, the
+    parameters' names given at execution choose the columns). `index_where` is the predicate
+    of a partial unique index the conflict is on."""
+    statement = dialect_insert(dialect_name)(table)
+    if columns is not None:
+        statement = statement.values({name: bindparam(name) for name in columns})
+    where = None if index_where is None else text(index_where)
+    return statement.on_conflict_do_nothing(index_elements=conflict_columns, index_where=where)
 
 
 def insert_ignoring_conflicts(

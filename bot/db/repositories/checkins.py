@@ -11,11 +11,7 @@ from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Checkin, CheckinSettings, GuildSettings, MemberProfile
-from bot.db.upsert import (
-    dialect_insert,
-    update_guild_row,
-    update_member_row,
-)
+from bot.db.upsert import insert_skipping_conflicts, update_guild_row, update_member_row
 
 
 async def get_profile(
@@ -199,12 +195,9 @@ def _add(dialect: str) -> Any:
     bulk path and was built anew on every tap: a third of a mood tap's CPU, issue 18)."""
     table = Checkin.__table__
     columns = ("guild_id", "user_id", "mood", "local_day", "created_at", "message_id")
-    return (
-        dialect_insert(dialect)(table)
-        .values({name: bindparam(name) for name in columns})
-        .on_conflict_do_nothing(index_elements=[table.c.message_id])
-        .returning(table.c.id)
-    )
+    return insert_skipping_conflicts(
+        dialect, table, [table.c.message_id], columns=columns
+    ).returning(table.c.id)
 
 
 @cache

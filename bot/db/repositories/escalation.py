@@ -16,14 +16,13 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    text,
     type_coerce,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import EscalationSettings, ModeratorDuty, SupportRequest
-from bot.db.upsert import dialect_insert, insert_ignoring_conflicts, update_guild_row
+from bot.db.upsert import insert_ignoring_conflicts, insert_skipping_conflicts, update_guild_row
 from bot.domain.escalation import ACTIVE_STATUSES
 
 
@@ -118,14 +117,9 @@ _ACTIVE_PREDICATE = "status IN ('open', 'claimed')"
 @cache
 def _insert_request(dialect: str) -> Any:
     table = SupportRequest.__table__
-    return (
-        dialect_insert(dialect)(table)
-        .on_conflict_do_nothing(
-            index_elements=[table.c.guild_id, table.c.member_id],
-            index_where=text(_ACTIVE_PREDICATE),
-        )
-        .returning(table.c.id)
-    )
+    return insert_skipping_conflicts(
+        dialect, table, [table.c.guild_id, table.c.member_id], index_where=_ACTIVE_PREDICATE
+    ).returning(table.c.id)
 
 
 async def insert_request(session: AsyncSession, values: dict[str, Any]) -> int | None:

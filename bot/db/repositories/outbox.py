@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
-from bot.db.upsert import dialect_insert
+from bot.db.upsert import insert_skipping_conflicts
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 # A channel or thread id; a user id (a DM); a server id (a DM to that server's owner).
@@ -81,11 +81,14 @@ async def enqueue(
     """Queue a message unless one with the same key exists. Returns the new id, or None.
     `member_id`: the member the message is about when that is not its target (see the
     model); erasure finds the message by it."""
-    values = _row(
-        Queued(key, kind, target_type, target_id, payload, due_at, guild_id, member_id), now
-    )
+    message = Queued(key, kind, target_type, target_id, payload, due_at, guild_id, member_id)
+    return await enqueue_message(session, message, now=now)
+
+
+async def enqueue_message(session: AsyncSession, message: Queued, *, now: datetime) -> int | None:
+    """`enqueue` of a message already described as a `Queued`."""
     statement = _enqueue(session.bind.dialect.name)
-    return (await session.execute(statement, values)).scalar_one_or_none()
+    return (await session.execute(statement, _row(message, now))).scalar_one_or_none()
 
 
 async def enqueue_many(session: AsyncSession, messages: Sequence[Queued], *, now: datetime) -> None:
@@ -137,22 +140,15 @@ def _enqueue(dialect: str) -> Any:
     insert goes through the ORM's bulk path): the hot path of every message queued (a /talk
     queues four; building each anew cost about 1 ms of CPU under the profiler, issue 18)."""
     table = OutboxMessage.__table__
-    return (
-        dialect_insert(dialect)(table)
-        .values({name: bindparam(name) for name in _ENQUEUED_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
-        .returning(table.c.id)
-    )
+    return _enqueue_many(dialect).returning(table.c.id)
 
 
 @functools.cache
 def _enqueue_many(dialect: str) -> Any:
     """`_enqueue` without RETURNING, for many rows at once (one executemany)."""
     table = OutboxMessage.__table__
-    return (
-        dialect_insert(dialect)(table)
-        .values({name: bindparam(name) for name in _ENQUEUED_COLUMNS})
-        .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+    return insert_skipping_conflicts(
+        dialect, table, [table.c.idempotency_key], columns=_ENQUEUED_COLUMNS
     )
 
 
