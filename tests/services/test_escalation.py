@@ -59,6 +59,12 @@ async def _open(
     )
 
 
+async def _record_alert(db: Database, clock: FrozenClock, request_id: int, message: int) -> None:
+    """The outbox has posted the request's alert in the alert channel as `message`."""
+    async with db.session() as session:
+        await requests.record_alert(session, clock.now(), GUILD, request_id, ALERTS, message)
+
+
 async def _opened(
     db: Database,
     clock: FrozenClock,
@@ -217,7 +223,7 @@ async def test_asking_again_folds_into_the_posted_alert_and_limits_pings(
 ) -> None:
     await _configure(db, clock)
     first = await _opened(db, clock)
-    await requests.record_alert(db, clock, GUILD, first, ALERTS, 5001)
+    await _record_alert(db, clock, first, 5001)
     await requests.cancel(db, clock, first, MEMBER)
     clock.advance(minutes=1)
     second = await _open(db, clock)  # same urgency, a minute after the ping: no ping now
@@ -608,7 +614,7 @@ async def test_raising_again_and_again_pings_within_the_flood_limit(
     after a crisis ping: held back) … the team is pinged about crisis once in CRISIS_QUIET."""
     await _configure(db, clock)
     first = await _opened(db, clock, urgency=Urgency.CHAT)
-    await requests.record_alert(db, clock, GUILD, first, ALERTS, 5001)
+    await _record_alert(db, clock, first, 5001)
     raised = await _open(db, clock, urgency=Urgency.CRISIS)
     assert isinstance(raised, Raised)
     assert raised.pinged
@@ -635,7 +641,7 @@ async def test_raising_again_and_again_pings_within_the_flood_limit(
 async def test_an_alert_posted_after_its_request_was_erased_is_withdrawn(
     db: Database, clock: FrozenClock
 ) -> None:
-    await requests.record_alert(db, clock, GUILD, 4242, ALERTS, 5009)
+    await _record_alert(db, clock, 4242, 5009)
     rows = await _outbox(db)
     edit = rows["talk-erased:4242:5009"]
     assert (edit.kind, edit.target_id, edit.payload["edit_message_id"]) == ("plain", ALERTS, 5009)

@@ -54,7 +54,7 @@ from bot.services.escalation.requests import (
     KIND_STEP,
     KIND_TO_CLAIMER,
     KIND_WITHDRAWN,
-    record_alert_in,
+    record_alert,
     repost_alert,
     withdraw_alert,
 )
@@ -169,7 +169,7 @@ class AlertHandler(_ClearsProblem):
 
     async def record_sent(self, session: AsyncSession, message: QueuedMessage, sent: Sent) -> None:
         """Remember where the alert is, in the unit that marks it sent."""
-        await record_alert_in(
+        await record_alert(
             session,
             self.clock.now(),
             message.guild_id or 0,

@@ -445,26 +445,6 @@ async def record_thread(
 
 
 async def record_alert(
-    db: Database,
-    clock: Clock,
-    guild_id: int,
-    request_id: int,
-    channel_id: int,
-    message_id: int,
-    *,
-    shown: dict[str, Any] | None = None,
-) -> None:
-    """Remember where the alert is. If the request changed while the alert was on its way
-    (the member cancelled, raised it or added words in that instant), bring the alert up to
-    date: `shown` is the embed that was posted (None when unknown, e.g. an earlier copy
-    found after a crash: then it is always brought up to date)."""
-    async with db.session() as session:
-        await record_alert_in(
-            session, clock.now(), guild_id, request_id, channel_id, message_id, shown=shown
-        )
-
-
-async def record_alert_in(
     session: AsyncSession,
     now: datetime,
     guild_id: int,
@@ -474,7 +454,11 @@ async def record_alert_in(
     *,
     shown: dict[str, Any] | None = None,
 ) -> None:
-    """`record_alert` in the caller's unit of work (the outbox's, which marks it sent)."""
+    """Remember where the alert is, in the caller's unit of work (the outbox's, which marks
+    it sent). If the request changed while the alert was on its way (the member cancelled,
+    raised it or added words in that instant), bring the alert up to date: `shown` is the
+    embed that was posted (None when unknown, e.g. an earlier copy found after a crash: then
+    it is always brought up to date)."""
     row = await repo.place_alert(session, guild_id, request_id, channel_id, message_id)
     if row is None:
         # Erased while its alert was on its way: the alert must not name them.
@@ -704,14 +688,13 @@ def _ladder_messages(
     extra: dict[str, object] = {"generation": row.generation}
     messages = []
     for step, due_at in config.ladder.steps(Urgency(row.urgency), start):
-        channel = config.alert_channel_id
         messages.append(
             _queued(
                 row,
                 f"{generation}:{step}",
                 KIND_STEP[step],
                 due_at=due_at,
-                channel=channel,
+                channel=config.alert_channel_id,
                 extra=extra,
             )
         )
@@ -777,18 +760,7 @@ async def _queue(
     message = _queued(
         row, suffix, kind, due_at=due_at, channel=channel, to_member=to_member, extra=extra
     )
-    await outbox.enqueue(
-        session,
-        key=message.key,
-        kind=message.kind,
-        target_type=message.target_type,
-        target_id=message.target_id,
-        payload=message.payload,
-        due_at=message.due_at,
-        now=now,
-        guild_id=message.guild_id,
-        member_id=message.member_id,
-    )
+    await outbox.enqueue_message(session, message, now=now)
 
 
 def _queued(
