@@ -666,6 +666,9 @@ async def test_the_hot_paths_rows_show_a_request_as_the_orm_does(
         looked_up = await escalation_repo.message_context(session, GUILD, rid)
     assert looked_up.request is not None
     assert info.request_info(looked_up.request) == expected
+    async with db.lookup() as session:  # a stale button from another server names it
+        elsewhere = await escalation_repo.message_context(session, GUILD + 1, rid)
+    assert elsewhere.request is None
     assert expected.has_context is (context is not None)
     async with db.session() as session:
         placed = await escalation_repo.place_alert(session, GUILD, rid, ALERTS, 777)
