@@ -381,6 +381,7 @@ async def run_backend(backend: str, folder: Path, logs: Path, args: argparse.Nam
                     e.press = presses[e.member]
             burst = Burst(fake, guild.id, general.id, prompt, bare)
             cpu_before, _ = bot.cpu()
+            rss_before = bot.rss()
             wall = await burst.run(run_events)
             steps = assess(backend, run_events, bare)
             if not bare:  # the alerts, posted through the outbox meanwhile
@@ -394,7 +395,13 @@ async def run_backend(backend: str, folder: Path, logs: Path, args: argparse.Nam
                     shown[0].deferred += steps[name].deferred
                     shown[0].wrong += steps[name].wrong
             new = rows(shown, cpu_per, peak)
-            new.append(f"    ({'bare' if bare else 'burst'} pass: {wall:.1f} s)")
+            # What the pass left in memory: discord.py kept each private reply's view for
+            # 15 minutes, with a timer task, until bot.ui.views stopped it doing so.
+            rss_after = bot.rss()
+            new.append(
+                f"    ({'bare' if bare else 'burst'} pass: {wall:.1f} s; bot RSS "
+                f"{rss_before:.0f} -> {rss_after:.0f} MiB, {rss_after - rss_before:+.1f})"
+            )
             if not bare:
                 delays = alert_delays(fake, alerts.id, run_events)
                 got = sorted(d for d in delays if d is not None)

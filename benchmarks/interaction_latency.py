@@ -304,6 +304,14 @@ class BotProcess:
     def cpu(self) -> tuple[float, float]:
         return process_cpu(self.process.pid)
 
+    def rss(self) -> float:
+        """The bot process's resident memory now, in MiB (/proc, VmRSS)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS in /proc status")
+
     async def wait_announced(self, ready_file: Path) -> None:
         """Until the bot process has written `ready_file` (`announce_ready`)."""
         for _ in range(1200):

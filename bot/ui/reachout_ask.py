@@ -12,6 +12,7 @@ from bot.services.reachout.texts import ASK_TEXT
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.replies import send_ephemeral
+from bot.ui.views import view_of
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 YES_TEXT = (
@@ -26,10 +27,7 @@ NO_TEXT = (
 
 
 def ask_view(guild_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(AskButton(guild_id, True))
-    view.add_item(AskButton(guild_id, False))
-    return view
+    return view_of(AskButton(guild_id, True), AskButton(guild_id, False))
 
 
 async def maybe_ask(interaction: discord.Interaction, guild_id: int) -> None:

@@ -14,6 +14,7 @@ from bot.services.buddies.rounds import RoundPlan
 from bot.ui import setup_group
 from bot.ui.permissions import missing
 from bot.ui.replies import finish_deferred, send_ephemeral
+from bot.ui.views import view_of
 from cogs.buddies._views import StartRoundButton
 
 if TYPE_CHECKING:
@@ -125,7 +126,5 @@ class BuddySetup(commands.Cog):
         )
         await interaction.response.defer(ephemeral=True, thinking=True)  # large rounds: a moment
         plan = await rounds.preview(self.bot.db, self.bot.clock, interaction.guild_id, chosen)
-        view = discord.ui.View(timeout=None)
-        if plan.eligible >= 2:
-            view.add_item(StartRoundButton(chosen, plan.number))
+        view = view_of(StartRoundButton(chosen, plan.number)) if plan.eligible >= 2 else None
         await finish_deferred(interaction, describe_plan(plan), view=view)

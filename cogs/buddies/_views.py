@@ -13,13 +13,11 @@ from bot.ui.context import kinfolk
 from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import NO_PINGS
+from bot.ui.views import view_of
 
 
 def checkup_view(group_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for choice in Answer:
-        view.add_item(ConnectButton(group_id, choice))
-    return view
+    return view_of(*(ConnectButton(group_id, choice) for choice in Answer))
 
 
 class ConnectButton(

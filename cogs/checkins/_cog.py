@@ -19,6 +19,7 @@ from bot.services.checkins.reminders import MOODS_VIEW
 from bot.ui import pictures
 from bot.ui.errors import report
 from bot.ui.replies import finish_deferred, send_ephemeral
+from bot.ui.views import view_of
 from cogs.checkins._views import (
     DYNAMIC_ITEMS,
     NOTE_FORM,
@@ -28,7 +29,6 @@ from cogs.checkins._views import (
     mood_picker,
     start_checkin,
     submit_note,
-    view_of,
 )
 
 if TYPE_CHECKING:

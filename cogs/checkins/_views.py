@@ -23,6 +23,7 @@ from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import NO_PINGS, send_ephemeral
+from bot.ui.views import view_of
 from cogs.talk._member_views import open_and_answer, refuse_with_resources, submitted_text
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
@@ -52,13 +53,6 @@ NOTE_SAVED = (
     "Your note is saved, encrypted. Nobody else can read it; it's in your download from "
     "**/mood** whenever you want it."
 )
-
-
-def view_of(*items: discord.ui.Item[Any]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for item in items:
-        view.add_item(item)
-    return view
 
 
 def mood_picker(guild_id: int) -> discord.ui.View:

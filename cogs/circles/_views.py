@@ -19,6 +19,7 @@ from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import NO_PINGS, send_ephemeral
+from bot.ui.views import view_of
 from cogs.talk._common import require_moderator
 from cogs.talk._member_views import submitted_text
 
@@ -77,15 +78,16 @@ async def circle_answer(interaction: discord.Interaction, guild_id: int) -> dict
 
 
 def circle_view(guild_id: int, current: Circle) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(AddSelect(guild_id))
+    items: list[discord.ui.Item[Any]] = [AddSelect(guild_id)]
     if current.entries:
-        view.add_item(RemoveSelect(guild_id, current.entries))
-    view.add_item(MilestonesButton(guild_id, True))
-    view.add_item(MilestonesButton(guild_id, False))
-    view.add_item(NotesButton(guild_id, True))
-    view.add_item(NotesButton(guild_id, False))
-    return view
+        items.append(RemoveSelect(guild_id, current.entries))
+    items += [
+        MilestonesButton(guild_id, True),
+        MilestonesButton(guild_id, False),
+        NotesButton(guild_id, True),
+        NotesButton(guild_id, False),
+    ]
+    return view_of(*items)
 
 
 async def show_circle(interaction: discord.Interaction, guild_id: int, *, edit: bool) -> None:
@@ -125,9 +127,7 @@ class AddSelect(
 
     async def run(self, interaction: discord.Interaction) -> None:
         kind = Kind(self.item.values[0])
-        view = discord.ui.View(timeout=None)
-        view.add_item(PickMember(self.guild_id, kind))
-        view.add_item(NameButton(self.guild_id, kind))
+        view = view_of(PickMember(self.guild_id, kind), NameButton(self.guild_id, kind))
         await send_ephemeral(
             interaction,
             f"Who gives you **{kind.label.lower()}** support ({kind.meaning})? Pick a member "
@@ -352,10 +352,7 @@ class NotesButton(
 
 
 def note_view(note_id: int, guild_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(ReportNoteButton(note_id))
-    view.add_item(NotesOffFromNote(guild_id))
-    return view
+    return view_of(ReportNoteButton(note_id), NotesOffFromNote(guild_id))
 
 
 class ByNote:
@@ -404,9 +401,7 @@ class ReportNoteButton(
 
 
 def report_view(note_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(CloseReportButton(note_id))
-    return view
+    return view_of(CloseReportButton(note_id))
 
 
 class CloseReportButton(

@@ -19,6 +19,7 @@ from bot.ui.context import kinfolk
 from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import send_ephemeral
+from bot.ui.views import view_of
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
@@ -210,9 +211,7 @@ class Privacy(commands.Cog):
     @privacy.command(name="delete", description="Erase everything Kinfolk keeps about you here")
     async def delete(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
-        view = discord.ui.View(timeout=None)
-        view.add_item(ConfirmDelete(interaction.guild_id))
-        view.add_item(CancelDelete())
+        view = view_of(ConfirmDelete(interaction.guild_id), CancelDelete())
         await send_ephemeral(interaction, DELETE_WARNING, view=view)
 
     @audit.command(name="recent", description="The latest moderator actions here")

@@ -17,6 +17,7 @@ from bot.services.escalation import render, requests
 from bot.services.escalation.config import get_config
 from bot.services.escalation.info import EscalationConfig, RequestInfo
 from bot.ui.replies import send_ephemeral
+from bot.ui.views import view_of
 from cogs.talk._common import (
     NO_PINGS,
     REQUEST_ID,
@@ -35,16 +36,13 @@ if TYPE_CHECKING:
 
 
 def alert_view(request_id: int, status: Status) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
     claim = ClaimButton(request_id)
     claim.item.disabled = status is not Status.OPEN
     resolve = ResolveButton(request_id)
     resolve.item.disabled = not status.active
     hand_off = HandOffButton(request_id)
     hand_off.item.disabled = status is not Status.CLAIMED
-    for item in (claim, resolve, hand_off, ShowContextButton(request_id)):
-        view.add_item(item)
-    return view
+    return view_of(claim, resolve, hand_off, ShowContextButton(request_id))
 
 
 def alert_edit(request: RequestInfo) -> dict[str, Any]:

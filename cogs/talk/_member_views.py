@@ -15,6 +15,7 @@ from bot.services.escalation.info import EscalationConfig
 from bot.services.escalation.requests import AlreadyOpen, Opened, Raised
 from bot.ui.errors import KinfolkModal, ReportsErrors, explain, unwrap
 from bot.ui.replies import REPLACE_MESSAGE, send_ephemeral
+from bot.ui.views import view_of
 from cogs.talk._common import (
     REQUEST_ID,
     RequestButton,
@@ -43,17 +44,11 @@ PICKER_TEXT = (
 
 
 def picker_view() -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for urgency in (Urgency.CHAT, Urgency.STRUGGLING, Urgency.CRISIS):
-        view.add_item(StartButton(urgency))
-    return view
+    return view_of(*(StartButton(u) for u in (Urgency.CHAT, Urgency.STRUGGLING, Urgency.CRISIS)))
 
 
 def member_request_view(request_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(AddContextButton(request_id))
-    view.add_item(CancelButton(request_id))
-    return view
+    return view_of(AddContextButton(request_id), CancelButton(request_id))
 
 
 async def open_and_answer(

@@ -321,3 +321,46 @@ async def test_two_taps_on_one_mood_message_save_one_checkin(
     [changed] = [a for a in answers if a.startswith("Changed to")]
     assert kept in changed, (answers, rows[-1].mood)
     assert "It's still one check-in" in changed
+
+
+# ----- what the bot keeps of the buttons it sends ----------------------------------------
+
+
+def view_timers() -> list[asyncio.Task]:
+    """discord.py's 15-minute timer tasks, one per view it keeps for a private reply."""
+    return [t for t in asyncio.all_tasks() if "timeout_task_impl" in repr(t.get_coro())]
+
+
+async def test_the_bot_keeps_nothing_of_the_buttons_it_sends_and_they_still_work(
+    fake: FakeDiscord, grove: Grove, kinfolk: KinfolkBot, database: Database
+) -> None:
+    """Every button is matched by its custom id's pattern, so no sent view need be kept:
+    discord.py would keep each private reply's view (and a timer task) for 15 minutes,
+    tens of thousands in a big server's morning."""
+    await set_up_channel(fake, grove)
+    question = await (await run(fake, grove, grove.alice, "checkin")).original_message()
+    picker = await (
+        await fake.click(question, f"checkin:consent:{grove.guild_id}:yes", grove.alice)
+    ).original_message()
+    saved = await (
+        await fake.click(picker, f"checkin:mood:{grove.guild_id}:4", grove.alice)
+    ).original_message()
+    await (await run(fake, grove, grove.bob, "talk")).original_message()
+    await (await run(fake, grove, grove.bob, "privacy delete")).original_message()
+
+    store = kinfolk._connection._view_store
+    assert store._views == {}
+    assert store._synced_message_views == {}
+    assert view_timers() == []
+    assert kinfolk.persistent_views == []
+
+    # The buttons on those replies work all the same: matched by pattern.
+    [checkin_id] = [c.id for c in await checkins_of(database, grove.alice)]
+    shared = await fake.click(saved, f"checkin:share:{checkin_id}", grove.alice)
+    await shared.response()
+    assert any("Good" in m.content for m in fake.messages(grove.checkins_id))
+    picker = await (await run(fake, grove, grove.alice, "checkin")).original_message()
+    again = await fake.click(picker, f"checkin:mood:{grove.guild_id}:2", grove.alice)
+    assert "**Low**" in (await again.original_message()).content
+    assert [c.mood for c in await checkins_of(database, grove.alice)] == [4, 2]
+    assert view_timers() == []
