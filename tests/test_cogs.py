@@ -22,7 +22,7 @@ from tests.helpers import FrozenClock
 
 def test_discovers_every_feature_package() -> None:
     extensions = discover_extensions()
-    assert {"cogs.about", "cogs.setup", "cogs.talk"} <= set(extensions)
+    assert {"cogs.about", "cogs.setup", "cogs.escalation"} <= set(extensions)
     assert all(not name.split(".")[-1].startswith("_") for name in extensions)
 
 
@@ -41,7 +41,7 @@ async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
         assert names["reminder set"] == 1
         assert [name for name, count in names.items() if count > 1] == []
         # Unloading a feature takes its /setup subcommand away and leaves the others.
-        await bot.unload_extension("cogs.talk")
+        await bot.unload_extension("cogs.escalation")
         setup = bot.tree.get_command("setup")
         assert setup is not None
         assert {c.name for c in setup.commands} == {

@@ -24,7 +24,7 @@ from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import NO_PINGS, send_ephemeral
 from bot.ui.views import view_of
-from cogs.talk._member_views import open_and_answer, refuse_with_resources, submitted_text
+from cogs.escalation._member_views import open_and_answer, refuse_with_resources, submitted_text
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 CHECKIN = r"(?P<id>[0-9]{1,20})"

@@ -20,8 +20,8 @@ from bot.ui.context import kinfolk
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import NO_PINGS, send_ephemeral
 from bot.ui.views import view_of
-from cogs.talk._common import require_moderator
-from cogs.talk._member_views import submitted_text
+from cogs.escalation._common import require_moderator
+from cogs.escalation._member_views import submitted_text
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 KIND = r"(?P<kind>emotional|practical|informational|companionship)"

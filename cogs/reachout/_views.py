@@ -17,7 +17,7 @@ from bot.ui.reachout_ask import AskButton
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
 from cogs.checkins._views import start_checkin
-from cogs.talk._member_views import open_and_answer, refuse_with_resources
+from cogs.escalation._member_views import open_and_answer, refuse_with_resources
 
 GUILD = r"(?P<guild>[0-9]{1,20})"
 STYLES = {

@@ -23,7 +23,7 @@ from tests.e2e.buddies.world import (
     set_up,
     start_round,
 )
-from tests.e2e.talk.world import settle
+from tests.e2e.escalation.world import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import BuddyBlock, BuddyMember, BuddyRound
-from tests.e2e.talk.world import settle
+from tests.e2e.escalation.world import settle
 from tests.fakediscord import Channel, FakeDiscord, InteractionHandle, StoredMessage, World
 from tests.helpers import FrozenClock
 

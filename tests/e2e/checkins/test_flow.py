@@ -18,7 +18,7 @@ from tests.e2e.checkins.world import (
     profile_of,
     run,
 )
-from tests.e2e.talk.world import ALERT_TITLE, request_row, settle
+from tests.e2e.escalation.world import ALERT_TITLE, request_row, settle
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage
 from tests.helpers import FrozenClock
 

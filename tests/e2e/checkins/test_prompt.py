@@ -12,7 +12,7 @@ from bot.db.models import CheckinSettings
 from bot.services.checkins.prompt import KIND_PROMPT, PROMPT_TEXT
 from tests.e2e.checkins.world import Grove, checkins_of, custom_ids, outbox_rows, run
 from tests.e2e.conftest import StartBot
-from tests.e2e.talk.world import settle
+from tests.e2e.escalation.world import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

@@ -22,7 +22,7 @@ from tests.e2e.checkins.world import (
     run,
 )
 from tests.e2e.conftest import StartBot
-from tests.e2e.talk.world import settle
+from tests.e2e.escalation.world import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

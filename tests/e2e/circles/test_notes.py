@@ -27,7 +27,7 @@ from tests.e2e.circles.world import (
     setup_escalation,
 )
 from tests.e2e.conftest import StartBot
-from tests.e2e.talk.world import settle
+from tests.e2e.escalation.world import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

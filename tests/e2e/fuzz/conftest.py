@@ -11,9 +11,9 @@ import pytest
 from bot.client import KinfolkBot
 from bot.db.engine import Database
 from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.escalation.world import settle
 from tests.e2e.fuzz.harness import ErrorLog, Fuzzer
 from tests.e2e.fuzz.world import Hearth, add_late_entities, build_hearth, run_setup
-from tests.e2e.talk.world import settle
 from tests.fakediscord import FakeDiscord, point_discord_py_at
 from tests.helpers import FrozenClock
 

@@ -10,8 +10,8 @@ import pytest
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from tests.e2e.escalation.world import settle
 from tests.e2e.fuzz.world import Hearth
-from tests.e2e.talk.world import settle
 from tests.fakediscord import FakeDiscord, InteractionHandle
 from tests.helpers import FrozenClock
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from tests.e2e.escalation.world import settle
 from tests.e2e.fuzz.harness import Fuzzer, run_fuzz, scaled
 from tests.e2e.fuzz.known_bugs import known_bug
 from tests.e2e.fuzz.strategies import leaf_commands, options_for
-from tests.e2e.talk.world import settle
 from tests.helpers import FrozenClock
 
 EXAMPLES = 6

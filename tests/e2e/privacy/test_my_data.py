@@ -17,6 +17,7 @@ from bot.db.models import BuddyBlock, CirclePerson, SupportRequest
 from bot.services.privacy import export as export_sections
 from bot.services.privacy.member_data import KEPT_WHY
 from bot.services.privacy.registry import REGISTRY
+from tests.e2e.escalation.world import settle
 from tests.e2e.privacy.world import (
     CHECKIN_NOTE,
     CIRCLE_NAME,
@@ -49,7 +50,6 @@ from tests.e2e.privacy.world import (
     use_everything,
     where_held,
 )
-from tests.e2e.talk.world import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

@@ -14,7 +14,7 @@ from bot.db.engine import Database
 from bot.db.models import Checkin, SupportRequest
 from bot.services.privacy.member_data import scan
 from tests.e2e.buddies.world import start_round_as
-from tests.e2e.talk.world import ALERT_TITLE, settle
+from tests.e2e.escalation.world import ALERT_TITLE, settle
 from tests.fakediscord import FakeDiscord, InteractionHandle, Member, StoredMessage, World
 from tests.helpers import FrozenClock
 

@@ -15,6 +15,7 @@ from bot.db.engine import Database
 from bot.db.models import SupportRequest
 from bot.services.reachout.texts import REPLIES
 from tests.e2e.checkins.world import checkins_of
+from tests.e2e.escalation.world import ALERT_TITLE, field, request_row
 from tests.e2e.reachout.world import (
     Hearth,
     checkin,
@@ -32,7 +33,6 @@ from tests.e2e.reachout.world import (
     walk,
     written,
 )
-from tests.e2e.talk.world import ALERT_TITLE, field, request_row
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

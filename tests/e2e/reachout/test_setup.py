@@ -7,8 +7,8 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.services.reachout.settings import KIND_SWEEP
 from tests.e2e.checkins.world import outbox_rows
+from tests.e2e.escalation.world import settle
 from tests.e2e.reachout.world import Hearth, set_up, settings_row
-from tests.e2e.talk.world import settle
 from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
 

@@ -14,7 +14,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import ActivityDay, MemberActivity, ReachoutSettings
 from tests.e2e.buddies.world import start_round_as
-from tests.e2e.talk.world import settle
+from tests.e2e.escalation.world import settle
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
 from tests.helpers import FrozenClock
 

@@ -13,6 +13,7 @@ from bot.db.engine import Database
 from bot.db.repositories import outbox
 from bot.jobs.delivery import plain_payload
 from bot.jobs.outbox import backoff
+from tests.e2e.escalation.world import settle
 from tests.e2e.resilience.world import (
     RESOURCE_MARKERS,
     Shelter,
@@ -27,7 +28,6 @@ from tests.e2e.resilience.world import (
     set_up_escalation,
     talk,
 )
-from tests.e2e.talk.world import settle
 from tests.fakediscord import FakeDiscord, InteractionHandle
 from tests.helpers import FrozenClock
 

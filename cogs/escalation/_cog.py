@@ -12,15 +12,15 @@ from bot.domain.escalation import Status, Urgency
 from bot.services.escalation import ladder
 from bot.services.escalation.render import ALERT_VIEW
 from bot.ui.errors import report
-from cogs.talk._alert_views import (
+from cogs.escalation._alert_views import (
     ClaimButton,
     HandOffButton,
     ResolveButton,
     ShowContextButton,
     alert_view,
 )
-from cogs.talk._common import NO_PINGS
-from cogs.talk._member_views import (
+from cogs.escalation._common import NO_PINGS
+from cogs.escalation._member_views import (
     CONTEXT_FORM,
     PICKER_TEXT,
     AddContextButton,

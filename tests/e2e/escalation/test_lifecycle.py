@@ -14,7 +14,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import AuditEntry, Base, OutboxMessage, SupportRequest
 from bot.jobs.delivery import PROBLEM_NOT_POSTED, Delivery, Sent, Undeliverable
-from tests.e2e.talk.world import (
+from tests.e2e.escalation.world import (
     RESOURCE_MARKERS,
     Circle,
     alert_texts,

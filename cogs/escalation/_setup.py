@@ -16,7 +16,7 @@ from bot.ui import setup_group
 from bot.ui.errors import KinfolkModal
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
-from cogs.talk._common import kinfolk, resources_embed
+from cogs.escalation._common import kinfolk, resources_embed
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot

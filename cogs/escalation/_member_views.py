@@ -16,7 +16,7 @@ from bot.services.escalation.requests import AlreadyOpen, Opened, Raised
 from bot.ui.errors import KinfolkModal, ReportsErrors, explain, unwrap
 from bot.ui.replies import REPLACE_MESSAGE, send_ephemeral
 from bot.ui.views import view_of
-from cogs.talk._common import (
+from cogs.escalation._common import (
     REQUEST_ID,
     RequestButton,
     embed,

@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.services.escalation import render, requests
 from bot.services.escalation.config import set_duty
 from bot.ui.replies import send_ephemeral
-from cogs.talk._common import require_moderator
+from cogs.escalation._common import require_moderator
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot

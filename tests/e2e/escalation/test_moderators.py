@@ -8,7 +8,7 @@ from sqlalchemy import text
 from bot.client import KinfolkBot
 from bot.db.engine import Database
 from tests.e2e.conftest import StartBot
-from tests.e2e.talk.world import (
+from tests.e2e.escalation.world import (
     Circle,
     alert_texts,
     alerts,

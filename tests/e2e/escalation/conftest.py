@@ -9,7 +9,7 @@ import pytest
 
 from bot.client import KinfolkBot
 from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
-from tests.e2e.talk.world import (
+from tests.e2e.escalation.world import (
     Circle,
     build_circle,
     configure,

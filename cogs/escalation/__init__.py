@@ -2,9 +2,9 @@
 
 from discord.ext import commands
 
-from cogs.talk._cog import Talk
-from cogs.talk._setup import EscalationSetup
-from cogs.talk._support import Support
+from cogs.escalation._cog import Talk
+from cogs.escalation._setup import EscalationSetup
+from cogs.escalation._support import Support
 
 
 async def setup(bot: commands.Bot) -> None:

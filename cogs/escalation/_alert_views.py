@@ -18,7 +18,7 @@ from bot.services.escalation.config import get_config
 from bot.services.escalation.info import EscalationConfig, RequestInfo
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
-from cogs.talk._common import (
+from cogs.escalation._common import (
     NO_PINGS,
     REQUEST_ID,
     RequestButton,

@@ -13,7 +13,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.services.escalation import requests
 from tests.e2e.conftest import StartBot
-from tests.e2e.talk.world import (
+from tests.e2e.escalation.world import (
     RESOURCE_MARKERS,
     Circle,
     alert_texts,
