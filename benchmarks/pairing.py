@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.pairing import (
+from bot.domain.buddies import (
     EXACT_LIMIT,
     MATCHING_LIMIT,
     NEIGHBOURS,
@@ -62,7 +62,7 @@ from bot.domain.pairing import (
     Rules,
     pair_key,
 )
-from bot.domain.pairing import pair_members as heuristic_above_12
+from bot.domain.buddies import pair_members as heuristic_above_12
 from bot.matching import matching_bound, pair_members
 
 SEED = 2026

@@ -15,7 +15,7 @@ import itertools
 import random
 from collections import Counter
 
-from bot.domain.pairing import Candidate, Costs, Rules, pair_members
+from bot.domain.buddies import Candidate, Costs, Rules, pair_members
 from bot.matching import matching_bound, max_weight_matching
 
 OFFSETS = [None, 0, 0, 60, 330, 540, -300, 720]

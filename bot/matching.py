@@ -1,5 +1,5 @@
 """The exact matching behind buddy rounds of up to 300 members, given to the pure pairing rules
-(`bot.domain.pairing`, standard library only): rustworkx's maximum-weight matching (the blossom
+(`bot.domain.buddies`, standard library only): rustworkx's maximum-weight matching (the blossom
 algorithm, native code), and `pair_members` with it."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import rustworkx
 
-from bot.domain import pairing
-from bot.domain.pairing import Candidate, Pairing, Rules
+from bot.domain import buddies
+from bot.domain.buddies import Candidate, Pairing, Rules
 
 
 def max_weight_matching(nodes: int, edges: list[tuple[int, int, int]]) -> set[tuple[int, int]]:
@@ -27,9 +27,9 @@ def pair_members(
     blocks: Iterable[frozenset[int]],
     rules: Rules,
 ) -> Pairing:
-    """`bot.domain.pairing.pair_members` with the exact matching (module-level, so that a
+    """`bot.domain.buddies.pair_members` with the exact matching (module-level, so that a
     worker process can be asked to run it)."""
-    return pairing.pair_members(candidates, history, blocks, rules, matching=max_weight_matching)
+    return buddies.pair_members(candidates, history, blocks, rules, matching=max_weight_matching)
 
 
 def matching_bound(
@@ -38,4 +38,4 @@ def matching_bound(
     blocks: Iterable[frozenset[int]],
     rules: Rules,
 ) -> float:
-    return pairing.matching_bound(candidates, history, blocks, rules, max_weight_matching)
+    return buddies.matching_bound(candidates, history, blocks, rules, max_weight_matching)

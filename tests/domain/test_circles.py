@@ -9,6 +9,14 @@ from typing import Any
 
 import pytest
 
+from bot.domain.buddies import (
+    COMPLEMENT_BONUS,
+    EXACT_LIMIT,
+    Candidate,
+    Costs,
+    Rules,
+    pair_members,
+)
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import (
     MAX_TOPICS,
@@ -26,14 +34,6 @@ from bot.domain.circles import (
     may_send_note,
     streak_milestone,
     years_in_server,
-)
-from bot.domain.pairing import (
-    COMPLEMENT_BONUS,
-    EXACT_LIMIT,
-    Candidate,
-    Costs,
-    Rules,
-    pair_members,
 )
 from bot.matching import max_weight_matching
 

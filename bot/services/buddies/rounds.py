@@ -18,8 +18,8 @@ from bot.db.engine import Database
 from bot.db.models import BuddyGroup, BuddyRound, BuddySettings
 from bot.db.repositories import audit, outbox
 from bot.db.repositories import buddies as repo
+from bot.domain.buddies import EXACT_LIMIT, Candidate, Costs, Pairing, Rules
 from bot.domain.checkins import InvalidInput
-from bot.domain.pairing import EXACT_LIMIT, Candidate, Costs, Pairing, Rules
 from bot.matching import pair_members
 from bot.services.buddies.membership import NOT_SET_UP, hold_programme
 from bot.services.checkins.records import timezone_of

@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.pairing import SEED, build_instance, year_of_history
-from bot.domain.pairing import Candidate, Costs, Pairing, Rules, matching_bound, pair_members
+from bot.domain.buddies import Candidate, Costs, Pairing, Rules, matching_bound, pair_members
 from bot.matching import max_weight_matching
 
 ROUND = 20
