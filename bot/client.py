@@ -29,6 +29,7 @@ from bot.services import command_sync, health
 from bot.services.reachout.activity import ActivityTracker
 from bot.ui import deadline, errors, pictures
 from bot.ui.http_buckets import throttle_bucket_cleanup
+from bot.ui.modals import ModalRoutes
 from bot.ui.outbox_sender import DiscordSender
 
 log = logging.getLogger("kinfolk")
@@ -148,6 +149,8 @@ class KinfolkBot(commands.AutoShardedBot):
             batch=max(20, settings.outbox_lanes * 5),
         )
         self._outbox_task: asyncio.Task[None] | None = None
+        # Submitted forms, by custom id, to the feature that opened them (bot.ui.feature).
+        self.modals = ModalRoutes()
         # Participation is counted in memory and written every few seconds (reach-out).
         self.participation = ActivityTracker(db, clock)
         self.participation_flush_seconds = participation_flush_seconds
@@ -176,6 +179,7 @@ class KinfolkBot(commands.AutoShardedBot):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         if self.metrics is not None:
             self.metrics.interactions.labels(interaction.type.name).inc()
+        await self.modals.dispatch(interaction)  # a submitted form, to its feature
 
     async def _refresh_metrics(self) -> None:
         assert self.metrics is not None

@@ -3,10 +3,12 @@ command."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import discord
 import pytest
@@ -15,6 +17,7 @@ from bot.client import KinfolkBot, discover_extensions
 from bot.config import Settings
 from bot.db.engine import Database
 from bot.ui.bound import BoundToServer
+from bot.ui.modals import ModalRoutes
 from bot.ui.views import view_of
 from cogs.checkins._views import ConsentButton
 from tests.helpers import FrozenClock
@@ -140,3 +143,125 @@ async def test_a_view_to_send_is_not_kept_and_takes_only_dynamic_items() -> None
     ]
     with pytest.raises(TypeError, match="not a DynamicItem"):
         view_of(discord.ui.Button(label="plain", custom_id="plain"))
+
+
+def _what_features_added(bot: KinfolkBot) -> dict[str, set[str]]:
+    def name(thing: Any) -> str:
+        return f"{thing.__module__}.{thing.__qualname__}"
+
+    return {
+        "buttons": {name(c) for c in bot._connection._view_store._dynamic_items.values()},
+        "outbox kinds": set(bot.outbox.handlers),
+        "outbox views": set(bot.sender.views),
+        "forms": {p.pattern for p in bot.modals.patterns},
+        "commands": {c.qualified_name for c in bot.tree.walk_commands()},
+        "cogs": set(bot.cogs),
+        "listeners": {f"{event}:{name(f)}" for event, fs in bot.extra_events.items() for f in fs},
+    }
+
+
+async def test_every_feature_takes_away_on_unload_exactly_what_it_added(
+    every_feature: KinfolkBot,
+) -> None:
+    """Each feature declares once what it adds (bot.ui.feature.FeatureCog); unloading it
+    leaves every other feature as it was, and loading it again restores it all."""
+    bot = every_feature
+    everything = _what_features_added(bot)
+    assert all(everything.values())
+    assert "checkin:note-form:(?P<id>[0-9]{1,20})" in everything["forms"]
+    for extension in discover_extensions():
+        await bot.unload_extension(extension)
+        without = _what_features_added(bot)
+        assert all(without[kind] <= everything[kind] for kind in everything)
+        gone = {kind: everything[kind] - without[kind] for kind in everything}
+        assert gone["commands"], f"{extension} added no command"
+        # What went was its own: its listeners, and buttons of its package or bot.ui.
+        assert all(n.split(":")[1].startswith(extension + ".") for n in gone["listeners"])
+        assert all(n.startswith((extension + ".", "bot.ui.")) for n in gone["buttons"])
+        await bot.load_extension(extension)
+        assert _what_features_added(bot) == everything, f"{extension} did not come back whole"
+    for extension in discover_extensions():
+        await bot.unload_extension(extension)
+    assert _what_features_added(bot) == {kind: set() for kind in everything}
+
+
+async def test_a_form_no_feature_declared_is_left_alone_and_a_failing_one_is_answered() -> None:
+    routes = ModalRoutes()
+    seen: list[str] = []
+
+    async def note(interaction: discord.Interaction, match: re.Match[str]) -> None:
+        seen.append(match["id"])
+        raise RuntimeError("the database went away")
+
+    pattern = re.compile(r"checkin:note-form:(?P<id>[0-9]{1,20})")
+    routes.add({pattern: note})
+    with pytest.raises(ValueError, match="two features"):
+        routes.add({re.compile(pattern.pattern): note})
+    answered: list[BaseException] = []
+
+    class Submitted:
+        type = discord.InteractionType.modal_submit
+        data: ClassVar[dict[str, str]] = {"custom_id": "checkin:note-form:42"}
+
+    async def report(interaction: object, error: BaseException) -> None:
+        answered.append(error)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("bot.ui.modals.report", report)
+        assert await routes.dispatch(Submitted()) is True  # type: ignore[arg-type]
+        Submitted.data = {"custom_id": "circle:name-form:1:emotional"}
+        assert await routes.dispatch(Submitted()) is False  # type: ignore[arg-type]
+    assert seen == ["42"]
+    assert [str(e) for e in answered] == ["the database went away"]
+    routes.remove({pattern: note})
+    assert routes.patterns == []
+
+
+# Buttons and forms already posted in Discord keep the custom ids they were sent with, for as
+# long as the message exists: a pattern that changes (or goes) strands every one of them. A
+# new button adds its line here; an old one's line changes only with a way to read old ids.
+POSTED_BUTTON_PATTERNS = [
+    r"buddy:connect:(?P<group>[0-9]{1,20}):(?P<answer>yes|not_yet|not_fit)",
+    r"buddy:start:(?P<seed>[0-9]{1,7})(?::(?P<number>[0-9]{1,9}))?",
+    r"checkin:consent:(?P<guild>[0-9]{1,20}):(?P<answer>yes|no)",
+    r"checkin:export:(?P<guild>[0-9]{1,20})",
+    r"checkin:forget:(?P<guild>[0-9]{1,20})(?P<sure>:sure)?",
+    r"checkin:mood:(?P<guild>[0-9]{1,20}):(?P<mood>[1-5])",
+    r"checkin:note:(?P<id>[0-9]{1,20})",
+    r"checkin:share:(?P<id>[0-9]{1,20})",
+    r"checkin:start:(?P<guild>[0-9]{1,20})",
+    r"checkin:talk:(?P<guild>[0-9]{1,20})",
+    r"circle:add:(?P<guild>[0-9]{1,20})",
+    r"circle:milestones:(?P<guild>[0-9]{1,20}):(?P<on>on|off)",
+    r"circle:name:(?P<guild>[0-9]{1,20}):(?P<kind>emotional|practical|informational|companionship)",
+    r"circle:notes-off:(?P<guild>[0-9]{1,20})",
+    r"circle:notes:(?P<guild>[0-9]{1,20}):(?P<on>on|off)",
+    r"circle:pick:(?P<guild>[0-9]{1,20}):(?P<kind>emotional|practical|informational|companionship)",
+    r"circle:remove:(?P<guild>[0-9]{1,20})",
+    r"circle:report-close:(?P<note>[0-9]{1,20})",
+    r"circle:report:(?P<note>[0-9]{1,20})",
+    r"privacy:delete:(?P<guild>[0-9]{1,20})",
+    r"privacy:keep",
+    r"reachout:answer:(?P<guild>[0-9]{1,20}):(?P<choice>busy|checkin|talk|pause|stop)",
+    r"reachout:ask:(?P<guild>[0-9]{1,20}):(?P<answer>yes|no)",
+    r"talk:cancel:(?P<id>[0-9]{1,20})",
+    r"talk:claim:(?P<id>[0-9]{1,20})",
+    r"talk:context:(?P<id>[0-9]{1,20})",
+    r"talk:handoff:(?P<id>[0-9]{1,20})",
+    r"talk:resolve:(?P<id>[0-9]{1,20})",
+    r"talk:show:(?P<id>[0-9]{1,20})",
+    r"talk:start:(?P<urgency>chat|struggling|crisis)",
+]
+POSTED_FORM_PATTERNS = [
+    r"checkin:note-form:(?P<id>[0-9]{1,20})",
+    r"circle:name-form:(?P<guild>[0-9]{1,20}):(?P<kind>emotional|practical|informational|companionship)",
+    r"talk:context-modal:(?P<id>[0-9]{1,20})",
+]
+
+
+def test_the_custom_ids_of_buttons_and_forms_already_posted_still_match(
+    every_feature: KinfolkBot,
+) -> None:
+    store = every_feature._connection._view_store
+    assert sorted(p.pattern for p in store._dynamic_items) == sorted(POSTED_BUTTON_PATTERNS)
+    assert sorted(p.pattern for p in every_feature.modals.patterns) == sorted(POSTED_FORM_PATTERNS)

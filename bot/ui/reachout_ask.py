@@ -11,10 +11,10 @@ from bot.services.reachout import consent
 from bot.services.reachout.texts import ASK_TEXT
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import GUILD, YES_NO
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
 
-GUILD = r"(?P<guild>[0-9]{1,20})"
 YES_TEXT = (
     "Thank you. If you go quiet for a while, Kinfolk may send you one short, kind DM — "
     "never during your night (22:00–08:00 your time; **/reachout quiet-hours** changes it). "
@@ -42,7 +42,7 @@ async def maybe_ask(interaction: discord.Interaction, guild_id: int) -> None:
 class AskButton(
     BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"reachout:ask:" + GUILD + r":(?P<answer>yes|no)",
+    template=r"reachout:ask:" + GUILD + ":" + YES_NO,
 ):
     def __init__(self, guild_id: int, yes: bool) -> None:
         super().__init__(

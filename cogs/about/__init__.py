@@ -1,9 +1,14 @@
 """`/about`: what Kinfolk is and how it is doing in this server."""
 
-from discord.ext import commands
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from cogs.about._cog import About
 
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
 
-async def setup(bot: commands.Bot) -> None:
+
+async def setup(bot: KinfolkBot) -> None:
     await bot.add_cog(About(bot))

@@ -1,27 +1,20 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot import __version__
 from bot.domain.durations import humanize
 from bot.services.about import feature_statuses
+from bot.ui.feature import FeatureCog
 from bot.ui.replies import send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 BACKEND_NAMES = {"sqlite": "SQLite (embedded)", "postgresql": "PostgreSQL"}
 
 
-class About(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-
+class About(FeatureCog):
     @app_commands.command(name="about", description="What Kinfolk is, and how it's set up here")
     async def about(self, interaction: discord.Interaction) -> None:
         bot = self.bot

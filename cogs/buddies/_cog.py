@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -12,13 +10,10 @@ from bot.services.buddies import membership, rounds
 from bot.services.buddies.handlers import CHECKUP_VIEW, handlers
 from bot.services.buddies.texts import FREQUENCIES
 from bot.ui.autocomplete import timezone_autocomplete
+from bot.ui.feature import FeatureCog, Handlers, Views
 from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import send_ephemeral
 from cogs.buddies._views import DYNAMIC_ITEMS, checkup_view
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
-
 
 BLOCKED = {
     None: "Done. You will never be paired with them, and they won't be told.",
@@ -35,24 +30,18 @@ BLOCKED = {
 }
 
 
-class Buddies(commands.Cog):
+class Buddies(FeatureCog):
     buddy = app_commands.Group(
         name="buddy", description="Your check-in buddy (private)", guild_only=True
     )
 
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
+    dynamic_items = DYNAMIC_ITEMS
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
-        self.bot.sender.views[CHECKUP_VIEW] = lambda args: checkup_view(int(args["group_id"]))
+    def outbox_handlers(self) -> Handlers:
+        return handlers(self.bot.db, self.bot.clock)
 
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
-        for kind in handlers(self.bot.db, self.bot.clock):
-            self.bot.outbox.handlers.pop(kind, None)
-        self.bot.sender.views.pop(CHECKUP_VIEW, None)
+    def sender_views(self) -> Views:
+        return {CHECKUP_VIEW: lambda args: checkup_view(int(args["group_id"]))}
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.domain.words import plural
 from bot.services.buddies import rounds, schedule
 from bot.services.buddies.rounds import RoundPlan
-from bot.ui import setup_group
+from bot.ui.feature import FeatureCog, SetupCommands
 from bot.ui.permissions import missing
 from bot.ui.replies import finish_deferred, send_ephemeral
 from bot.ui.views import view_of
 from cogs.buddies._views import StartRoundButton
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 THREAD_NEEDS = ("view_channel", "create_private_threads", "send_messages_in_threads")
 PREVIEW_LINES = 15
@@ -44,10 +38,9 @@ def describe_plan(plan: RoundPlan) -> str:
     return "\n".join(lines)
 
 
-class BuddySetup(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+class BuddySetup(FeatureCog):
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="buddies",
                 description="Buddy rounds: where intros go, how long rounds last, when they start",
@@ -59,12 +52,6 @@ class BuddySetup(commands.Cog):
                 callback=self.buddies_round,
             ),
         )
-
-    async def cog_load(self) -> None:
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        setup_group.detach(self.bot.tree, *self.commands)
 
     @app_commands.describe(
         channel="Private buddy threads are opened under this channel",

@@ -10,10 +10,13 @@ from bot.domain.words import plural
 from bot.services.buddies import rounds
 from bot.services.buddies.connect import Answer, answer
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import named, one_of
 from bot.ui.errors import ReportsErrors
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import NO_PINGS
 from bot.ui.views import view_of
+
+GROUP = named("group")
 
 
 def checkup_view(group_id: int) -> discord.ui.View:
@@ -23,7 +26,7 @@ def checkup_view(group_id: int) -> discord.ui.View:
 class ConnectButton(
     ReportsErrors,
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"buddy:connect:(?P<group>[0-9]{1,20}):(?P<answer>yes|not_yet|not_fit)",
+    template=r"buddy:connect:" + GROUP + ":" + one_of("answer", *(a.value for a in Answer)),
 ):
     def __init__(self, group_id: int, choice: Answer) -> None:
         style = (

@@ -1,13 +1,18 @@
 """Check-ins: /checkin, /mood, /reminder and /setup checkins."""
 
-from discord.ext import commands
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from cogs.checkins._cog import Checkins
 from cogs.checkins._reminder import Reminders
 from cogs.checkins._setup import CheckinSetup
 
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Checkins(bot))  # type: ignore[arg-type]
-    await bot.add_cog(Reminders(bot))  # type: ignore[arg-type]
-    await bot.add_cog(CheckinSetup(bot))  # type: ignore[arg-type]
+
+async def setup(bot: KinfolkBot) -> None:
+    await bot.add_cog(Checkins(bot))
+    await bot.add_cog(Reminders(bot))
+    await bot.add_cog(CheckinSetup(bot))

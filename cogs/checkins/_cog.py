@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.domain.checkins import HISTORY_SPANS, Mood
 from bot.domain.words import plural
@@ -17,7 +15,7 @@ from bot.services.checkins.handlers import handlers
 from bot.services.checkins.prompt import START_VIEW
 from bot.services.checkins.reminders import MOODS_VIEW
 from bot.ui import pictures
-from bot.ui.errors import report
+from bot.ui.feature import FeatureCog, Handlers, Routes, Views
 from bot.ui.replies import finish_deferred, send_ephemeral
 from bot.ui.views import view_of
 from cogs.checkins._views import (
@@ -31,43 +29,26 @@ from cogs.checkins._views import (
     submit_note,
 )
 
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
-
 EMPTY_HISTORY = (
     "No check-ins in the last {days} days yet, so there's nothing to chart. "
     "**/checkin** whenever you're ready; there's no wrong time to start."
 )
 
 
-class Checkins(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
+class Checkins(FeatureCog):
+    dynamic_items = DYNAMIC_ITEMS
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
-        self.bot.sender.views[MOODS_VIEW] = lambda args: mood_picker(int(args["guild_id"]))
-        self.bot.sender.views[START_VIEW] = lambda args: view_of(StartButton(int(args["guild_id"])))
+    def outbox_handlers(self) -> Handlers:
+        return handlers(self.bot.db, self.bot.clock)
 
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
-        for kind in handlers(self.bot.db, self.bot.clock):
-            self.bot.outbox.handlers.pop(kind, None)
-        self.bot.sender.views.pop(MOODS_VIEW, None)
-        self.bot.sender.views.pop(START_VIEW, None)
+    def sender_views(self) -> Views:
+        return {
+            MOODS_VIEW: lambda args: mood_picker(int(args["guild_id"])),
+            START_VIEW: lambda args: view_of(StartButton(int(args["guild_id"]))),
+        }
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.type is not discord.InteractionType.modal_submit:
-            return
-        match = NOTE_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
-        if match is None:
-            return
-        try:
-            await submit_note(interaction, int(match["id"]))
-        except Exception as error:
-            await report(interaction, error)
+    def modal_routes(self) -> Routes:
+        return {NOTE_FORM: lambda interaction, match: submit_note(interaction, int(match["id"]))}
 
     @app_commands.command(name="checkin", description="Check in: how are you today? (private)")
     @app_commands.guild_only()

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.services.checkins import reminders
 from bot.services.checkins.reminders import STOPPED_DMS_CLOSED, ReminderInfo
 from bot.ui.autocomplete import timezone_autocomplete
+from bot.ui.feature import FeatureCog
 from bot.ui.replies import send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 DMS_CLOSED_TEXT = (
     "I stopped your reminders because I couldn't DM you: your direct messages from this "
@@ -43,13 +38,10 @@ def describe(info: ReminderInfo) -> str:
     return text
 
 
-class Reminders(commands.Cog):
+class Reminders(FeatureCog):
     reminder = app_commands.Group(
         name="reminder", description="Your daily check-in reminder (private)", guild_only=True
     )
-
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
 
     @reminder.command(name="set", description="A daily DM reminding you to check in")
     @app_commands.describe(

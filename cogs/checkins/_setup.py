@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.services.checkins import prompt
-from bot.ui import setup_group
+from bot.ui.feature import FeatureCog, SetupCommands
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 CHANNEL_NEEDS = ("view_channel", "send_messages")
 
 
-class CheckinSetup(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+class CheckinSetup(FeatureCog):
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="checkins",
                 description="The check-in channel, and an optional daily prompt there",
                 callback=self.checkins,
             ),
         )
-
-    async def cog_load(self) -> None:
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        setup_group.detach(self.bot.tree, *self.commands)
 
     @app_commands.describe(
         channel="Where members may share their mood, and where the daily prompt goes",

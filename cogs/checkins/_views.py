@@ -20,14 +20,14 @@ from bot.services.circles import milestones
 from bot.services.reachout import activity
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import GUILD, ID, YES_NO
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.reachout_ask import maybe_ask
 from bot.ui.replies import NO_PINGS, send_ephemeral
 from bot.ui.views import view_of
 from cogs.escalation._member_views import open_and_answer, refuse_with_resources, submitted_text
 
-GUILD = r"(?P<guild>[0-9]{1,20})"
-CHECKIN = r"(?P<id>[0-9]{1,20})"
+CHECKIN = ID
 
 CONSENT_TEXT = (
     "Before your first check-in, one question.\n\n"
@@ -95,9 +95,7 @@ class StartButton(BoundToServer, _Button, template=r"checkin:start:" + GUILD):
         await start_checkin(interaction, self.guild_id)
 
 
-class ConsentButton(
-    BoundToServer, _Button, template=r"checkin:consent:" + GUILD + r":(?P<answer>yes|no)"
-):
+class ConsentButton(BoundToServer, _Button, template=r"checkin:consent:" + GUILD + ":" + YES_NO):
     def __init__(self, guild_id: int, yes: bool) -> None:
         super().__init__(
             f"checkin:consent:{guild_id}:{'yes' if yes else 'no'}",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.domain.circles import Kind
 from bot.services.circles import notes, offers
@@ -14,7 +13,7 @@ from bot.services.circles.handlers import handlers
 from bot.services.circles.notes import NOTE_VIEW, REPORT_VIEW
 from bot.ui import pictures
 from bot.ui.bound import server_problem
-from bot.ui.errors import report
+from bot.ui.feature import FeatureCog, Handlers, Routes, Views
 from bot.ui.replies import finish_deferred, send_ephemeral
 from cogs.circles._views import (
     DYNAMIC_ITEMS,
@@ -24,9 +23,6 @@ from cogs.circles._views import (
     report_view,
     submit_name,
 )
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 
 def describe_offer(offer: offers.Offer) -> str:
@@ -52,40 +48,27 @@ def describe_offer(offer: offers.Offer) -> str:
     return "\n".join(lines)
 
 
-class Circles(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
+class Circles(FeatureCog):
+    dynamic_items = DYNAMIC_ITEMS
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
-        self.bot.sender.views[NOTE_VIEW] = lambda args: note_view(
-            int(args["note_id"]), int(args["guild_id"])
-        )
-        self.bot.sender.views[REPORT_VIEW] = lambda args: report_view(int(args["note_id"]))
+    def outbox_handlers(self) -> Handlers:
+        return handlers(self.bot.db, self.bot.clock)
 
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
-        for kind in handlers(self.bot.db, self.bot.clock):
-            self.bot.outbox.handlers.pop(kind, None)
-        self.bot.sender.views.pop(NOTE_VIEW, None)
-        self.bot.sender.views.pop(REPORT_VIEW, None)
+    def sender_views(self) -> Views:
+        return {
+            NOTE_VIEW: lambda args: note_view(int(args["note_id"]), int(args["guild_id"])),
+            REPORT_VIEW: lambda args: report_view(int(args["note_id"])),
+        }
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.type is not discord.InteractionType.modal_submit:
+    def modal_routes(self) -> Routes:
+        return {NAME_FORM: self._name_submitted}
+
+    async def _name_submitted(self, interaction: discord.Interaction, match: re.Match[str]) -> None:
+        problem = await server_problem(interaction, int(match["guild"]))
+        if problem is not None:
+            await send_ephemeral(interaction, problem)
             return
-        match = NAME_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
-        if match is None:
-            return
-        try:
-            problem = await server_problem(interaction, int(match["guild"]))
-            if problem is not None:
-                await send_ephemeral(interaction, problem)
-                return
-            await submit_name(interaction, int(match["guild"]), Kind(match["kind"]))
-        except Exception as error:
-            await report(interaction, error)
+        await submit_name(interaction, int(match["guild"]), Kind(match["kind"]))
 
     @app_commands.command(name="circle", description="Your own support circle (private)")
     @app_commands.guild_only()

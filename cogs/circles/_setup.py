@@ -3,20 +3,14 @@ milestone channel (Manage Server)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.domain.circles import Kind
 from bot.services.circles import settings
-from bot.ui import setup_group
+from bot.ui.feature import FeatureCog, SetupCommands
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 
 def describe(config: settings.CircleConfig) -> str:
@@ -39,22 +33,15 @@ def describe(config: settings.CircleConfig) -> str:
     return "\n".join(lines)
 
 
-class CircleSetup(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+class CircleSetup(FeatureCog):
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="circles",
                 description="Channels for each kind of support, anonymous notes, milestones",
                 callback=self.circles,
             ),
         )
-
-    async def cog_load(self) -> None:
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        setup_group.detach(self.bot.tree, *self.commands)
 
     @app_commands.describe(
         emotional="Channel to suggest for emotional support (someone who listens)",

@@ -17,15 +17,15 @@ from bot.services.circles.picture import render_png
 from bot.ui import pictures
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import GUILD, named, one_of
 from bot.ui.errors import KinfolkModal, ReportsErrors
 from bot.ui.replies import NO_PINGS, send_ephemeral
 from bot.ui.views import view_of
 from cogs.escalation._common import require_moderator
 from cogs.escalation._member_views import submitted_text
 
-GUILD = r"(?P<guild>[0-9]{1,20})"
-KIND = r"(?P<kind>emotional|practical|informational|companionship)"
-NOTE = r"(?P<note>[0-9]{1,20})"
+KIND = one_of("kind", *(kind.value for kind in Kind))
+NOTE = named("note")
 NAME_FORM = re.compile(r"circle:name-form:" + GUILD + ":" + KIND)
 NAME_FIELD = "circle-name"
 PRIVATE = "Only you can see your circle. Nobody listed in it is ever told."
@@ -272,19 +272,25 @@ class RemoveSelect(
         await show_circle(interaction, self.guild_id, edit=True)
 
 
-class MilestonesButton(
-    BoundToServer,
-    discord.ui.DynamicItem[discord.ui.Button],
-    template=r"circle:milestones:" + GUILD + r":(?P<on>on|off)",
-):
+class Toggle:
+    """A button that switches one of the member's own settings in a server on or off: its
+    custom id is `{prefix}:{server}:on` or `…:off`. Subclasses name the two labels and the
+    two answers, and `switch` the setting."""
+
+    prefix: ClassVar[str]
+    labels: ClassVar[tuple[str, str]]  # (on, off)
+    emoji: ClassVar[str]  # shown on the "on" button
+    row: ClassVar[int]
+    done: ClassVar[tuple[str, str]]  # what the member is told: (on, off)
+
     def __init__(self, guild_id: int, on: bool) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # DynamicItem's, after this in the MRO
             discord.ui.Button(
-                custom_id=f"circle:milestones:{guild_id}:{'on' if on else 'off'}",
-                label="Celebrate my milestones" if on else "Don't celebrate my milestones",
+                custom_id=f"{self.prefix}:{guild_id}:{'on' if on else 'off'}",
+                label=self.labels[0] if on else self.labels[1],
                 style=discord.ButtonStyle.secondary,
-                emoji="🎉" if on else None,
-                row=3,
+                emoji=self.emoji if on else None,
+                row=self.row,
             )
         )
         self.guild_id, self.on = guild_id, on
@@ -292,10 +298,35 @@ class MilestonesButton(
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> MilestonesButton:
+    ) -> Self:
         return cls(int(match["guild"]), match["on"] == "on")
 
+    async def switch(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
     async def run(self, interaction: discord.Interaction) -> None:
+        await self.switch(interaction)
+        await send_ephemeral(interaction, self.done[0] if self.on else self.done[1])
+
+
+ON_OFF = one_of("on", "on", "off")
+
+
+class MilestonesButton(
+    Toggle,
+    BoundToServer,
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"circle:milestones:" + GUILD + ":" + ON_OFF,
+):
+    prefix, emoji, row = "circle:milestones", "🎉", 3
+    labels = ("Celebrate my milestones", "Don't celebrate my milestones")
+    done = (
+        "Done: your milestones (a check-in streak, a buddy round completed, a year here) "
+        "will be celebrated in the server's milestone channel.",
+        "Done: your milestones won't be celebrated publicly.",
+    )
+
+    async def switch(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
         joined = getattr(interaction.user, "joined_at", None)
         await milestones.set_opt_in(
@@ -306,48 +337,25 @@ class MilestonesButton(
             self.on,
             joined_on=joined.date() if joined else None,
         )
-        await send_ephemeral(
-            interaction,
-            "Done: your milestones (a check-in streak, a buddy round completed, a year here) "
-            "will be celebrated in the server's milestone channel."
-            if self.on
-            else "Done: your milestones won't be celebrated publicly.",
-        )
 
 
 class NotesButton(
+    Toggle,
     BoundToServer,
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"circle:notes:" + GUILD + r":(?P<on>on|off)",
+    template=r"circle:notes:" + GUILD + ":" + ON_OFF,
 ):
-    def __init__(self, guild_id: int, on: bool) -> None:
-        super().__init__(
-            discord.ui.Button(
-                custom_id=f"circle:notes:{guild_id}:{'on' if on else 'off'}",
-                label="Receive thinking-of-you notes" if on else "No thinking-of-you notes",
-                style=discord.ButtonStyle.secondary,
-                emoji="💌" if on else None,
-                row=4,
-            )
-        )
-        self.guild_id, self.on = guild_id, on
+    prefix, emoji, row = "circle:notes", "💌", 4
+    labels = ("Receive thinking-of-you notes", "No thinking-of-you notes")
+    done = (
+        "Done: members can send you thinking-of-you notes.",
+        "Done: you won't receive thinking-of-you notes here. Senders are told kindly.",
+    )
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
-    ) -> NotesButton:
-        return cls(int(match["guild"]), match["on"] == "on")
-
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def switch(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
         await notes.set_notes_off(
             bot.db, bot.clock, self.guild_id, interaction.user.id, not self.on
-        )
-        await send_ephemeral(
-            interaction,
-            "Done: members can send you thinking-of-you notes."
-            if self.on
-            else "Done: you won't receive thinking-of-you notes here. Senders are told kindly.",
         )
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.domain.escalation import Status, Urgency
 from bot.services.escalation import ladder
 from bot.services.escalation.render import ALERT_VIEW
-from bot.ui.errors import report
+from bot.ui.feature import FeatureCog, Handlers, Routes, Views
 from cogs.escalation._alert_views import (
     ClaimButton,
     HandOffButton,
@@ -31,9 +28,6 @@ from cogs.escalation._member_views import (
     submit_context,
 )
 
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
-
 DYNAMIC_ITEMS = (
     StartButton,
     AddContextButton,
@@ -45,34 +39,23 @@ DYNAMIC_ITEMS = (
 )
 
 
-class Talk(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
+class Talk(FeatureCog):
+    dynamic_items = DYNAMIC_ITEMS
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        self.bot.outbox.handlers.update(ladder.handlers(self.bot.db, self.bot.clock))
-        self.bot.sender.views[ALERT_VIEW] = lambda args: alert_view(
-            int(args["request_id"]), Status(args.get("status", Status.OPEN))
-        )
+    def outbox_handlers(self) -> Handlers:
+        return ladder.handlers(self.bot.db, self.bot.clock)
 
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
-        for kind in ladder.handlers(self.bot.db, self.bot.clock):
-            self.bot.outbox.handlers.pop(kind, None)
-        self.bot.sender.views.pop(ALERT_VIEW, None)
+    def sender_views(self) -> Views:
+        return {
+            ALERT_VIEW: lambda args: alert_view(
+                int(args["request_id"]), Status(args.get("status", Status.OPEN))
+            )
+        }
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.type is not discord.InteractionType.modal_submit:
-            return
-        match = CONTEXT_FORM.fullmatch(str((interaction.data or {}).get("custom_id", "")))
-        if match is None:
-            return
-        try:
-            await submit_context(interaction, int(match["id"]))
-        except Exception as error:
-            await report(interaction, error)
+    def modal_routes(self) -> Routes:
+        return {
+            CONTEXT_FORM: lambda interaction, match: submit_context(interaction, int(match["id"]))
+        }
 
     @app_commands.command(name="talk", description="I need to talk: reach a person on this server")
     @app_commands.guild_only()

@@ -12,13 +12,14 @@ from bot.services.escalation import render
 from bot.services.escalation.config import Resources, get_config
 from bot.services.escalation.info import EscalationConfig
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import ID
 from bot.ui.errors import Refusal, ReportsErrors
 from bot.ui.replies import NO_PINGS
 
 if TYPE_CHECKING:
     from bot.client import KinfolkBot
 
-REQUEST_ID = r"(?P<id>[0-9]{1,20})"
+REQUEST_ID = ID
 
 log = logging.getLogger("kinfolk.talk")
 

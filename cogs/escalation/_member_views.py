@@ -13,6 +13,7 @@ from bot.services.escalation import render, requests
 from bot.services.escalation.config import member_resources
 from bot.services.escalation.info import EscalationConfig
 from bot.services.escalation.requests import AlreadyOpen, Opened, Raised
+from bot.ui.custom_ids import ID
 from bot.ui.errors import KinfolkModal, ReportsErrors, explain, unwrap
 from bot.ui.replies import REPLACE_MESSAGE, send_ephemeral
 from bot.ui.views import view_of
@@ -296,7 +297,7 @@ class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
         )
 
 
-CONTEXT_FORM = re.compile(r"talk:context-modal:(?P<id>[0-9]{1,20})")
+CONTEXT_FORM = re.compile(r"talk:context-modal:" + ID)
 CONTEXT_FIELD = "talk-context"
 
 

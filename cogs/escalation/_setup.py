@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.domain.resources import MAX_SERVER_TEXT, ResourceMode
 from bot.services.escalation.config import configure, get_config, member_resources, set_resources
 from bot.services.guild_config import InvalidSetting
-from bot.ui import setup_group
 from bot.ui.errors import KinfolkModal
+from bot.ui.feature import FeatureCog, SetupCommands
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 from cogs.escalation._common import kinfolk, resources_embed
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 Minutes = app_commands.Range[int, 1, 1440]
 ALERT_NEEDS = ("view_channel", "send_messages", "embed_links")
@@ -35,10 +30,9 @@ def minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
 
 
-class EscalationSetup(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+class EscalationSetup(FeatureCog):
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="escalation",
                 description="Where 'I need to talk' alerts go, who gets them, and the timers",
@@ -50,12 +44,6 @@ class EscalationSetup(commands.Cog):
                 callback=self.resources,
             ),
         )
-
-    async def cog_load(self) -> None:
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        setup_group.detach(self.bot.tree, *self.commands)
 
     @app_commands.describe(
         alert_channel="Where moderators are alerted (keep it private to moderators)",

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.services.escalation import render, requests
 from bot.services.escalation.config import set_duty
+from bot.ui.feature import FeatureCog
 from bot.ui.replies import send_ephemeral
 from cogs.escalation._common import require_moderator
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 QUEUE_LIMIT = 20
 
@@ -25,14 +20,11 @@ class SupportGroup(app_commands.Group):
         return True
 
 
-class Support(commands.Cog):
+class Support(FeatureCog):
     support = SupportGroup(
         name="support", description="Tools for the support team (moderators)", guild_only=True
     )
     duty = app_commands.Group(name="duty", description="Say whether you're on duty", parent=support)
-
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
 
     @duty.command(name="on", description="You're available: alerts will ping you")
     async def duty_on(self, interaction: discord.Interaction) -> None:

@@ -1,9 +1,14 @@
 """Privacy: /privacy for members, /audit and /setup privacy for moderators."""
 
-from discord.ext import commands
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from cogs.privacy._cog import Privacy
 
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Privacy(bot))  # type: ignore[arg-type]
+
+async def setup(bot: KinfolkBot) -> None:
+    await bot.add_cog(Privacy(bot))

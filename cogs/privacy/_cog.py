@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -13,18 +13,15 @@ from discord.ext import commands
 
 from bot.services.privacy import audit_view, member_data, retention
 from bot.services.privacy.member_data import KEPT_WHY, Erased
-from bot.ui import setup_group
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import GUILD
 from bot.ui.errors import ReportsErrors
+from bot.ui.feature import FeatureCog, Handlers, SetupCommands
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
 
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
-
-GUILD = r"(?P<guild>[0-9]{1,20})"
 EXPORT_TEXT, EXPORT_JSON = "kinfolk-my-data.txt", "kinfolk-my-data.json"
 DELETE_WARNING = (
     "**This erases everything Kinfolk holds about you in this server**: check-ins and notes, "
@@ -119,7 +116,7 @@ class CancelDelete(
         )
 
 
-class Privacy(commands.Cog):
+class Privacy(FeatureCog):
     privacy = app_commands.Group(
         name="privacy", description="What Kinfolk keeps about you here (private)", guild_only=True
     )
@@ -130,26 +127,19 @@ class Privacy(commands.Cog):
         default_permissions=discord.Permissions(manage_guild=True),
     )
 
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+    dynamic_items = (ConfirmDelete, CancelDelete)
+
+    def outbox_handlers(self) -> Handlers:
+        return retention.handlers(self.bot.db, self.bot.clock)
+
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="privacy",
                 description="How long notes are kept; when members who left are erased",
                 callback=self.setup_privacy,
             ),
         )
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ConfirmDelete, CancelDelete)
-        self.bot.outbox.handlers.update(retention.handlers(self.bot.db, self.bot.clock))
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ConfirmDelete, CancelDelete)
-        for kind in retention.handlers(self.bot.db, self.bot.clock):
-            self.bot.outbox.handlers.pop(kind, None)
-        setup_group.detach(self.bot.tree, *self.commands)
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:

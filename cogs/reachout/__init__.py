@@ -1,11 +1,16 @@
 """Participation tracking and reach-out: /reachout for members, /setup reachout for moderators."""
 
-from discord.ext import commands
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from cogs.reachout._cog import Reachout
 from cogs.reachout._setup import ReachoutSetup
 
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
 
-async def setup(bot: commands.Bot) -> None:
-    await bot.add_cog(Reachout(bot))  # type: ignore[arg-type]
-    await bot.add_cog(ReachoutSetup(bot))  # type: ignore[arg-type]
+
+async def setup(bot: KinfolkBot) -> None:
+    await bot.add_cog(Reachout(bot))
+    await bot.add_cog(ReachoutSetup(bot))

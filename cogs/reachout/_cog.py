@@ -3,8 +3,6 @@ reaction or a Kinfolk command in a server counts (its time only; never its conte
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -12,12 +10,9 @@ from discord.ext import commands
 from bot.services.reachout import answers, consent, sweep
 from bot.services.reachout.activity import COMMAND, MESSAGE, REACTION
 from bot.services.reachout.handlers import ANSWERS_VIEW, handlers
-from bot.ui.reachout_ask import AskButton
+from bot.ui.feature import FeatureCog, Handlers, Views
 from bot.ui.replies import send_ephemeral
 from cogs.reachout._views import DYNAMIC_ITEMS, answers_view
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 NOT_ENABLED = (
     "Reach-out isn't switched on in this server yet, so Kinfolk won't DM anyone about being "
@@ -32,26 +27,20 @@ def _channel_of(channel: object) -> int | None:
     return getattr(channel, "id", None)
 
 
-class Reachout(commands.Cog):
+class Reachout(FeatureCog):
     reachout = app_commands.Group(
         name="reachout",
         description="Whether Kinfolk may check on you by DM if you go quiet (private)",
         guild_only=True,
     )
 
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
+    dynamic_items = DYNAMIC_ITEMS  # AskButton among them (it is asked under check-ins too)
 
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(*DYNAMIC_ITEMS, AskButton)
-        self.bot.outbox.handlers.update(handlers(self.bot.db, self.bot.clock))
-        self.bot.sender.views[ANSWERS_VIEW] = lambda args: answers_view(int(args["guild_id"]))
+    def outbox_handlers(self) -> Handlers:
+        return handlers(self.bot.db, self.bot.clock)
 
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(*DYNAMIC_ITEMS, AskButton)
-        for kind in handlers(self.bot.db, self.bot.clock):
-            self.bot.outbox.handlers.pop(kind, None)
-        self.bot.sender.views.pop(ANSWERS_VIEW, None)
+    def sender_views(self) -> Views:
+        return {ANSWERS_VIEW: lambda args: answers_view(int(args["guild_id"]))}
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:

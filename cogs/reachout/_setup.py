@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.services.reachout import settings
 from bot.services.reachout.texts import DEFAULT_MESSAGE
-from bot.ui import setup_group
+from bot.ui.feature import FeatureCog, SetupCommands
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
-
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
 NOT_OPTED = {
     "nothing": "Nothing",
@@ -69,22 +63,15 @@ def quoted_preview(message: str) -> str:
     return quoted
 
 
-class ReachoutSetup(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+class ReachoutSetup(FeatureCog):
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="reachout",
                 description="Reaching out kindly to members who go quiet",
                 callback=self.reachout,
             ),
         )
-
-    async def cog_load(self) -> None:
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        setup_group.detach(self.bot.tree, *self.commands)
 
     @app_commands.describe(
         enabled="Switch reach-out on or off",

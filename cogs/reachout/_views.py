@@ -12,6 +12,7 @@ from bot.services.reachout import answers
 from bot.services.reachout.texts import ANSWERS, REPLIES
 from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
+from bot.ui.custom_ids import GUILD
 from bot.ui.errors import ReportsErrors
 from bot.ui.reachout_ask import AskButton
 from bot.ui.replies import send_ephemeral
@@ -19,7 +20,6 @@ from bot.ui.views import view_of
 from cogs.checkins._views import start_checkin
 from cogs.escalation._member_views import open_and_answer, refuse_with_resources
 
-GUILD = r"(?P<guild>[0-9]{1,20})"
 STYLES = {
     "busy": discord.ButtonStyle.success,
     "checkin": discord.ButtonStyle.primary,

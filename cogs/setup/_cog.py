@@ -1,25 +1,18 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.services.about import feature_statuses
 from bot.services.guild_config import InvalidSetting, set_timezone
-from bot.ui import setup_group
 from bot.ui.autocomplete import timezone_autocomplete
+from bot.ui.feature import FeatureCog, SetupCommands
 from bot.ui.replies import send_ephemeral
 
-if TYPE_CHECKING:
-    from bot.client import KinfolkBot
 
-
-class Setup(commands.Cog):
-    def __init__(self, bot: KinfolkBot) -> None:
-        self.bot = bot
-        self.commands = (
+class Setup(FeatureCog):
+    def setup_commands(self) -> SetupCommands:
+        return (
             app_commands.Command(
                 name="show",
                 description="Show how Kinfolk is set up in this server",
@@ -31,12 +24,6 @@ class Setup(commands.Cog):
                 callback=self.timezone,
             ),
         )
-
-    async def cog_load(self) -> None:
-        setup_group.attach(self.bot.tree, *self.commands)
-
-    async def cog_unload(self) -> None:
-        setup_group.detach(self.bot.tree, *self.commands)
 
     async def show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
+from bot.db.models import CircleMember
 from tests.e2e.circles.world import (
     KINDS,
     PRIVATE,
@@ -377,3 +378,34 @@ async def test_setup_show_includes_support_circles_and_privacy(
         "notes and what members wrote when asking to talk kept 30 days; members who leave "
         "are erased after 30 days"
     )
+
+
+async def test_the_milestone_and_note_switches_change_only_the_members_own_settings(
+    fake: FakeDiscord, commons: Commons, kinfolk: KinfolkBot, database: Database
+) -> None:
+    """The four switches under /circle: each says what it did, stores it for the member who
+    pressed it in this server, and can be pressed back."""
+    g = commons.guild_id
+
+    async def settings_of(member: int) -> tuple[bool, bool] | None:
+        async with database.session() as session:
+            row = await session.get(CircleMember, (g, member))
+            return None if row is None else (row.milestones, row.notes_off)
+
+    circle = await open_circle(fake, commons, commons.alice)
+    said = await click(fake, circle, f"circle:milestones:{g}:on", commons.alice)
+    assert said.content.startswith("Done: your milestones (a check-in streak")
+    said = await click(fake, circle, f"circle:notes:{g}:off", commons.alice)
+    assert "you won't receive thinking-of-you notes here" in said.content
+    assert said.ephemeral
+    assert await settings_of(commons.alice) == (True, True)
+    refused = await reply(fake, commons, commons.bob, "thinking-of-you", member=commons.alice)
+    assert "note" in refused.content.lower()
+    assert not refused.content.startswith("💌 On its way")
+
+    said = await click(fake, circle, f"circle:milestones:{g}:off", commons.alice)
+    assert said.content == "Done: your milestones won't be celebrated publicly."
+    said = await click(fake, circle, f"circle:notes:{g}:on", commons.alice)
+    assert said.content == "Done: members can send you thinking-of-you notes."
+    assert await settings_of(commons.alice) == (False, False)
+    assert await settings_of(commons.bob) is None  # nobody else's settings were touched

@@ -1,0 +1,94 @@
+"""A feature declares, once, what it adds to the bot; `FeatureCog` adds it when the cog
+loads and takes exactly that away when it unloads.
+
+    class Checkins(FeatureCog):
+        dynamic_items = (MoodButton, NoteButton, ...)
+
+        def outbox_handlers(self): return handlers(self.bot.db, self.bot.clock)
+        def sender_views(self): return {MOODS_VIEW: lambda args: mood_picker(...)}
+        def modal_routes(self): return {NOTE_FORM: self.submit_note}
+        def setup_commands(self): return (app_commands.Command(name="checkins", ...),)
+
+What each one is:
+- `dynamic_items`: the `DynamicItem` classes of the buttons and selects the feature sends;
+  a press is matched to them by custom id (no view is kept: `bot.ui.views`).
+- `outbox_handlers()`: outbox kind → handler, for the messages the feature queues.
+- `sender_views()`: view name → builder, for the buttons under its outbox messages.
+- `modal_routes()`: custom-id pattern → handler, for the forms it opens (`bot.ui.modals`).
+- `setup_commands()`: its `/setup <feature>` subcommands (`bot.ui.setup_group`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.jobs.delivery import KindHandler
+from bot.ui import setup_group
+from bot.ui.modals import ModalHandler
+from bot.ui.outbox_sender import ViewBuilder
+
+if TYPE_CHECKING:
+    from bot.client import KinfolkBot
+
+# What a feature declares, by the shape of each declaration.
+Handlers = Mapping[str, KindHandler]
+Views = Mapping[str, ViewBuilder]
+Routes = Mapping[re.Pattern[str], ModalHandler]
+SetupCommands = Sequence[app_commands.Command[Any, ..., Any]]
+
+
+class FeatureCog(commands.Cog):
+    dynamic_items: ClassVar[Sequence[type[discord.ui.DynamicItem[Any]]]] = ()
+
+    def __init__(self, bot: KinfolkBot) -> None:
+        self.bot = bot
+        self._handlers: dict[str, KindHandler] = {}
+        self._views: dict[str, ViewBuilder] = {}
+        self._routes: dict[re.Pattern[str], ModalHandler] = {}
+        self._setup: tuple[app_commands.Command[Any, ..., Any], ...] = ()
+
+    def outbox_handlers(self) -> Handlers:
+        return {}
+
+    def sender_views(self) -> Views:
+        return {}
+
+    def modal_routes(self) -> Routes:
+        return {}
+
+    def setup_commands(self) -> SetupCommands:
+        return ()
+
+    async def cog_load(self) -> None:
+        bot = self.bot
+        self._handlers = dict(self.outbox_handlers())
+        self._views = dict(self.sender_views())
+        self._routes = dict(self.modal_routes())
+        self._setup = tuple(self.setup_commands())
+        taken = set(self._handlers) & set(bot.outbox.handlers)
+        taken |= set(self._views) & set(bot.sender.views)
+        if taken:
+            raise ValueError(f"{type(self).__name__}: another feature has {sorted(taken)}")
+        bot.add_dynamic_items(*self.dynamic_items)
+        bot.outbox.handlers.update(self._handlers)
+        bot.sender.views.update(self._views)
+        bot.modals.add(self._routes)
+        setup_group.attach(bot.tree, *self._setup)
+
+    async def cog_unload(self) -> None:
+        bot = self.bot
+        bot.remove_dynamic_items(*self.dynamic_items)
+        for kind, handler in self._handlers.items():
+            if bot.outbox.handlers.get(kind) is handler:
+                del bot.outbox.handlers[kind]
+        for name, builder in self._views.items():
+            if bot.sender.views.get(name) is builder:
+                del bot.sender.views[name]
+        bot.modals.remove(self._routes)
+        setup_group.detach(bot.tree, *self._setup)
