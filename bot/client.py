@@ -90,6 +90,12 @@ class KinfolkTree(app_commands.CommandTree):
         deadline.guard(interaction)
         return True
 
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError, /
+    ) -> None:
+        """A command that failed: the member gets a kind answer (`bot.ui.errors.report`)."""
+        await errors.report(interaction, error)
+
 
 class KinfolkBot(commands.AutoShardedBot):
     """The bot. It always runs as an AutoShardedBot: with SHARD_COUNT unset it takes the
@@ -110,6 +116,8 @@ class KinfolkBot(commands.AutoShardedBot):
         metrics_refresh_seconds: float = 15.0,
         **options: Any,
     ) -> None:
+        if settings.shard_ids is not None:
+            options["shard_ids"] = list(settings.shard_ids)  # else: every shard, here
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,
@@ -121,7 +129,6 @@ class KinfolkBot(commands.AutoShardedBot):
             # Kinfolk never reads discord.py's message cache.
             max_messages=None,
             shard_count=settings.shard_count,
-            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             tree_cls=KinfolkTree,
             **options,
         )
@@ -133,7 +140,6 @@ class KinfolkBot(commands.AutoShardedBot):
         self.started_at = clock.now()
         self.pictures_drawing = pictures.OnePerMember()
         self._extension_names = list(extensions) if extensions is not None else None
-        self.tree.on_error = self.on_app_command_error
         # Everything the bot says on its own initiative goes through this one loop;
         # features register how to render their kinds of message (and their views) on it.
         self.sender = DiscordSender(self, Pacer(settings.outbox_per_second))
@@ -256,11 +262,6 @@ class KinfolkBot(commands.AutoShardedBot):
         await command_sync.record_sync(self.db, self.clock, tree_hash)
         log.info("synced %d global commands", len(synced))
         return True
-
-    async def on_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        await errors.report(interaction, error)
 
     async def on_ready(self) -> None:
         log.info(

@@ -110,6 +110,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "copy it again from the Developer Portal (Bot → Reset Token); "
             "it has three parts separated by dots and no spaces",
         )
+    shard_count, shard_ids = _shards(env.get("SHARD_COUNT"), env.get("SHARD_IDS"))
     return Settings(
         token=token,
         database_url=_database_url(env.get("DATABASE_URL")),
@@ -119,7 +120,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         gateway_url=_http_url("DISCORD_GATEWAY_URL", env.get("DISCORD_GATEWAY_URL"), ("ws", "wss")),
         encryption_keys=_encryption_keys(env.get("ENCRYPTION_KEY")),
         members_intent=_flag("MEMBERS_INTENT", env.get("MEMBERS_INTENT")),
-        **_shards(env.get("SHARD_COUNT"), env.get("SHARD_IDS")),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
         metrics_port=_port("METRICS_PORT", env.get("METRICS_PORT")),
         outbox_per_second=float(
             _number("OUTBOX_PER_SECOND", env.get("OUTBOX_PER_SECOND"), 45, low=1, high=10_000)
@@ -204,9 +206,11 @@ def _flag(name: str, raw: str | None) -> bool:
     return value in ("true", "1", "yes", "on")
 
 
-def _shards(raw_count: str | None, raw_ids: str | None) -> dict[str, object]:
+def _shards(
+    raw_count: str | None, raw_ids: str | None
+) -> tuple[int | None, tuple[int, ...] | None]:
     """SHARD_COUNT (a positive number) and SHARD_IDS ("0,1", "2-3", or a mix), validated
-    together: every id must be below the count, and ids need a count."""
+    together: every id must be below the count, and ids need a count. (count, ids)."""
     count_text, ids_text = _blank_to_none(raw_count), _blank_to_none(raw_ids)
     count: int | None = None
     if count_text is not None:
@@ -216,7 +220,7 @@ def _shards(raw_count: str | None, raw_ids: str | None) -> dict[str, object]:
             )
         count = int(count_text)
     if ids_text is None:
-        return {"shard_count": count, "shard_ids": None}
+        return count, None
     if count is None:
         raise ConfigError(
             "SHARD_IDS",
@@ -233,7 +237,7 @@ def _shards(raw_count: str | None, raw_ids: str | None) -> dict[str, object]:
         if first > last or last >= count:
             raise ConfigError("SHARD_IDS", f"has '{part}', outside 0 to {count - 1}", fix)
         ids.update(range(first, last + 1))
-    return {"shard_count": count, "shard_ids": tuple(sorted(ids))}
+    return count, tuple(sorted(ids))
 
 
 def _number(name: str, raw: str | None, default: int, *, low: int, high: int) -> int:

@@ -120,7 +120,7 @@ def create_engine(
     (`Database.lookup`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, role=role)
+        return _sqlite_engine(url, role=role)
     args: dict[str, Any] = {"timeout": PG_CONNECT_TIMEOUT_SECONDS}
     options: dict[str, Any] = {}
     if timeouts:
@@ -210,12 +210,12 @@ def _locked(error: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
-def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEngine:
-    on_disk = sqlite_file(url) is not None
+def _sqlite_engine(url: str, *, role: str = WRITER) -> AsyncEngine:
+    path = sqlite_file(url)  # None: in memory (tests) or a `file:` URI
     reader = role in (READER, LOOKUP)
-    if on_disk:
+    if path is not None:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        file = os.fspath(path)
+        file = path
 
         async def connect() -> InlineConnection:
             def connector() -> sqlite3.Connection:
@@ -227,7 +227,8 @@ def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEn
 
             connection = InlineConnection(connector, iter_chunk_size=64)
             connection._thread.daemon = True
-            return await connection
+            await connection  # opens the file (on its thread); the connection is itself
+            return connection
 
         engine = create_async_engine(url, async_creator=connect)
     else:
@@ -235,7 +236,7 @@ def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEn
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _before_connect(*_args: Any) -> None:
-        if on_disk:
+        if path is not None:
             # Before SQLite opens (and would create) the file: a new database is born the
             # owner's alone, and an older one (or one copied in) is made so.
             owner_only(path)
@@ -252,7 +253,7 @@ def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEn
             "PRAGMA synchronous=NORMAL",
         ):
             cursor.execute(pragma)
-        if on_disk:
+        if path is not None:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Database checkpoints
         if reader:
             # A reader's connections stay readers: a write in one fails loudly.
@@ -263,7 +264,7 @@ def _sqlite_engine(url: str, path: str | None, *, role: str = WRITER) -> AsyncEn
             cursor.execute("PRAGMA busy_timeout=0")
             record.info[BUSY_TIMEOUT] = 0
         cursor.close()
-        if on_disk:
+        if path is not None:
             owner_only(path)  # the -wal and -shm that journal_mode=WAL has just opened
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -12,6 +12,8 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.typed import dialect_of
+
 
 def lock_key(name: str) -> int:
     """A signed 64-bit number for `name` (two names sharing one only wait for each other)."""
@@ -23,7 +25,7 @@ def lock_key(name: str) -> int:
 async def hold(session: AsyncSession, *names: str) -> None:
     """Hold the locks on `names` until the unit of work ends (in a fixed order, so two
     units asking for the same locks never deadlock)."""
-    if session.bind.dialect.name != "postgresql":
+    if dialect_of(session) != "postgresql":
         return
     for key in sorted({lock_key(name) for name in names}):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

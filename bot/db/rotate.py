@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Table, Text, select, tuple_, type_coerce, update
+from sqlalchemy import Table, Text, select, tuple_, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.crypto import EncryptedText, rotate
 from bot.db.engine import Database
 from bot.db.models import Base
+from bot.db.typed import AnyRow, rowcount
 
 BATCH = 500
 
@@ -78,7 +79,7 @@ RETRIES = 5
 
 
 async def _rotate_rows(
-    session: AsyncSession, table: Table, names: list[str], rows: Sequence[Row[Any]]
+    session: AsyncSession, table: Table, names: list[str], rows: Sequence[AnyRow]
 ) -> set[tuple[Any, ...]]:
     """Rotate each value still equal to what was read; returns the keys of rows whose value
     had changed meanwhile (to be read again)."""
@@ -96,6 +97,6 @@ async def _rotate_rows(
                 .where(*(k == getattr(row, k.name) for k in keys), column == token)
                 .values({name: type_coerce(rotate(token), Text)})
             )
-            if result.rowcount == 0:
+            if rowcount(result) == 0:
                 changed.add(key)
     return changed

@@ -11,6 +11,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.typed import dialect_of, table_of
+
 RowT = TypeVar("RowT")
 
 
@@ -44,7 +46,7 @@ def insert_ignoring_conflicts(
 ) -> Any:
     """An insert statement that does nothing when a row with the same key already exists."""
     return (
-        dialect_insert(session.bind.dialect.name)(model)
+        dialect_insert(dialect_of(session))(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
     )
@@ -56,7 +58,7 @@ async def update_guild_row(
     """Set columns of a per-server settings row (keyed by `guild_id`, with `updated_at`),
     creating it with its defaults first if needed, race-free, and locking it for the rest of
     the unit of work."""
-    columns = model.__table__.columns  # type: ignore[attr-defined]
+    columns = table_of(model).columns
     unknown = [column for column in values if column not in columns]
     if unknown:
         raise AttributeError(f"{model.__tablename__} has no column(s) {unknown}")  # type: ignore[attr-defined]
@@ -87,7 +89,7 @@ async def update_member_row(
 ) -> RowT:
     """`update_guild_row` for a per-member row keyed by (`guild_id`, `user_id`). `create`
     gives the columns a new row needs beyond their defaults."""
-    columns = model.__table__.columns  # type: ignore[attr-defined]
+    columns = table_of(model).columns
     stamps = {name: now for name in ("created_at", "updated_at") if name in columns}
     await session.execute(
         insert_ignoring_conflicts(

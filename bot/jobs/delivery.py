@@ -139,8 +139,11 @@ class Sender(Protocol):
 class KindHandler(Protocol):
     """How one kind of outbox message is rendered, and what happens after sending it."""
 
-    # None: keep retrying passing failures for ever (escalation alerts must never give up).
-    max_attempts: int | None
+    @property
+    def max_attempts(self) -> int | None:
+        """How often to try through passing failures; None: for ever (escalation alerts
+        must never give up). A class attribute does."""
+        ...
 
     async def prepare(self, message: QueuedMessage) -> Prepared: ...
 

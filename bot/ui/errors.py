@@ -110,5 +110,8 @@ class ReportsErrors:
 class KinfolkModal(discord.ui.Modal):
     """Base modal: a failure on submit gets the same kind answer as commands."""
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    # Modal's own signature, which narrows BaseView's (discord.py's, not ours to change).
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
         await report(interaction, error)

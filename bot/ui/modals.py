@@ -41,7 +41,7 @@ class ModalRoutes:
         """Answer a submitted form whose custom id a feature declared; False if none did."""
         if interaction.type is not discord.InteractionType.modal_submit:
             return False
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        custom_id = str(dict(interaction.data or {}).get("custom_id", ""))
         for pattern, handler in self._routes.items():
             match = pattern.fullmatch(custom_id)
             if match is not None:

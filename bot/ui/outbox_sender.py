@@ -31,6 +31,8 @@ from bot.jobs.pacing import Pacer
 log = logging.getLogger(__name__)
 
 ViewBuilder = Callable[[dict[str, Any]], discord.ui.View]
+# Where an outbox message goes: a channel or DM by id, a member's DM, a private thread.
+Postable = discord.PartialMessageable | discord.DMChannel | discord.Thread
 
 MAX_CONTENT = 2000
 EARLIER_COPIES_LOOKED_AT = 50
@@ -81,7 +83,7 @@ class DiscordSender:
             if delivery.edit_message_id:
                 kwargs.pop("reference", None)
                 kwargs.setdefault("view", None)  # an edit without a view has no buttons
-                partial = channel.get_partial_message(delivery.edit_message_id)  # type: ignore[attr-defined]
+                partial = channel.get_partial_message(delivery.edit_message_id)
                 message = await partial.edit(**kwargs)
             else:
                 earlier = await self._earlier_copy(channel, delivery)
@@ -89,7 +91,9 @@ class DiscordSender:
                     return Sent(channel_id=channel.id, message_id=earlier)
                 if not delivery.post_if_missing:
                     return Undeliverable(PROBLEM_NOT_POSTED, "no earlier copy was found")
-                message = await channel.send(**kwargs, nonce=delivery.nonce)
+                if delivery.nonce is not None:
+                    kwargs["nonce"] = delivery.nonce
+                message = await channel.send(**kwargs)
         except discord.Forbidden as error:
             if error.code == CANNOT_DM:
                 return Undeliverable(PROBLEM_DMS_CLOSED, "the member's DMs are closed")
@@ -139,7 +143,7 @@ class DiscordSender:
             log.info("can't read history in %s to look for an earlier copy", channel.id)
         return None
 
-    async def _channel(self, delivery: Delivery) -> discord.abc.Messageable | None:
+    async def _channel(self, delivery: Delivery) -> Postable | None:
         if delivery.target_type == "channel":
             return self.client.get_partial_messageable(delivery.target_id)
         if delivery.target_type == "user":

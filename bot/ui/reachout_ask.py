@@ -56,7 +56,7 @@ class AskButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> AskButton:
         return cls(int(match["guild"]), match["answer"] == "yes")
 

@@ -41,7 +41,7 @@ class ConnectButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ConnectButton:
         return cls(int(match["group"]), Answer(match["answer"]))
 
@@ -81,7 +81,7 @@ class StartRoundButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> StartRoundButton:
         number = match["number"]
         return cls(int(match["seed"]), int(number) if number is not None else None)

@@ -87,7 +87,7 @@ class StartButton(BoundToServer, _Button, template=r"checkin:start:" + GUILD):
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> StartButton:
         return cls(int(match["guild"]))
 
@@ -106,7 +106,7 @@ class ConsentButton(BoundToServer, _Button, template=r"checkin:consent:" + GUILD
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ConsentButton:
         return cls(int(match["guild"]), match["answer"] == "yes")
 
@@ -133,7 +133,7 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> MoodButton:
         return cls(int(match["guild"]), Mood(int(match["mood"])))
 
@@ -204,7 +204,7 @@ class TalkButton(BoundToServer, _Button, template=r"checkin:talk:" + GUILD):
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> TalkButton:
         return cls(int(match["guild"]))
 
@@ -222,7 +222,7 @@ class NoteButton(_Button, template=r"checkin:note:" + CHECKIN):
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> NoteButton:
         return cls(int(match["id"]))
 
@@ -266,7 +266,7 @@ class ShareButton(_Button, template=r"checkin:share:" + CHECKIN):
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ShareButton:
         return cls(int(match["id"]))
 
@@ -297,7 +297,7 @@ class ExportButton(BoundToServer, _Button, template=r"checkin:export:" + GUILD):
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ExportButton:
         return cls(int(match["guild"]))
 
@@ -326,7 +326,7 @@ class ForgetButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ForgetButton:
         return cls(int(match["guild"]), bool(match["sure"]))
 

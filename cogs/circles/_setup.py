@@ -83,7 +83,7 @@ class CircleSetup(FeatureCog):
             actor_id=interaction.user.id,
             channels=channels or None,  # type: ignore[arg-type]
             allow_anonymous=allow_anonymous,
-            **extra,  # type: ignore[arg-type]
+            **extra,
         )
         text = describe(config)
         if milestone_channel is not None and (

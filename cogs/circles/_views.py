@@ -121,7 +121,7 @@ class AddSelect(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Select, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> AddSelect:
         return cls(int(match["guild"]))
 
@@ -151,7 +151,7 @@ class PickMember(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.UserSelect, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> PickMember:
         return cls(int(match["guild"]), Kind(match["kind"]))
 
@@ -190,7 +190,7 @@ class NameButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> NameButton:
         return cls(int(match["guild"]), Kind(match["kind"]))
 
@@ -261,7 +261,7 @@ class RemoveSelect(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Select, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> RemoveSelect:
         return cls(int(match["guild"]))
 
@@ -297,7 +297,7 @@ class Toggle:
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> Self:
         return cls(int(match["guild"]), match["on"] == "on")
 
@@ -383,7 +383,7 @@ class ByNote:
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> Self:
         return cls(int(match["note"]))
 
@@ -467,7 +467,7 @@ class NotesOffFromNote(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> NotesOffFromNote:
         return cls(int(match["guild"]))
 

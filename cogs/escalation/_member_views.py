@@ -232,7 +232,7 @@ class StartButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> StartButton:
         return cls(Urgency(match["urgency"]))
 

@@ -78,7 +78,7 @@ class ConfirmDelete(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> ConfirmDelete:
         return cls(int(match["guild"]))
 
@@ -104,7 +104,7 @@ class CancelDelete(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> CancelDelete:
         return cls()
 

@@ -117,7 +117,7 @@ class ReachoutSetup(FeatureCog):
             message=message,
             not_opted=not_opted.value if not_opted else None,
             buddy_nudge=buddy_nudge.value if buddy_nudge else None,
-            **changes,  # type: ignore[arg-type]
+            **changes,
         )
         self.bot.participation.forget(interaction.guild.id)
         self.bot.outbox.wake()

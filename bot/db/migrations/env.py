@@ -5,8 +5,10 @@ writing new revisions) connects through DATABASE_URL instead."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from bot.db.crypto import EncryptedText
@@ -16,7 +18,7 @@ from bot.db.types import UTCDateTime
 target_metadata = Base.metadata
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write project column types as plain SQLAlchemy ones, so migrations never import them."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

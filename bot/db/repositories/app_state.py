@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AppState
+from bot.db.typed import rowcount
 from bot.db.upsert import insert_ignoring_conflicts
 
 
@@ -22,7 +23,7 @@ async def set_value(session: AsyncSession, key: str, value: str, *, now: datetim
             session, AppState, [AppState.key], key=key, value=value, updated_at=now
         )
     )
-    if created.rowcount == 0:
+    if rowcount(created) == 0:
         await session.execute(
             update(AppState).where(AppState.key == key).values(value=value, updated_at=now)
         )

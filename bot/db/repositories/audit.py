@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditEntry
+from bot.db.typed import table_of
 
 
 async def append(
@@ -45,7 +46,7 @@ async def append(
 def _append() -> Any:
     """Built once, on the table: an entry is written with its unit of work's other
     statements, not left for the ORM's flush (the hot path of /talk, issue 18)."""
-    table = AuditEntry.__table__
+    table = table_of(AuditEntry)
     names = (
         "guild_id",
         "actor_id",

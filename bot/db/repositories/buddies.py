@@ -18,6 +18,7 @@ from bot.db.models import (
     BuddySettings,
     MemberProfile,
 )
+from bot.db.typed import rowcount, table_of
 from bot.db.upsert import insert_ignoring_conflicts, update_guild_row, update_member_row
 
 ACTIVE = "active"
@@ -91,7 +92,7 @@ async def add_block(
             created_at=now,
         )
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 async def blockers(
@@ -137,8 +138,8 @@ async def pair_history(
     session: AsyncSession, guild_id: int, *, since_round: int
 ) -> dict[frozenset[int], int]:
     """The last round number in which each two members were in a group together."""
-    mine = BuddyGroupMember.__table__.alias("mine")
-    theirs = BuddyGroupMember.__table__.alias("theirs")
+    mine = table_of(BuddyGroupMember).alias("mine")
+    theirs = table_of(BuddyGroupMember).alias("theirs")
     rows = await session.execute(
         select(mine.c.user_id, theirs.c.user_id, func.max(BuddyRound.number))
         .select_from(mine)
@@ -215,7 +216,7 @@ async def end_running_groups(session: AsyncSession, guild_id: int, *, now: datet
         .where(BuddyGroup.guild_id == guild_id, BuddyGroup.ended_at.is_(None))
         .values(ended_at=now)
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def rounds_taken_part(session: AsyncSession, guild_id: int, user_id: int) -> int:
@@ -240,7 +241,7 @@ async def timezones(session: AsyncSession, guild_id: int) -> dict[int, str]:
             MemberProfile.guild_id == guild_id, MemberProfile.timezone.is_not(None)
         )
     )
-    return {user: name for user, name in rows.all()}
+    return {user: name for user, name in rows.all() if name is not None}
 
 
 async def frequencies(session: AsyncSession, guild_id: int, users: Sequence[int]) -> dict[int, str]:
@@ -251,7 +252,7 @@ async def frequencies(session: AsyncSession, guild_id: int, users: Sequence[int]
             BuddyMember.frequency.is_not(None),
         )
     )
-    return {user: frequency for user, frequency in rows.all()}
+    return {user: frequency for user, frequency in rows.all() if frequency is not None}
 
 
 async def round_number(session: AsyncSession, round_id: int) -> int | None:

@@ -7,10 +7,11 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Checkin, CheckinSettings, GuildSettings, MemberProfile
+from bot.db.typed import AnySelect, dialect_of, rowcount, table_of
 from bot.db.upsert import insert_skipping_conflicts, update_guild_row, update_member_row
 
 
@@ -26,7 +27,7 @@ async def get_profile(
 
 
 @cache
-def _consent() -> Select[Any]:
+def _consent() -> AnySelect:
     return select(MemberProfile.checkin_consent_at).where(
         MemberProfile.guild_id == bindparam("g"), MemberProfile.user_id == bindparam("u")
     )
@@ -118,7 +119,7 @@ async def delete_for_member(session: AsyncSession, guild_id: int, user_id: int) 
     result = await session.execute(
         delete(Checkin).where(Checkin.guild_id == guild_id, Checkin.user_id == user_id)
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def get_settings(session: AsyncSession, guild_id: int) -> CheckinSettings | None:
@@ -145,8 +146,9 @@ class TapContext:
 
 
 @cache
-def _tap_context() -> Select[Any]:
-    guild, user = bindparam("guild_id"), bindparam("user_id")
+def _tap_context() -> AnySelect:
+    guild = bindparam("guild_id", type_=MemberProfile.guild_id.type)
+    user = bindparam("user_id", type_=MemberProfile.user_id.type)
     member = (MemberProfile.guild_id == guild, MemberProfile.user_id == user)
     return select(
         select(MemberProfile.checkin_consent_at).where(*member).scalar_subquery(),
@@ -186,14 +188,14 @@ async def add(
         "created_at": created_at,
         "message_id": message_id,
     }
-    return await session.scalar(_add(session.bind.dialect.name), values)
+    return await session.scalar(_add(dialect_of(session)), values)
 
 
 @cache
 def _add(dialect: str) -> Any:
     """Built once per dialect, on the table (an insert of the ORM class goes through the ORM's
     bulk path and was built anew on every tap: a third of a mood tap's CPU, issue 18)."""
-    table = Checkin.__table__
+    table = table_of(Checkin)
     columns = ("guild_id", "user_id", "mood", "local_day", "created_at", "message_id")
     return insert_skipping_conflicts(
         dialect, table, [table.c.message_id], columns=columns
@@ -201,7 +203,7 @@ def _add(dialect: str) -> Any:
 
 
 @cache
-def _history() -> Select[Any]:
+def _history() -> AnySelect:
     return (
         select(Checkin.local_day, Checkin.mood)
         .where(

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import CircleMember, CirclePerson, CircleSettings, SupportOffer, ThinkingNote
+from bot.db.typed import rowcount
 from bot.db.upsert import update_guild_row, update_member_row
 
 
@@ -46,7 +47,7 @@ async def remove_person(session: AsyncSession, guild_id: int, user_id: int, pers
             CirclePerson.user_id == user_id,
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def circle_kinds(
@@ -83,7 +84,7 @@ async def delete_offer(session: AsyncSession, guild_id: int, user_id: int) -> bo
             SupportOffer.guild_id == guild_id, SupportOffer.user_id == user_id
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 async def offers(

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import EscalationSettings, ModeratorDuty, SupportRequest
+from bot.db.typed import AnySelect, dialect_of, rowcount, table_of
 from bot.db.upsert import insert_ignoring_conflicts, insert_skipping_conflicts, update_guild_row
 from bot.domain.escalation import ACTIVE_STATUSES
 
@@ -85,7 +86,7 @@ async def latest_request(
 
 
 @cache
-def _latest_request(for_update: bool) -> Select[tuple[SupportRequest]]:
+def _latest_request(for_update: bool) -> Select[SupportRequest]:
     query = (
         select(SupportRequest)
         .where(
@@ -116,7 +117,7 @@ _ACTIVE_PREDICATE = "status IN ('open', 'claimed')"
 
 @cache
 def _insert_request(dialect: str) -> Any:
-    table = SupportRequest.__table__
+    table = table_of(SupportRequest)
     return insert_skipping_conflicts(
         dialect, table, [table.c.guild_id, table.c.member_id], index_where=_ACTIVE_PREDICATE
     ).returning(table.c.id)
@@ -126,7 +127,7 @@ async def insert_request(session: AsyncSession, values: dict[str, Any]) -> int |
     """Save a new request (the columns in `values`), one statement; its id, or None when the
     member has an active request after all (another /talk, perhaps in another process, got
     there first: the one-active index refuses a second)."""
-    statement = _insert_request(session.bind.dialect.name)
+    statement = _insert_request(dialect_of(session))
     return (await session.execute(statement, values)).scalar_one_or_none()
 
 
@@ -153,7 +154,7 @@ async def set_on_duty(
             since=now,
         )
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def set_off_duty(session: AsyncSession, guild_id: int, moderator_id: int) -> bool:
@@ -162,7 +163,7 @@ async def set_off_duty(session: AsyncSession, guild_id: int, moderator_id: int) 
             ModeratorDuty.guild_id == guild_id, ModeratorDuty.moderator_id == moderator_id
         )
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def on_duty_count(session: AsyncSession, guild_id: int) -> int:
@@ -261,7 +262,7 @@ _SETTINGS_COLUMNS = (
 
 
 @cache
-def _settings_row() -> Select[Any]:
+def _settings_row() -> AnySelect:
     return select(*_SETTINGS_COLUMNS[1:]).where(EscalationSettings.guild_id == bindparam("g"))
 
 
@@ -279,7 +280,7 @@ class MessageContext:
 
 
 @cache
-def _message_context() -> Select[Any]:
+def _message_context() -> AnySelect:
     guild = bindparam("guild_id", type_=EscalationSettings.guild_id.type)
     request = bindparam("request_id", type_=SupportRequest.id.type)
     # One row whatever exists: the request and the settings are joined to a constant.
@@ -348,5 +349,6 @@ async def place_alert(
 
 def _request_row(values: tuple[Any, ...]) -> RequestRow:
     """A `RequestRow` from `_REQUEST_COLUMNS`' values (the context's ciphertext, or None)."""
-    head, context, tail = values[:_CONTEXT], values[_CONTEXT], values[_CONTEXT + 1 :]
-    return RequestRow(*head, context is not None, *tail)
+    fields = list(values)
+    fields[_CONTEXT] = fields[_CONTEXT] is not None
+    return RequestRow(*fields)

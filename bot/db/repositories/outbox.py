@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
+from bot.db.typed import dialect_of, rowcount, table_of
 from bot.db.upsert import insert_skipping_conflicts
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
@@ -87,7 +88,7 @@ async def enqueue(
 
 async def enqueue_message(session: AsyncSession, message: Queued, *, now: datetime) -> int | None:
     """`enqueue` of a message already described as a `Queued`."""
-    statement = _enqueue(session.bind.dialect.name)
+    statement = _enqueue(dialect_of(session))
     return (await session.execute(statement, _row(message, now))).scalar_one_or_none()
 
 
@@ -95,7 +96,7 @@ async def enqueue_many(session: AsyncSession, messages: Sequence[Queued], *, now
     """Queue many messages in one statement (the sweep's), each unless its key exists."""
     if messages:
         rows = [_row(m, now) for m in messages]
-        await session.execute(_enqueue_many(session.bind.dialect.name), rows)
+        await session.execute(_enqueue_many(dialect_of(session)), rows)
 
 
 def _row(m: Queued, now: datetime) -> dict[str, Any]:
@@ -139,14 +140,14 @@ def _enqueue(dialect: str) -> Any:
     """The enqueue statement, built once per dialect on the table (not the ORM class, whose
     insert goes through the ORM's bulk path): the hot path of every message queued (a /talk
     queues four; building each anew cost about 1 ms of CPU under the profiler, issue 18)."""
-    table = OutboxMessage.__table__
+    table = table_of(OutboxMessage)
     return _enqueue_many(dialect).returning(table.c.id)
 
 
 @functools.cache
 def _enqueue_many(dialect: str) -> Any:
     """`_enqueue` without RETURNING, for many rows at once (one executemany)."""
-    table = OutboxMessage.__table__
+    table = table_of(OutboxMessage)
     return insert_skipping_conflicts(
         dialect, table, [table.c.idempotency_key], columns=_ENQUEUED_COLUMNS
     )
@@ -216,12 +217,12 @@ async def renew_lease(
         )
         .values(leased_until=until)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 @functools.cache
 def _mark_sent() -> Any:
-    table = OutboxMessage.__table__
+    table = table_of(OutboxMessage)
     return (
         update(table)
         .where(
@@ -245,7 +246,7 @@ async def mark_sent(session: AsyncSession, message_id: int, *, owner: str, now: 
     result = await session.execute(
         _mark_sent(), {"message_id": message_id, "owner": owner, "now": now}
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def mark_failed(
@@ -276,7 +277,7 @@ async def cancel(session: AsyncSession, key: str) -> bool:
         .where(OutboxMessage.idempotency_key == key, OutboxMessage.status == PENDING)
         .values(status=CANCELLED)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def delete_by_key_prefix(session: AsyncSession, prefix: str) -> int:
@@ -286,7 +287,7 @@ async def delete_by_key_prefix(session: AsyncSession, prefix: str) -> int:
     result = await session.execute(
         delete(OutboxMessage).where(OutboxMessage.idempotency_key.like(prefix + "%"))
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 async def get_by_key(session: AsyncSession, key: str) -> OutboxMessage | None:
@@ -317,4 +318,4 @@ async def _finish(session: AsyncSession, message_id: int, owner: str, **values: 
         )
         .values(leased_until=None, lease_owner=None, **values)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

@@ -9,8 +9,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    Row,
-    Select,
     and_,
     bindparam,
     case,
@@ -30,6 +28,7 @@ from bot.db.models import (
     MemberProfile,
     ReachoutSettings,
 )
+from bot.db.typed import AnyRow, AnySelect, dialect_of, rowcount, table_of
 from bot.db.upsert import update_guild_row, update_member_row
 
 COUNT_KINDS = ("messages", "reactions", "checkins", "commands")
@@ -71,9 +70,9 @@ class DmContext:
 
 
 @cache
-def _dm_context() -> Select[Any]:
+def _dm_context() -> AnySelect:
     guild = bindparam("guild_id", type_=MemberActivity.guild_id.type)
-    user = bindparam("user_id")
+    user = bindparam("user_id", type_=MemberActivity.user_id.type)
     # One row whatever exists: the settings and the member are joined to a constant.
     anchor = select(guild.label("guild_id")).subquery()
     return (
@@ -112,7 +111,7 @@ async def dm_context(session: AsyncSession, guild_id: int, user_id: int) -> DmCo
 
 @cache
 def _reached() -> Any:
-    table = MemberActivity.__table__
+    table = table_of(MemberActivity)
     return (
         update(table)
         .where(
@@ -181,7 +180,7 @@ class DayCounts:
 
 
 def _dialect(session: AsyncSession) -> Any:
-    return postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return postgresql if dialect_of(session) == "postgresql" else sqlite
 
 
 async def record_seen(session: AsyncSession, seen: Sequence[Seen]) -> None:
@@ -248,7 +247,7 @@ async def mark_left(session: AsyncSession, guild_id: int, user_id: int, *, now: 
     )
 
 
-def _quiet(guild_id: int, cutoff: datetime) -> Select[Any]:
+def _quiet(guild_id: int, cutoff: datetime) -> AnySelect:
     return select(MemberActivity).where(
         MemberActivity.guild_id == guild_id,
         MemberActivity.last_seen_at < cutoff,
@@ -322,7 +321,7 @@ async def sweep_keys(
 
 async def sweep_rows(
     session: AsyncSession, keys: Sequence[tuple[int, int]], *, now: datetime
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """The members `keys` names that still may need sweeping, read again (and locked on
     PostgreSQL) in the unit of work that updates them: they may have moved on since."""
     wanted = set(keys)
@@ -347,10 +346,10 @@ def _among(model: Any, keys: set[tuple[int, int]]) -> tuple[Any, Any]:
 
 
 _STAGE = (
-    update(MemberActivity.__table__)
+    update(table_of(MemberActivity))
     .where(
-        MemberActivity.__table__.c.guild_id == bindparam("b_guild"),
-        MemberActivity.__table__.c.user_id == bindparam("b_user"),
+        table_of(MemberActivity).c.guild_id == bindparam("b_guild"),
+        table_of(MemberActivity).c.user_id == bindparam("b_user"),
     )
     .values(
         cycle=bindparam("b_cycle"),
@@ -384,7 +383,7 @@ async def own_timezones_of(
             *_among(MemberProfile, wanted), MemberProfile.timezone.is_not(None)
         )
     )
-    return {(g, u): tz for g, u, tz in rows.all() if (g, u) in wanted}
+    return {(g, u): tz for g, u, tz in rows.all() if (g, u) in wanted and tz is not None}
 
 
 async def last_seen(
@@ -442,7 +441,7 @@ async def purge_days(session: AsyncSession, guild_id: int, *, before: date) -> i
     result = await session.execute(
         delete(ActivityDay).where(ActivityDay.guild_id == guild_id, ActivityDay.day < before)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 async def days_of(session: AsyncSession, guild_id: int, user_id: int) -> list[ActivityDay]:

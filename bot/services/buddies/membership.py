@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -203,6 +204,7 @@ async def leave_group(session: AsyncSession, guild_id: int, user_id: int, *, now
     # does not name the member in the clear (their id, needed to take them out of the
     # thread, is sealed with ENCRYPTION_KEY), so it outlives their erasure, which is when
     # taking them out matters most.
+    action: dict[str, Any]
     if len(staying) < 2:
         key, action = f"buddy:thread:{group.id}:close", {"close": True}
     else:

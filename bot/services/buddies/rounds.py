@@ -256,6 +256,7 @@ async def queue_group_messages(
 ) -> None:
     """The intro thread, and each buddy's private "did you connect?" halfway through."""
     settings = await _settings(session, group.guild_id)
+    assert settings.channel_id is not None  # _settings refuses a server without one
     await outbox.enqueue(
         session,
         key=f"buddy:intro:{group.id}",

@@ -7,7 +7,7 @@ Each call builds its own `Figure` (no pyplot global state), so it is safe in a w
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import date
 
 from bot.domain.checkins import Mood
 
@@ -17,18 +17,20 @@ WIDTH_INCHES, HEIGHT_INCHES, DPI = 8.0, 3.6, 100
 def render_png(points: list[tuple[date, float]], start: date, end: date) -> bytes:
     """One point per day (the day's mean mood) from `start` to `end`, as PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.dates import AutoDateLocator, DateFormatter
+    from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    days = [day for day, _ in points]
+    days = [float(date2num(day)) for day, _ in points]  # day numbers, as the axis counts
     moods = [mood for _, mood in points]
     axes.plot(days, moods, color="#2a9d8f", linewidth=2, marker="o", markersize=5)
     axes.set_ylim(0.5, 5.5)
     axes.set_yticks([int(m) for m in Mood], [m.label for m in Mood])
-    axes.set_xlim(start - timedelta(days=0.5), end + timedelta(days=0.5))
+    # Half a day either side, so the first and last points are not on the frame. (A date
+    # minus timedelta(days=0.5) is the same date: it was never padded before.)
+    axes.set_xlim(float(date2num(start)) - 0.5, float(date2num(end)) + 0.5)
     axes.xaxis.set_major_locator(AutoDateLocator(maxticks=8))
     axes.xaxis.set_major_formatter(DateFormatter("%d %b"))
     axes.grid(axis="y", alpha=0.3)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    BindParameter,
     Executable,
     String,
     Text,
@@ -37,6 +38,7 @@ from bot.db.models import (
     SupportRequest,
 )
 from bot.db.repositories import audit
+from bot.db.typed import AnySelect, rowcount, table_of
 from bot.services.buddies import membership as buddy_membership
 from bot.services.circles import notes as circle_notes
 from bot.services.escalation import requests as escalation_requests
@@ -172,14 +174,15 @@ class _Sweep:
 @functools.cache
 def _sweep() -> _Sweep:
     # Not named as columns: an UPDATE reserves its columns' names for its SET clause.
-    guild_id, user_id = bindparam("the_guild"), bindparam("the_member")
-    tomb = bindparam("the_tomb")
+    guild_id: BindParameter[int] = bindparam("the_guild")
+    user_id: BindParameter[int] = bindparam("the_member")
+    tomb: BindParameter[str] = bindparam("the_tomb")
     statements: list[tuple[MemberColumn, Executable]] = []
-    checks = []
+    checks: list[AnySelect] = []
     for entry in REGISTRY:
         if entry.on_delete not in ("delete", "outbox", "tombstone", "unlink"):
             continue
-        table = entry.model.__table__
+        table = table_of(entry.model)
         mine = _mine(entry, guild_id, user_id)
         statement: Executable
         if entry.on_delete in ("delete", "outbox"):
@@ -247,7 +250,7 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
             continue
         result = await connection.execute(statement, ids)
         if entry.on_delete in ("delete", "outbox"):
-            count(entry.table, result.rowcount or 0)
+            count(entry.table, rowcount(result))
         else:  # "tombstone" and "unlink": the rows stay, as kept
             # Requests the member handled as a moderator are kept for another reason than
             # their own requests: told apart in what the member reads.

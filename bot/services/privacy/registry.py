@@ -59,7 +59,7 @@ class MemberColumn:
 
     @property
     def table(self) -> str:
-        return str(self.model.__tablename__)  # type: ignore[attr-defined]
+        return str(self.model.__tablename__)
 
 
 REGISTRY: tuple[MemberColumn, ...] = (

@@ -25,6 +25,7 @@ from bot.db.models import (
     ThinkingNote,
 )
 from bot.db.repositories import audit, outbox
+from bot.db.typed import rowcount
 from bot.db.upsert import update_guild_row, update_member_row
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTE_RECIPIENT_GAP
@@ -127,7 +128,7 @@ async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
                 ThinkingNote.created_at < cutoff,
             )
         )
-        erased_notes(kept.rowcount or 0)
+        erased_notes(rowcount(kept))
         for model, column, extra in FREE_TEXT:
             result = await session.execute(
                 update(model)
@@ -140,7 +141,7 @@ async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
                 .values({column: None})
             )
             table = model.__tablename__
-            cleared[table] = cleared.get(table, 0) + (result.rowcount or 0)  # type: ignore[attr-defined]
+            cleared[table] = cleared.get(table, 0) + rowcount(result)
 
     await clear(
         lambda column: column.not_in(list(custom)) if custom else true(), DEFAULT_RETENTION_DAYS
@@ -155,10 +156,10 @@ async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
             ThinkingNote.created_at < now - NOTE_RECIPIENT_GAP,
         )
     )
-    erased_notes(ledger.rowcount or 0)
+    erased_notes(rowcount(ledger))
     days_kept = now.date() - timedelta(days=ACTIVITY_DAYS_KEPT)
     result = await session.execute(delete(ActivityDay).where(ActivityDay.day < days_kept))
-    cleared["activity_days"] = result.rowcount or 0  # type: ignore[attr-defined]
+    cleared["activity_days"] = rowcount(result)
     return cleared
 
 
@@ -232,7 +233,7 @@ async def purge_outbox(db: Database, clock: Clock, *, chunk: int = OUTBOX_PURGE_
                     OutboxMessage.id.in_(ids.limit(chunk).scalar_subquery())
                 )
             )
-        done = result.rowcount or 0
+        done = rowcount(result)
         total += done
         if done < chunk:
             return total

@@ -129,8 +129,8 @@ class ActivityTracker:
         seen: dict[tuple[int, int], datetime],
         counts: dict[tuple[int, int, object], Counter[str]],
     ) -> None:
-        for key, at in seen.items():
-            if key not in self._seen or self._seen[key] < at:
-                self._seen[key] = at
-        for key, counter in counts.items():
-            self._counts.setdefault(key, Counter()).update(counter)
+        for member, at in seen.items():
+            if member not in self._seen or self._seen[member] < at:
+                self._seen[member] = at
+        for day, counter in counts.items():
+            self._counts.setdefault(day, Counter()).update(counter)

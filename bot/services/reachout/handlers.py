@@ -46,10 +46,16 @@ ANSWERS_VIEW = "reachout_answers"
 
 
 class _Quiet(Protocol):
-    left_at: datetime | None
-    dm_consent: str | None
-    last_seen_at: datetime
-    paused_until: datetime | None
+    """What `_still_quiet` reads of a member (a row, or the DM's frozen `DmMember`)."""
+
+    @property
+    def left_at(self) -> datetime | None: ...
+    @property
+    def dm_consent(self) -> str | None: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+    @property
+    def paused_until(self) -> datetime | None: ...
 
 
 def _still_quiet(member: _Quiet | None, message: QueuedMessage, now: datetime) -> str | None:

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -33,6 +32,7 @@ from bot.db.models import ReachoutSettings
 from bot.db.repositories import buddies as buddy_repo
 from bot.db.repositories import guild_settings, outbox
 from bot.db.repositories import reachout as repo
+from bot.db.typed import AnyRow
 from bot.domain.checkins import parse_local_time
 from bot.domain.reachout import (
     BUDDY_HEAD_START,
@@ -69,8 +69,10 @@ class SweepResult:
 
 
 class _QuietHoursOf(Protocol):
-    quiet_start: str | None
-    quiet_end: str | None
+    @property
+    def quiet_start(self) -> str | None: ...
+    @property
+    def quiet_end(self) -> str | None: ...
 
 
 def quiet_hours(member: _QuietHoursOf) -> QuietHours:
@@ -186,7 +188,7 @@ async def _sweep(session: AsyncSession, keys: list[tuple[int, int]], now: dateti
     return result
 
 
-def _state(member: Row[Any]) -> MemberState:
+def _state(member: AnyRow) -> MemberState:
     return MemberState(
         last_seen=member.last_seen_at,
         cycle=member.cycle,
