@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md, enforced: rules stay testable without Discord or a
+"""The layering of docs/architecture.md, enforced: rules stay testable without Discord or a
 database, and cogs stay thin adapters."""
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ loads and takes exactly that away when it unloads.
         def outbox_handlers(self): return handlers(self.bot.db, self.bot.clock)
         def sender_views(self): return {MOODS_VIEW: lambda args: mood_picker(...)}
         def modal_routes(self): return {NOTE_FORM: self.submit_note}
-        def setup_commands(self): return (app_commands.Command(name="checkins", ...),)
+
+        @setup_command("checkins", "The check-in channel, and an optional daily prompt there")
+        async def checkins(self, interaction, channel: discord.TextChannel) -> None: ...
 
 What each one is:
 - `dynamic_items`: the `DynamicItem` classes of the buttons and selects the feature sends;
@@ -15,14 +17,15 @@ What each one is:
 - `outbox_handlers()`: outbox kind → handler, for the messages the feature queues.
 - `sender_views()`: view name → builder, for the buttons under its outbox messages.
 - `modal_routes()`: custom-id pattern → handler, for the forms it opens (`bot.ui.modals`).
-- `setup_commands()`: its `/setup <feature>` subcommands (`bot.ui.setup_group`).
+- `setup_commands()`: its `/setup <feature>` subcommands (`bot.ui.setup_group`): by
+  default the methods marked `@setup_command(name, description)`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import discord
 from discord import app_commands
@@ -41,6 +44,20 @@ Handlers = Mapping[str, KindHandler]
 Views = Mapping[str, ViewBuilder]
 Routes = Mapping[re.Pattern[str], ModalHandler]
 SetupCommands = Sequence[app_commands.Command[Any, ..., Any]]
+
+
+SETUP_COMMAND = "__kinfolk_setup_command__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def setup_command(name: str, description: str) -> Callable[[F], F]:
+    """Mark a `FeatureCog` method as its `/setup <name>` subcommand (Manage Server only)."""
+
+    def mark(method: F) -> F:
+        setattr(method, SETUP_COMMAND, (name, description))
+        return method
+
+    return mark
 
 
 class FeatureCog(commands.Cog):
@@ -63,7 +80,15 @@ class FeatureCog(commands.Cog):
         return {}
 
     def setup_commands(self) -> SetupCommands:
-        return ()
+        marked = (
+            (getattr(method, SETUP_COMMAND), method)
+            for method in (getattr(self, name) for name in dir(type(self)))
+            if callable(method) and hasattr(method, SETUP_COMMAND)
+        )
+        return tuple(
+            app_commands.Command(name=name, description=description, callback=method)
+            for (name, description), method in marked
+        )
 
     async def cog_load(self) -> None:
         bot = self.bot

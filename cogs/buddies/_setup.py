@@ -8,7 +8,7 @@ from discord import app_commands
 from bot.domain.words import plural
 from bot.services.buddies import rounds, schedule
 from bot.services.buddies.rounds import RoundPlan
-from bot.ui.feature import FeatureCog, SetupCommands
+from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
 from bot.ui.replies import finish_deferred, send_ephemeral
 from bot.ui.views import view_of
@@ -39,20 +39,10 @@ def describe_plan(plan: RoundPlan) -> str:
 
 
 class BuddySetup(FeatureCog):
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="buddies",
-                description="Buddy rounds: where intros go, how long rounds last, when they start",
-                callback=self.buddies,
-            ),
-            app_commands.Command(
-                name="buddies-round",
-                description="Preview a buddy round now, then start it if it looks right",
-                callback=self.buddies_round,
-            ),
-        )
-
+    @setup_command(
+        "buddies",
+        "Buddy rounds: where intros go, how long rounds last, when they start",
+    )
     @app_commands.describe(
         channel="Private buddy threads are opened under this channel",
         round_days="How long a round lasts (default 14 days)",
@@ -97,6 +87,7 @@ class BuddySetup(FeatureCog):
             lines.append(f"⚠️ In {channel.mention} I need: {', '.join(lacking)}.")
         await send_ephemeral(interaction, "\n".join(lines))
 
+    @setup_command("buddies-round", "Preview a buddy round now, then start it if it looks right")
     @app_commands.describe(seed="Optional: reproduce an earlier preview")
     async def buddies_round(
         self,

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 
 from bot.services.checkins import prompt
-from bot.ui.feature import FeatureCog, SetupCommands
+from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 
@@ -14,15 +14,7 @@ CHANNEL_NEEDS = ("view_channel", "send_messages")
 
 
 class CheckinSetup(FeatureCog):
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="checkins",
-                description="The check-in channel, and an optional daily prompt there",
-                callback=self.checkins,
-            ),
-        )
-
+    @setup_command("checkins", "The check-in channel, and an optional daily prompt there")
     @app_commands.describe(
         channel="Where members may share their mood, and where the daily prompt goes",
         prompt_time="Post a daily check-in prompt at this time (server timezone), e.g. 10:00; "

@@ -8,7 +8,7 @@ from discord import app_commands
 
 from bot.domain.circles import Kind
 from bot.services.circles import settings
-from bot.ui.feature import FeatureCog, SetupCommands
+from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 
@@ -34,15 +34,7 @@ def describe(config: settings.CircleConfig) -> str:
 
 
 class CircleSetup(FeatureCog):
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="circles",
-                description="Channels for each kind of support, anonymous notes, milestones",
-                callback=self.circles,
-            ),
-        )
-
+    @setup_command("circles", "Channels for each kind of support, anonymous notes, milestones")
     @app_commands.describe(
         emotional="Channel to suggest for emotional support (someone who listens)",
         practical="Channel to suggest for practical help",

@@ -11,7 +11,7 @@ from bot.domain.resources import MAX_SERVER_TEXT, ResourceMode
 from bot.services.escalation.config import configure, get_config, member_resources, set_resources
 from bot.services.guild_config import InvalidSetting
 from bot.ui.errors import KinfolkModal
-from bot.ui.feature import FeatureCog, SetupCommands
+from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 from cogs.escalation._common import kinfolk, resources_embed
@@ -31,20 +31,7 @@ def minutes(span: timedelta) -> int:
 
 
 class EscalationSetup(FeatureCog):
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="escalation",
-                description="Where 'I need to talk' alerts go, who gets them, and the timers",
-                callback=self.escalation,
-            ),
-            app_commands.Command(
-                name="resources",
-                description="The crisis resources members see (yours, ours, or both)",
-                callback=self.resources,
-            ),
-        )
-
+    @setup_command("escalation", "Where 'I need to talk' alerts go, who gets them, and the timers")
     @app_commands.describe(
         alert_channel="Where moderators are alerted (keep it private to moderators)",
         moderator_role="The role alerts ping, and who may claim requests",
@@ -142,6 +129,7 @@ class EscalationSetup(FeatureCog):
             )
         return warnings
 
+    @setup_command("resources", "The crisis resources members see (yours, ours, or both)")
     @app_commands.describe(
         mode="default: our list; extend: your lines first, then ours; replace: only yours"
     )

@@ -17,7 +17,7 @@ from bot.ui.bound import BoundToServer
 from bot.ui.context import kinfolk
 from bot.ui.custom_ids import GUILD
 from bot.ui.errors import ReportsErrors
-from bot.ui.feature import FeatureCog, Handlers, SetupCommands
+from bot.ui.feature import FeatureCog, Handlers, setup_command
 from bot.ui.permissions import require_manage_server
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
@@ -132,15 +132,6 @@ class Privacy(FeatureCog):
     def outbox_handlers(self) -> Handlers:
         return retention.handlers(self.bot.db, self.bot.clock)
 
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="privacy",
-                description="How long notes are kept; when members who left are erased",
-                callback=self.setup_privacy,
-            ),
-        )
-
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         """Make sure the pseudonym secret is stored encrypted, and today's retention purge is
@@ -221,6 +212,7 @@ class Privacy(FeatureCog):
         )
         await send_ephemeral(interaction, f"**Latest {len(lines)} actions**\n{text}")
 
+    @setup_command("privacy", "How long notes are kept; when members who left are erased")
     @app_commands.describe(
         retention_days="Days to keep notes and what members wrote when asking to talk (90)",
         leave_grace_days="Days after a member leaves before their data is erased (30)",

@@ -7,7 +7,7 @@ from discord import app_commands
 
 from bot.services.reachout import settings
 from bot.services.reachout.texts import DEFAULT_MESSAGE
-from bot.ui.feature import FeatureCog, SetupCommands
+from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 
@@ -64,15 +64,7 @@ def quoted_preview(message: str) -> str:
 
 
 class ReachoutSetup(FeatureCog):
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="reachout",
-                description="Reaching out kindly to members who go quiet",
-                callback=self.reachout,
-            ),
-        )
-
+    @setup_command("reachout", "Reaching out kindly to members who go quiet")
     @app_commands.describe(
         enabled="Switch reach-out on or off",
         threshold_days="Days without activity before a member counts as quiet (default 14)",

@@ -6,25 +6,12 @@ from discord import app_commands
 from bot.services.about import feature_statuses
 from bot.services.guild_config import InvalidSetting, set_timezone
 from bot.ui.autocomplete import timezone_autocomplete
-from bot.ui.feature import FeatureCog, SetupCommands
+from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.replies import send_ephemeral
 
 
 class Setup(FeatureCog):
-    def setup_commands(self) -> SetupCommands:
-        return (
-            app_commands.Command(
-                name="show",
-                description="Show how Kinfolk is set up in this server",
-                callback=self.show,
-            ),
-            app_commands.Command(
-                name="timezone",
-                description="The server's timezone, for shared schedules",
-                callback=self.timezone,
-            ),
-        )
-
+    @setup_command("show", "Show how Kinfolk is set up in this server")
     async def show(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None  # guild_only
         statuses = await feature_statuses(self.bot.db, interaction.guild_id)
@@ -34,6 +21,7 @@ class Setup(FeatureCog):
             embed.add_field(name=f"{status.name} ({mark})", value=status.detail, inline=False)
         await send_ephemeral(interaction, embed=embed)
 
+    @setup_command("timezone", "The server's timezone, for shared schedules")
     @app_commands.describe(timezone="An IANA timezone such as Europe/Berlin; start typing a city")
     @app_commands.autocomplete(timezone=timezone_autocomplete)
     async def timezone(self, interaction: discord.Interaction, timezone: str) -> None:

@@ -25,7 +25,7 @@ class GuildSettings(Base):
 
 
 class OutboxMessage(Base):
-    """A message the bot will send on its own initiative (see ARCHITECTURE.md).
+    """A message the bot will send on its own initiative (see docs/architecture.md).
 
     Written in the same transaction as the change that caused it; claimed by a dispatcher
     with a lease, so a crash between claim and send only delays the message.
