@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.jobs.defaults import OUTBOX_LEASE_SECONDS, OUTBOX_PER_SECOND
+
 DEFAULT_SQLITE_PATH = Path("data") / "kinfolk.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -47,8 +49,8 @@ class Settings:
     shard_ids: tuple[int, ...] | None = None
     # The outbox: REST requests a second for this process (all processes together must stay
     # under Discord's 50), how long a claimed message is leased, and how many are sent at once.
-    outbox_per_second: float = 45.0
-    outbox_lease_seconds: int = 120
+    outbox_per_second: float = float(OUTBOX_PER_SECOND)
+    outbox_lease_seconds: int = OUTBOX_LEASE_SECONDS
     # None: 1 on SQLite (one writer: more would only queue in front of members' commands),
     # 4 on PostgreSQL.
     outbox_concurrency: int | None = None
@@ -124,10 +126,20 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         shard_ids=shard_ids,
         metrics_port=_port("METRICS_PORT", env.get("METRICS_PORT")),
         outbox_per_second=float(
-            _number("OUTBOX_PER_SECOND", env.get("OUTBOX_PER_SECOND"), 45, low=1, high=10_000)
+            _number(
+                "OUTBOX_PER_SECOND",
+                env.get("OUTBOX_PER_SECOND"),
+                OUTBOX_PER_SECOND,
+                low=1,
+                high=10_000,
+            )
         ),
         outbox_lease_seconds=_number(
-            "OUTBOX_LEASE_SECONDS", env.get("OUTBOX_LEASE_SECONDS"), 120, low=5, high=3600
+            "OUTBOX_LEASE_SECONDS",
+            env.get("OUTBOX_LEASE_SECONDS"),
+            OUTBOX_LEASE_SECONDS,
+            low=5,
+            high=3600,
         ),
         outbox_concurrency=(
             _number("OUTBOX_CONCURRENCY", env.get("OUTBOX_CONCURRENCY"), 1, low=1, high=64)

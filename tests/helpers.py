@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func, select
+
+from bot.db.models import OutboxMessage
+
 if TYPE_CHECKING:
     import pytest
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.db.engine import Database
 
@@ -43,3 +48,18 @@ def count_units(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(db, "session", counted)
     return opened
+
+
+async def outbox_counts(session: AsyncSession) -> dict[str, int]:
+    """How many outbox messages are in each status."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    return {status: count for status, count in rows.all()}
+
+
+async def next_pending_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending outbox message falls due (None: nothing pending)."""
+    return await session.scalar(
+        select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == "pending")
+    )

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from bot.db.models import OutboxMessage
+
 
 @dataclass(frozen=True)
 class QueuedMessage:
@@ -24,6 +26,20 @@ class QueuedMessage:
     target_id: int
     payload: dict[str, Any]
     attempts: int
+
+    @classmethod
+    def from_row(cls, row: OutboxMessage) -> QueuedMessage:
+        """What a handler is given for outbox row `row`."""
+        return cls(
+            id=row.id,
+            key=row.idempotency_key,
+            kind=row.kind,
+            guild_id=row.guild_id,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            payload=dict(row.payload),
+            attempts=row.attempts,
+        )
 
 
 # Written in a message's content, it becomes the server's name when the message is sent.

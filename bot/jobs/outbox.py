@@ -16,20 +16,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.db.engine import Database, DatabaseClosing
-from bot.db.models import OutboxMessage
 from bot.db.repositories import outbox
+from bot.jobs.defaults import OUTBOX_LEASE_SECONDS
 from bot.jobs.delivery import (
+    Delivery,
     Done,
     KindHandler,
     NotYet,
+    Outcome,
     PlainMessage,
+    Prepared,
     QueuedMessage,
     RecordsSent,
     Retry,
@@ -50,20 +52,6 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=5 * 2 ** max(0, attempts - 1)), MAX_BACKOFF)
 
 
-def queued_message(row: OutboxMessage) -> QueuedMessage:
-    """What a handler is given for outbox row `row`."""
-    return QueuedMessage(
-        id=row.id,
-        key=row.idempotency_key,
-        kind=row.kind,
-        guild_id=row.guild_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-    )
-
-
 class OutboxDispatcher:
     def __init__(
         self,
@@ -73,10 +61,9 @@ class OutboxDispatcher:
         handlers: Mapping[str, KindHandler],
         *,
         owner: str | None = None,
-        lease: timedelta = timedelta(minutes=2),
+        lease: timedelta = timedelta(seconds=OUTBOX_LEASE_SECONDS),
         batch: int = 20,
         poll_seconds: float = 5.0,
-        per_second: float | None = None,
         concurrency: int = 1,
     ) -> None:
         if concurrency < 1:
@@ -92,9 +79,6 @@ class OutboxDispatcher:
         self.concurrency = concurrency
         # When the lease on the batch in hand runs out.
         self._batch_lease_ends: datetime | None = None
-        # Sends per second; None leaves pacing to the sender (which paces each request).
-        self._interval = 0.0 if per_second is None else 1.0 / per_second
-        self._next_send = 0.0
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -136,7 +120,9 @@ class OutboxDispatcher:
         # One lane per target, in claim order (most urgent first); lanes run side by side.
         lanes: dict[tuple[str, int], list[QueuedMessage]] = {}
         for row in rows:
-            lanes.setdefault((row.target_type, row.target_id), []).append(queued_message(row))
+            lanes.setdefault((row.target_type, row.target_id), []).append(
+                QueuedMessage.from_row(row)
+            )
         waiting = list(lanes.values())
         workers = [
             asyncio.create_task(self._work(waiting))
@@ -170,40 +156,61 @@ class OutboxDispatcher:
                     await self._retry(message, handler, "internal error")
 
     async def _process(self, message: QueuedMessage) -> None:
+        """One message: prepared by its kind's handler, sent unless that made it moot, and
+        its outcome recorded."""
         handler = self.handlers.get(message.kind, PLAIN)
+        prepared = await self._prepare(message, handler)
+        delivery = None if prepared is None else await self._to_send(message, prepared)
+        if delivery is None:
+            return
+        outcome = await self._send(message, delivery)
+        if outcome is not None:
+            await self._record(message, handler, outcome)
+
+    async def _prepare(self, message: QueuedMessage, handler: KindHandler) -> Prepared | None:
+        """What the handler makes of the message now; None if it failed (retried later)."""
         try:
-            prepared = await handler.prepare(message)
+            return await handler.prepare(message)
         except DatabaseClosing:
             raise
         except Exception:
             log.exception("outbox %s (%s): could not be prepared", message.id, message.kind)
             await self._retry(message, handler, "prepare failed")
-            return
+            return None
+
+    async def _to_send(self, message: QueuedMessage, prepared: Prepared) -> Delivery | None:
+        """The delivery to send; or None, having finished a message the handler says needs
+        no sending (now, or at all)."""
+        if isinstance(prepared, Delivery):
+            return prepared
         if isinstance(prepared, Skip):
             await self._finish_skipped(message, prepared.reason)
-            return
-        if isinstance(prepared, NotYet):
+        elif isinstance(prepared, NotYet):
             await self._fail(message, prepared.reason, self.clock.now() + prepared.after)
-            return
-        if isinstance(prepared, Done):
+        elif isinstance(prepared, Done):
             log.info("outbox %s (%s): %s", message.id, message.kind, prepared.reason)
             async with self.db.session() as session:
                 await outbox.mark_sent(session, message.id, owner=self.owner, now=self.clock.now())
-            return
-        if prepared.edit_message_id is None:
-            prepared = dataclasses.replace(prepared, nonce=f"kinfolk-{message.id}")
-        await self._pace()
+        return None
+
+    async def _send(self, message: QueuedMessage, delivery: Delivery) -> Outcome | None:
+        """Deliver it, with a nonce for a new message (Discord keeps one message per nonce);
+        None if the lease was lost first (another dispatcher has the message)."""
+        if delivery.edit_message_id is None:
+            delivery = dataclasses.replace(delivery, nonce=f"kinfolk-{message.id}")
         if not await self._hold_lease(message):
             log.warning(
                 "outbox %s (%s): lease lost before sending; skipped", message.id, message.kind
             )
-            return
+            return None
         try:
             async with asyncio.timeout(self.lease.total_seconds() / 2):
-                outcome = await self.sender.deliver(prepared)
+                return await self.sender.deliver(delivery)
         except Exception as error:
             log.warning("outbox %s (%s): send failed: %r", message.id, message.kind, error)
-            outcome = Retry(type(error).__name__)
+            return Retry(type(error).__name__)
+
+    async def _record(self, message: QueuedMessage, handler: KindHandler, outcome: Outcome) -> None:
         if isinstance(outcome, Sent):
             await self._sent(message, handler, outcome)
         elif isinstance(outcome, Undeliverable):
@@ -287,9 +294,3 @@ class OutboxDispatcher:
     async def _finish_skipped(self, message: QueuedMessage, reason: str) -> None:
         async with self.db.session() as session:
             await outbox.mark_skipped(session, message.id, owner=self.owner, reason=reason)
-
-    async def _pace(self) -> None:
-        now = time.monotonic()
-        if now < self._next_send:
-            await asyncio.sleep(self._next_send - now)
-        self._next_send = max(now, self._next_send) + self._interval

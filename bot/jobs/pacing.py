@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.jobs.defaults import OUTBOX_PER_SECOND
+
 DISCORD_GLOBAL_LIMIT = 50
 # Headroom under the global limit for requests made outside the outbox (command handlers).
-DEFAULT_PER_SECOND = 45.0
+DEFAULT_PER_SECOND = float(OUTBOX_PER_SECOND)
 
 
 class Pacer:

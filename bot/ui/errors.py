@@ -78,15 +78,6 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
         log.warning("could not tell the member about error %s in %s", error_id, command)
 
 
-class KinfolkView(discord.ui.View):
-    """Base view: errors in a button or select get the same kind answer as commands."""
-
-    async def on_error(
-        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
-    ) -> None:
-        await report(interaction, error)
-
-
 class ReportsErrors:
     """Mixin for `DynamicItem`s: discord.py only logs their exceptions, leaving the member
     with "This interaction failed". Subclasses implement `run`; failures get `report`.

@@ -59,41 +59,16 @@ class DiscordSender:
         self._server_names: dict[int, str] = {}
 
     async def deliver(self, delivery: Delivery) -> Outcome:
+        """Send (or edit) one message, and say how it went in the outbox's terms."""
         try:
             if delivery.remove_from_thread is not None or delivery.close_thread:
                 return await self._change_thread(delivery)
-            channel = await self._channel(delivery)
-            if channel is None:
-                return Undeliverable(PROBLEM_UNKNOWN_TARGET, "no such server or channel")
-            if delivery.thread_name:
-                channel = await self._private_thread(delivery)
-                if channel is None:
-                    return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
-            elif delivery.thread_members:  # a thread opened before: make sure they're in it
-                await self._add_members(delivery.target_id, delivery.thread_members)
-            content = delivery.content
-            if content and delivery.server_name_of is not None and SERVER_PLACEHOLDER in content:
-                name = await self._server_name(delivery.server_name_of)
-                content = content.replace(SERVER_PLACEHOLDER, name)
-            if content and len(content) > MAX_CONTENT:
-                # Never let a long name make a message Discord refuses: it would never go.
-                content = content[: MAX_CONTENT - 1] + "…"
-            kwargs = self._kwargs(delivery, channel.id, content)
+            channel = await self._where(delivery)
+            if isinstance(channel, Undeliverable):
+                return channel
+            kwargs = self._kwargs(delivery, channel.id, await self._content(delivery))
             await self.pacer.wait()
-            if delivery.edit_message_id:
-                kwargs.pop("reference", None)
-                kwargs.setdefault("view", None)  # an edit without a view has no buttons
-                partial = channel.get_partial_message(delivery.edit_message_id)
-                message = await partial.edit(**kwargs)
-            else:
-                earlier = await self._earlier_copy(channel, delivery)
-                if earlier is not None:
-                    return Sent(channel_id=channel.id, message_id=earlier)
-                if not delivery.post_if_missing:
-                    return Undeliverable(PROBLEM_NOT_POSTED, "no earlier copy was found")
-                if delivery.nonce is not None:
-                    kwargs["nonce"] = delivery.nonce
-                message = await channel.send(**kwargs)
+            return await self._post(channel, delivery, kwargs)
         except discord.Forbidden as error:
             if error.code == CANNOT_DM:
                 return Undeliverable(PROBLEM_DMS_CLOSED, "the member's DMs are closed")
@@ -104,6 +79,48 @@ class DiscordSender:
             return Undeliverable(PROBLEM_UNKNOWN_TARGET, error.text or "not found")
         except (TimeoutError, discord.DiscordServerError, aiohttp.ClientError) as error:
             return Retry(f"{type(error).__name__}: {error}")
+
+    async def _where(self, delivery: Delivery) -> Postable | Undeliverable:
+        """The channel, DM or private thread the message goes to."""
+        channel = await self._channel(delivery)
+        if channel is None:
+            return Undeliverable(PROBLEM_UNKNOWN_TARGET, "no such server or channel")
+        if delivery.thread_name:
+            thread = await self._private_thread(delivery)
+            if thread is None:
+                return Undeliverable(PROBLEM_UNKNOWN_TARGET, "not a text channel")
+            return thread
+        if delivery.thread_members:  # a thread opened before: make sure they're in it
+            await self._add_members(delivery.target_id, delivery.thread_members)
+        return channel
+
+    async def _content(self, delivery: Delivery) -> str | None:
+        """The text, with the server's name in place and never longer than Discord takes."""
+        content = delivery.content
+        if content and delivery.server_name_of is not None and SERVER_PLACEHOLDER in content:
+            name = await self._server_name(delivery.server_name_of)
+            content = content.replace(SERVER_PLACEHOLDER, name)
+        if content and len(content) > MAX_CONTENT:
+            # Never let a long name make a message Discord refuses: it would never go.
+            content = content[: MAX_CONTENT - 1] + "…"
+        return content
+
+    async def _post(self, channel: Postable, delivery: Delivery, kwargs: dict[str, Any]) -> Outcome:
+        """Edit the message named, or post a new one unless an earlier copy is there."""
+        if delivery.edit_message_id:
+            kwargs.pop("reference", None)
+            kwargs.setdefault("view", None)  # an edit without a view has no buttons
+            partial = channel.get_partial_message(delivery.edit_message_id)
+            message = await partial.edit(**kwargs)
+            return Sent(channel_id=message.channel.id, message_id=message.id)
+        earlier = await self._earlier_copy(channel, delivery)
+        if earlier is not None:
+            return Sent(channel_id=channel.id, message_id=earlier)
+        if not delivery.post_if_missing:
+            return Undeliverable(PROBLEM_NOT_POSTED, "no earlier copy was found")
+        if delivery.nonce is not None:
+            kwargs["nonce"] = delivery.nonce
+        message = await channel.send(**kwargs)
         return Sent(channel_id=message.channel.id, message_id=message.id)
 
     async def _change_thread(self, delivery: Delivery) -> Outcome:

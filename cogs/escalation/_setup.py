@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.domain.resources import MAX_SERVER_TEXT, ResourceMode
 from bot.services.escalation.config import configure, get_config, member_resources, set_resources
+from bot.services.escalation.info import EscalationConfig
 from bot.services.guild_config import InvalidSetting
 from bot.ui.errors import KinfolkModal
 from bot.ui.feature import FeatureCog, setup_command
@@ -28,6 +29,36 @@ SUPPORT_NEEDS = (
 
 def minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
+
+
+def set_up_summary(
+    config: EscalationConfig,
+    alert_channel: discord.TextChannel,
+    support_channel: discord.TextChannel,
+    moderator_role: discord.Role,
+    on_duty_role: discord.Role | None,
+    second_tier_role: discord.Role | None,
+) -> discord.Embed:
+    """What /setup escalation shows once saved: where alerts go, who gets them, the timers."""
+    normal, crisis = config.ladder.normal, config.ladder.crisis
+    summary = discord.Embed(title="'I need to talk' is set up", colour=discord.Colour.green())
+    summary.add_field(name="Alerts", value=alert_channel.mention)
+    summary.add_field(name="Private threads under", value=support_channel.mention)
+    summary.add_field(name="Moderators", value=moderator_role.mention)
+    summary.add_field(name="On duty", value=on_duty_role.mention if on_duty_role else "—")
+    summary.add_field(
+        name="Second tier", value=second_tier_role.mention if second_tier_role else "—"
+    )
+    summary.add_field(
+        name="Timers",
+        value=(
+            f"re-ping after {minutes(normal.first)} min, second tier after "
+            f"{minutes(normal.second)} min; in crisis {minutes(crisis.first)} and "
+            f"{minutes(crisis.second)} min"
+        ),
+        inline=False,
+    )
+    return summary
 
 
 class EscalationSetup(FeatureCog):
@@ -84,23 +115,8 @@ class EscalationSetup(FeatureCog):
         except InvalidSetting as error:
             await send_ephemeral(interaction, f"{error} Nothing was changed.")
             return
-        normal, crisis = config.ladder.normal, config.ladder.crisis
-        summary = discord.Embed(title="'I need to talk' is set up", colour=discord.Colour.green())
-        summary.add_field(name="Alerts", value=alert_channel.mention)
-        summary.add_field(name="Private threads under", value=support_channel.mention)
-        summary.add_field(name="Moderators", value=moderator_role.mention)
-        summary.add_field(name="On duty", value=on_duty_role.mention if on_duty_role else "—")
-        summary.add_field(
-            name="Second tier", value=second_tier_role.mention if second_tier_role else "—"
-        )
-        summary.add_field(
-            name="Timers",
-            value=(
-                f"re-ping after {minutes(normal.first)} min, second tier after "
-                f"{minutes(normal.second)} min; in crisis {minutes(crisis.first)} and "
-                f"{minutes(crisis.second)} min"
-            ),
-            inline=False,
+        summary = set_up_summary(
+            config, alert_channel, support_channel, moderator_role, on_duty_role, second_tier_role
         )
         warnings = self._warnings(interaction.guild, alert_channel, support_channel, on_duty_role)
         if warnings:

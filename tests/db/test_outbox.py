@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.db.engine import Database
 from bot.db.models import OutboxMessage
 from bot.db.repositories import outbox
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, next_pending_due, outbox_counts
 
 LEASE = timedelta(seconds=30)
 
@@ -93,7 +93,7 @@ async def test_failures_retry_or_give_up(db: Database, clock: FrozenClock) -> No
     assert retried.idempotency_key == "flaky"
     assert retried.last_error == "503"
     async with db.session() as session:
-        counts = await outbox.count_by_status(session)
+        counts = await outbox_counts(session)
         gone = await outbox.get_by_key(session, "dms-closed")
     assert counts == {outbox.SENDING: 1, outbox.FAILED: 1}
     assert gone is not None
@@ -107,7 +107,7 @@ async def test_cancel_only_touches_unclaimed_messages(db: Database, clock: Froze
     async with db.session() as session:
         assert await outbox.cancel(session, "reping")
         assert not await outbox.cancel(session, "now")  # already being sent
-        assert await outbox.next_due_at(session) is None
+        assert await next_pending_due(session) is None
         assert await outbox.mark_sent(session, sending.id, owner="w", now=clock.now())
     clock.advance(minutes=5)
     assert await _claim(db, clock, "w") == []
@@ -128,15 +128,6 @@ async def test_concurrent_claimers_never_share_a_message(db: Database, clock: Fr
     claimed = [message_id for result in results for message_id in result]
     assert len(claimed) == 60
     assert len(set(claimed)) == 60
-
-
-async def test_next_due_at_reports_the_earliest_pending(db: Database, clock: FrozenClock) -> None:
-    async with db.session() as session:
-        assert await outbox.next_due_at(session) is None
-    await _enqueue(db, clock, "b", due_in=300)
-    await _enqueue(db, clock, "a", due_in=100)
-    async with db.session() as session:
-        assert await outbox.next_due_at(session) == clock.now() + timedelta(seconds=100)
 
 
 async def test_only_the_lease_holder_can_renew(db: Database, clock: FrozenClock) -> None:

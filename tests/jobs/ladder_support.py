@@ -66,9 +66,7 @@ def to_alerts(delivery: Delivery) -> bool:
 def make_dispatcher(
     db: Database, clock: FrozenClock, sender: FakeSender, owner: str | None = None
 ) -> OutboxDispatcher:
-    return OutboxDispatcher(
-        db, clock, sender, ladder.handlers(db, clock), owner=owner, per_second=10_000
-    )
+    return OutboxDispatcher(db, clock, sender, ladder.handlers(db, clock), owner=owner)
 
 
 async def configure_escalation(db: Database, clock: FrozenClock, **extra: int) -> None:

@@ -12,7 +12,7 @@ from bot.db.models import SupportRequest
 from bot.db.repositories import outbox
 from bot.domain.escalation import Actor, Urgency
 from bot.services.escalation import config, requests
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, outbox_counts
 from tests.jobs.ladder_support import (
     ALERTS,
     GUILD,
@@ -72,7 +72,7 @@ async def test_the_ladder_goes_out_once_each_at_its_time(db: Database, clock: Fr
     assert await dispatcher.run_once() == 0
     assert sender.take() == []
     async with db.session() as session:
-        assert await outbox.count_by_status(session) == {outbox.SENT: 4}
+        assert await outbox_counts(session) == {outbox.SENT: 4}
 
 
 async def test_crisis_escalation_pings_moderators_without_a_second_tier(

@@ -19,7 +19,7 @@ from bot.services.escalation import requests
 from bot.services.privacy import retention
 from bot.services.reachout import settings as reachout_settings
 from bot.services.reachout import sweep
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, outbox_counts
 from tests.jobs.ladder_support import (
     ALERTS,
     FakeSender,
@@ -153,7 +153,7 @@ async def test_an_alert_queued_after_a_bulk_backlog_is_sent_first(
     assert [d.content for d in delivered[1:]] == backlog
     async with db.session() as session:
         alert = await outbox.get_by_key(session, f"talk:{rid}:alert")
-        counts = await outbox.count_by_status(session)
+        counts = await outbox_counts(session)
     assert alert is not None
     assert alert.status == outbox.SENT
     assert counts[outbox.SENT] == dispatcher.batch

@@ -9,7 +9,7 @@ from bot.db.engine import Database
 from bot.db.repositories import outbox
 from bot.jobs.delivery import Delivery, Retry, Sent
 from bot.jobs.outbox import OutboxDispatcher
-from tests.helpers import FrozenClock
+from tests.helpers import FrozenClock, outbox_counts
 
 
 class GatedSender:
@@ -59,7 +59,7 @@ async def test_stop_finishes_the_message_in_hand_and_hands_back_the_rest(
     await asyncio.wait_for(running, 5)
     assert len(sender.deliveries) == 1
     async with db.session() as session:
-        counts = await outbox.count_by_status(session)
+        counts = await outbox_counts(session)
         # Handed back due now: another process (or the next start) takes them at once,
         # without waiting two minutes for the lease to run out.
         again = await outbox.claim_due(

@@ -16,8 +16,7 @@ from bot.db.engine import Database
 from bot.db.models import BuddyBlock, BuddyGroup, BuddyMember, MemberProfile, OutboxMessage
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
-from bot.jobs.delivery import Delivery, Skip
-from bot.jobs.outbox import queued_message
+from bot.jobs.delivery import Delivery, QueuedMessage, Skip
 from bot.services.buddies import connect, membership, rounds
 from bot.services.buddies.connect import Answer
 from bot.services.buddies.handlers import ThreadHandler
@@ -256,13 +255,13 @@ async def test_the_thread_change_names_nobody_in_the_clear_and_a_retired_key_ski
     assert str(A) not in json.dumps(row.payload) + row.idempotency_key
     assert row.member_id is None
     thread = ThreadHandler(db)
-    prepared = await thread.prepare(queued_message(row))
+    prepared = await thread.prepare(QueuedMessage.from_row(row))
     assert isinstance(prepared, Delivery)
     assert (prepared.target_id, prepared.remove_from_thread) == (77, A)
     assert prepared.close_thread is False
     try:
         configure_keys([generate_key()])
-        assert isinstance(await thread.prepare(queued_message(row)), Skip)
+        assert isinstance(await thread.prepare(QueuedMessage.from_row(row)), Skip)
     finally:
         configure_keys([encryption_key])
 

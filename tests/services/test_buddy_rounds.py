@@ -17,8 +17,7 @@ from bot.db.engine import Database
 from bot.db.models import AuditEntry, BuddyGroup, BuddyRound, OutboxMessage
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput
-from bot.jobs.delivery import Delivery, Done, Sent, Skip
-from bot.jobs.outbox import queued_message
+from bot.jobs.delivery import Delivery, Done, QueuedMessage, Sent, Skip
 from bot.matching import pair_members
 from bot.services import guild_config
 from bot.services.buddies import connect, membership, rounds, schedule
@@ -388,7 +387,7 @@ async def test_round_handler_starts_the_round_once_and_queues_the_next(
     clock.advance(days=2, hours=2, minutes=30)
     handler = RoundHandler(db, clock)
 
-    assert isinstance(await handler.prepare(queued_message(row)), Done)
+    assert isinstance(await handler.prepare(QueuedMessage.from_row(row)), Done)
     [started] = await _all(db, BuddyRound)
     assert (started.scheduled_for, started.started_by) == (date(2026, 1, 7), None)
     assert started.seed == rounds.seed_for(GUILD, "2026-01-07")
@@ -396,7 +395,7 @@ async def test_round_handler_starts_the_round_once_and_queues_the_next(
     nxt = [(r.payload, r.due_at) for r in await _outbox(db, rounds.KIND_ROUND) if r.id != row.id]
     assert nxt == [({"version": 1, "day": "2026-01-21"}, _utc(2026, 1, 21, 14, 30))]
 
-    again = await handler.prepare(queued_message(row))
+    again = await handler.prepare(QueuedMessage.from_row(row))
     assert isinstance(again, Skip)
     assert len(await _all(db, BuddyRound)) == 1
     assert len(await _outbox(db, rounds.KIND_ROUND)) == 2
@@ -411,7 +410,7 @@ async def test_a_start_queued_before_the_schedule_changed_is_skipped(
     old, new = await _outbox(db, rounds.KIND_ROUND)
     assert (old.payload["version"], new.payload) == (1, {"version": 2, "day": "2026-01-09"})
     clock.advance(days=5)
-    assert isinstance(await RoundHandler(db, clock).prepare(queued_message(old)), Skip)
+    assert isinstance(await RoundHandler(db, clock).prepare(QueuedMessage.from_row(old)), Skip)
     assert await _all(db, BuddyRound) == []
     assert len(await _all(db, OutboxMessage)) == 2
 
@@ -427,7 +426,7 @@ async def test_intro_opens_a_private_thread_once(db: Database, clock: FrozenCloc
     intro = handlers(db, clock)[rounds.KIND_INTRO]
     assert isinstance(intro, IntroHandler)
 
-    delivery = await intro.prepare(queued_message(row))
+    delivery = await intro.prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert (delivery.target_type, delivery.target_id) == ("channel", CHANNEL)
     assert (delivery.thread_name, delivery.thread_members, delivery.ping_users) == (
@@ -446,11 +445,11 @@ async def test_intro_opens_a_private_thread_once(db: Database, clock: FrozenCloc
     assert group.thread_id == THREAD
     assert (await membership.status(db, clock, GUILD, B)).thread_id == THREAD
     # Posting failed, so the intro is prepared again: into the same thread, opening none.
-    again = await intro.prepare(queued_message(row))
+    again = await intro.prepare(QueuedMessage.from_row(row))
     assert isinstance(again, Delivery)
     assert (again.target_type, again.target_id, again.thread_name) == ("channel", THREAD, None)
     assert again.content == delivery.content
-    await intro.on_sent(queued_message(row), Sent(channel_id=THREAD, message_id=5))
+    await intro.on_sent(QueuedMessage.from_row(row), Sent(channel_id=THREAD, message_id=5))
     [group] = await _all(db, BuddyGroup)
     assert group.thread_id == THREAD
 
@@ -462,11 +461,11 @@ async def test_intro_invites_only_members_still_in_the_group(
     await rounds.start(db, clock, GUILD, 1)
     await membership.leave(db, clock, GUILD, B)
     [row] = await _outbox(db, rounds.KIND_INTRO)
-    delivery = await IntroHandler(db, clock).prepare(queued_message(row))
+    delivery = await IntroHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert (delivery.thread_members, delivery.ping_users) == ((A, C), (A, C))
     await membership.leave(db, clock, GUILD, C)  # the pair ends before its intro
-    assert isinstance(await IntroHandler(db, clock).prepare(queued_message(row)), Skip)
+    assert isinstance(await IntroHandler(db, clock).prepare(QueuedMessage.from_row(row)), Skip)
 
 
 async def test_checkup_skips_answered_members_and_ended_pairings(
@@ -474,7 +473,7 @@ async def test_checkup_skips_answered_members_and_ended_pairings(
 ) -> None:
     await _setup(db, clock, A, B)
     await rounds.start(db, clock, GUILD, 1)
-    rows = {r.target_id: queued_message(r) for r in await _outbox(db, rounds.KIND_CHECKUP)}
+    rows = {r.target_id: QueuedMessage.from_row(r) for r in await _outbox(db, rounds.KIND_CHECKUP)}
     checkup = CheckupHandler(db, clock)
     [group] = await _all(db, BuddyGroup)
 

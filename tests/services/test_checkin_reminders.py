@@ -12,8 +12,7 @@ from sqlalchemy import select
 from bot.db.engine import Database
 from bot.db.models import MemberProfile, OutboxMessage
 from bot.domain.checkins import InvalidInput, Mood
-from bot.jobs.delivery import PROBLEM_DMS_CLOSED, Delivery, Sent, Skip, Undeliverable
-from bot.jobs.outbox import queued_message
+from bot.jobs.delivery import PROBLEM_DMS_CLOSED, Delivery, QueuedMessage, Sent, Skip, Undeliverable
 from bot.services import guild_config
 from bot.services.checkins import chart, records, reminders
 from bot.services.checkins.reminders import KIND_REMINDER, ReminderHandler
@@ -169,7 +168,7 @@ async def test_handler_sends_on_the_day_and_queues_tomorrows(
     handler = ReminderHandler(db, clock)
     clock.advance(hours=8)  # due
 
-    prepared = await handler.prepare(queued_message(row))
+    prepared = await handler.prepare(QueuedMessage.from_row(row))
     assert isinstance(prepared, Delivery)
     assert (prepared.target_type, prepared.target_id) == ("user", MEMBER)
     assert prepared.view_args == {"guild_id": GUILD}
@@ -177,11 +176,11 @@ async def test_handler_sends_on_the_day_and_queues_tomorrows(
     assert tomorrow.payload == {"version": 1, "day": "2026-01-06", "tz": "Europe/Berlin"}
     assert tomorrow.due_at == _utc(2026, 1, 6, 20, 0)
 
-    await handler.on_sent(queued_message(row), Sent(channel_id=1, message_id=2))
+    await handler.on_sent(QueuedMessage.from_row(row), Sent(channel_id=1, message_id=2))
     profile = await _profile(db)
     assert profile is not None
     assert profile.reminder_last_day == date(2026, 1, 5)
-    again = await handler.prepare(queued_message(row))
+    again = await handler.prepare(QueuedMessage.from_row(row))
     assert isinstance(again, Skip)
     assert len(await _outbox(db)) == 2  # tomorrow's is queued once only
 
@@ -195,11 +194,11 @@ async def test_handler_skips_an_old_version_and_a_day_already_checked_in(
     old, new = await _outbox(db)
     handler = ReminderHandler(db, clock)
     clock.advance(hours=8)
-    assert isinstance(await handler.prepare(queued_message(old)), Skip)
+    assert isinstance(await handler.prepare(QueuedMessage.from_row(old)), Skip)
 
     await records.record(db, clock, GUILD, MEMBER, Mood.GOOD)
     clock.advance(hours=1)
-    skipped = await handler.prepare(queued_message(new))
+    skipped = await handler.prepare(QueuedMessage.from_row(new))
     assert isinstance(skipped, Skip)
     assert "already checked in" in skipped.reason
 
@@ -211,7 +210,7 @@ async def test_handler_stops_the_reminder_when_dms_are_closed(
     [row] = await _outbox(db)
     handler = ReminderHandler(db, clock)
     retry = await handler.on_undeliverable(
-        queued_message(row), Undeliverable(PROBLEM_DMS_CLOSED, "cannot DM")
+        QueuedMessage.from_row(row), Undeliverable(PROBLEM_DMS_CLOSED, "cannot DM")
     )
     assert retry is None
     profile = await _profile(db)

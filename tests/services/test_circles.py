@@ -69,7 +69,7 @@ async def _outbox(db: Database, kind: str) -> list[OutboxMessage]:
 
 async def _report_content(db: Database, row: OutboxMessage) -> str:
     """What the moderators will read: the report rendered when it is sent."""
-    prepared = await ReportHandler(db).prepare(_queued(row))
+    prepared = await ReportHandler(db).prepare(QueuedMessage.from_row(row))
     assert isinstance(prepared, Delivery)
     assert (prepared.target_type, prepared.target_id) == (row.target_type, row.target_id)
     assert prepared.content is not None
@@ -79,19 +79,6 @@ async def _report_content(db: Database, row: OutboxMessage) -> str:
 async def _raw(db: Database, sql: str) -> list[Any]:
     async with db.session() as session:
         return list((await session.execute(text(sql))).scalars().all())
-
-
-def _queued(row: OutboxMessage) -> QueuedMessage:
-    return QueuedMessage(
-        id=row.id,
-        key=row.idempotency_key,
-        kind=row.kind,
-        guild_id=row.guild_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-    )
 
 
 async def _buddies_on(db: Database, clock: FrozenClock, *users: int) -> None:
@@ -466,7 +453,7 @@ async def test_the_intro_mentions_only_offers_chosen_to_be_shared(
     )
     await rounds.start(db, clock, GUILD, 1)
     [row] = await _outbox(db, rounds.KIND_INTRO)
-    delivery = await IntroHandler(db, clock).prepare(_queued(row))
+    delivery = await IntroHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert delivery.content is not None
     assert (
@@ -486,7 +473,7 @@ async def test_the_intro_says_nothing_of_offers_when_none_are_shared(
     await offers.set_offer(db, clock, GUILD, B, kinds=[])  # a row, but nothing offered
     await rounds.start(db, clock, GUILD, 1)
     [row] = await _outbox(db, rounds.KIND_INTRO)
-    delivery = await IntroHandler(db, clock).prepare(_queued(row))
+    delivery = await IntroHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert delivery.content is not None
     assert f"<@{A}> and <@{B}>" in delivery.content
@@ -498,7 +485,7 @@ async def test_offers_of_topics_only_are_shared(db: Database, clock: FrozenClock
     await offers.set_offer(db, clock, GUILD, B, topics="grief")
     await rounds.start(db, clock, GUILD, 1)
     [row] = await _outbox(db, rounds.KIND_INTRO)
-    delivery = await IntroHandler(db, clock).prepare(_queued(row))
+    delivery = await IntroHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert delivery.content is not None
     assert f"<@{B}> is glad to offer advice on grief." in delivery.content
@@ -635,7 +622,7 @@ async def _prepared(db: Database, clock: FrozenClock) -> tuple[NoteHandler, Queu
     [row] = await _outbox(db, notes.KIND_NOTE)
     handler = handlers(db, clock)[notes.KIND_NOTE]
     assert isinstance(handler, NoteHandler)
-    return handler, _queued(row)
+    return handler, QueuedMessage.from_row(row)
 
 
 async def test_the_dm_names_the_sender(db: Database, clock: FrozenClock) -> None:
@@ -693,7 +680,7 @@ async def test_closed_dms_tell_the_sender_kindly(db: Database, clock: FrozenCloc
 
     notifier = handlers(db, clock)[KIND_UNDELIVERED]
     assert isinstance(notifier, UndeliveredHandler)
-    told = await notifier.prepare(_queued(notice))
+    told = await notifier.prepare(QueuedMessage.from_row(notice))
     assert isinstance(told, Delivery)
     assert (told.target_type, told.target_id, told.server_name_of) == ("user", A, GUILD)
     assert told.content == UNDELIVERED.replace("{recipient}", str(B))
@@ -812,7 +799,7 @@ async def test_a_streak_milestone_is_queued_once(db: Database, clock: FrozenCloc
     assert await milestones.after_checkin(db, clock, GUILD, A, 29, 30) is True
     assert [r.payload["value"] for r in await _outbox(db, KIND_MILESTONE)] == [7, 30]
 
-    delivery = await MilestoneHandler(db, clock).prepare(_queued(row))
+    delivery = await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert (delivery.target_type, delivery.target_id) == ("channel", MILESTONE_CHANNEL)
     assert delivery.content == f"🎉 <@{A}> has checked in 7 days in a row. Lovely to see!"
@@ -825,7 +812,7 @@ async def test_opting_out_skips_a_queued_milestone(db: Database, clock: FrozenCl
     [row] = await _outbox(db, KIND_MILESTONE)
     await milestones.set_opt_in(db, clock, GUILD, A, False)
     handler = handlers(db, clock)[KIND_MILESTONE]
-    assert await handler.prepare(_queued(row)) == Skip(
+    assert await handler.prepare(QueuedMessage.from_row(row)) == Skip(
         "the member no longer wants milestones celebrated"
     )
     assert await milestones.after_checkin(db, clock, GUILD, A, 29, 30) is False
@@ -836,7 +823,7 @@ async def test_no_milestone_channel_skips(db: Database, clock: FrozenClock) -> N
     await milestones.set_opt_in(db, clock, GUILD, A, True)
     await milestones.after_checkin(db, clock, GUILD, A, 6, 7)
     [row] = await _outbox(db, KIND_MILESTONE)
-    assert await MilestoneHandler(db, clock).prepare(_queued(row)) == Skip(
+    assert await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(row)) == Skip(
         "the server has no milestone channel"
     )
 
@@ -861,7 +848,7 @@ async def test_a_completed_buddy_round_is_celebrated_for_those_who_opted_in(
         (C, "round", 1),
     ]
     by_user = {r.payload["user_id"]: r for r in rows}
-    delivery = await MilestoneHandler(db, clock).prepare(_queued(by_user[A]))
+    delivery = await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(by_user[A]))
     assert isinstance(delivery, Delivery)
     assert delivery.content == (
         f"🌱 <@{A}> completed a buddy round. Thank you for being there for each other!"
@@ -900,7 +887,7 @@ async def test_the_yearly_milestone_is_queued_at_the_anniversary(
     assert len(await _outbox(db, KIND_MILESTONE)) == 1
 
     _set(clock, row.due_at)
-    delivery = await MilestoneHandler(db, clock).prepare(_queued(row))
+    delivery = await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert (delivery.target_type, delivery.target_id) == ("channel", MILESTONE_CHANNEL)
     assert delivery.content == (
@@ -920,7 +907,7 @@ async def test_the_first_year_says_a_year(db: Database, clock: FrozenClock) -> N
     [row] = await _outbox(db, KIND_MILESTONE)
     assert (row.payload["value"], row.due_at) == (1, datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
     _set(clock, row.due_at)
-    delivery = await MilestoneHandler(db, clock).prepare(_queued(row))
+    delivery = await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(row))
     assert isinstance(delivery, Delivery)
     assert delivery.content is not None
     assert "for a year." in delivery.content
@@ -934,7 +921,9 @@ async def test_a_29_february_join_is_celebrated_on_1_march(
     [row] = await _outbox(db, KIND_MILESTONE)
     assert (row.payload["value"], row.due_at) == (2, datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     _set(clock, row.due_at)
-    assert isinstance(await MilestoneHandler(db, clock).prepare(_queued(row)), Delivery)
+    assert isinstance(
+        await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(row)), Delivery
+    )
     rows = await _outbox(db, KIND_MILESTONE)
     # 2028 is a leap year: the fourth anniversary falls on the day itself.
     assert [(r.payload["value"], r.due_at) for r in rows] == [
@@ -942,7 +931,9 @@ async def test_a_29_february_join_is_celebrated_on_1_march(
         (3, datetime(2027, 3, 1, 12, 0, tzinfo=UTC)),
     ]
     _set(clock, rows[1].due_at)
-    assert isinstance(await MilestoneHandler(db, clock).prepare(_queued(rows[1])), Delivery)
+    assert isinstance(
+        await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(rows[1])), Delivery
+    )
     last = (await _outbox(db, KIND_MILESTONE))[-1]
     assert (last.payload["value"], last.due_at) == (4, datetime(2028, 2, 29, 12, 0, tzinfo=UTC))
 
@@ -955,7 +946,7 @@ async def test_a_yearly_milestone_after_opting_out_is_skipped_and_not_renewed(
     [row] = await _outbox(db, KIND_MILESTONE)
     await milestones.set_opt_in(db, clock, GUILD, A, False)
     _set(clock, row.due_at)
-    assert isinstance(await MilestoneHandler(db, clock).prepare(_queued(row)), Skip)
+    assert isinstance(await MilestoneHandler(db, clock).prepare(QueuedMessage.from_row(row)), Skip)
     assert len(await _outbox(db, KIND_MILESTONE)) == 1
     async with db.session() as session:
         member = await session.get(CircleMember, (GUILD, A))

@@ -12,8 +12,7 @@ from bot.db.engine import Database
 from bot.db.models import OutboxMessage, ThinkingNote
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTES_PER_DAY
-from bot.jobs.delivery import Skip
-from bot.jobs.outbox import queued_message
+from bot.jobs.delivery import QueuedMessage, Skip
 from bot.services.buddies import membership
 from bot.services.circles import notes
 from bot.services.circles.handlers import handlers
@@ -66,7 +65,7 @@ async def test_a_note_still_queued_when_a_block_is_made_is_withdrawn(
     queued = await notes.send(db, clock, GUILD, A, B, text="thinking of you")
     await membership.block(db, clock, GUILD, B, A)
     [row] = await outbox_rows(db, notes.KIND_NOTE)
-    prepared = await handlers(db, clock)[notes.KIND_NOTE].prepare(queued_message(row))
+    prepared = await handlers(db, clock)[notes.KIND_NOTE].prepare(QueuedMessage.from_row(row))
     assert isinstance(prepared, Skip)
     async with db.read() as session:
         note = await session.get(ThinkingNote, queued.note_id)

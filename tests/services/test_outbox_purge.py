@@ -16,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.engine import Database
 from bot.db.models import OutboxMessage
 from bot.db.repositories import outbox
-from bot.jobs.delivery import Done
-from bot.jobs.outbox import queued_message
+from bot.jobs.delivery import Done, QueuedMessage
 from bot.services.privacy import retention
 from tests.helpers import FrozenClock, count_units
 
@@ -126,7 +125,7 @@ async def test_the_daily_retention_job_purges_the_outbox(db: Database, clock: Fr
         ).all()
     clock.advance(days=1)
     handler = retention.handlers(db, clock)[retention.KIND_RETENTION]
-    result = await handler.prepare(queued_message(job))
+    result = await handler.prepare(QueuedMessage.from_row(job))
     assert isinstance(result, Done)
     assert "'outbox_messages': 2" in result.reason
     keys = await _keys(db)

@@ -34,8 +34,8 @@ from bot.db.repositories import buddies as buddy_repo
 from bot.domain.checkins import InvalidInput, Mood
 from bot.domain.circles import Kind
 from bot.domain.escalation import Actor, Urgency
-from bot.jobs.delivery import Done
-from bot.jobs.outbox import OutboxDispatcher, queued_message
+from bot.jobs.delivery import Done, QueuedMessage
+from bot.jobs.outbox import OutboxDispatcher
 from bot.services.buddies import membership, rounds
 from bot.services.checkins import records
 from bot.services.circles import circle, milestones, notes, offers
@@ -885,10 +885,12 @@ async def test_the_daily_purge_is_queued_once_a_day_and_queues_the_next(
     clock.advance(days=91)
     handler = retention.RetentionHandler(db, clock)
     [row] = await _all(db, OutboxMessage, OutboxMessage.kind == retention.KIND_RETENTION)
-    prepared = await handler.prepare(queued_message(row))
+    prepared = await handler.prepare(QueuedMessage.from_row(row))
     assert isinstance(prepared, Done)
     assert (await _one(db, Checkin, old)).note is None
-    await handler.prepare(queued_message(row))  # a retry of the same run queues nothing more
+    await handler.prepare(
+        QueuedMessage.from_row(row)
+    )  # a retry of the same run queues nothing more
     next_day = (clock.now() + timedelta(days=1)).date()
     assert await _retention_rows(db) == [
         ("privacy:retention:2026-01-06", tomorrow),
@@ -929,9 +931,7 @@ async def _quiet_member(db: Database, clock: FrozenClock) -> int:
 
 
 def _dispatcher(db: Database, clock: FrozenClock) -> OutboxDispatcher:
-    return OutboxDispatcher(
-        db, clock, FakeSender(), retention.handlers(db, clock), per_second=10_000
-    )
+    return OutboxDispatcher(db, clock, FakeSender(), retention.handlers(db, clock))
 
 
 async def test_a_member_who_left_is_erased_after_the_grace_period(
@@ -1016,7 +1016,7 @@ async def test_the_leaver_handler_skips_a_member_who_returned(
     [row] = await _all(db, OutboxMessage, OutboxMessage.kind == retention.KIND_LEAVER)
     await retention.member_returned(db, GUILD, ME)
     handler = retention.LeaverHandler(db, clock)
-    prepared = await handler.prepare(queued_message(row))
+    prepared = await handler.prepare(QueuedMessage.from_row(row))
     assert not isinstance(prepared, Done)
     assert await member_data.counts(db, GUILD, ME) != []
 

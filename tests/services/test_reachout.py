@@ -108,19 +108,6 @@ async def _count(db: Database, model: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def _message(row: OutboxMessage) -> QueuedMessage:
-    return QueuedMessage(
-        id=row.id,
-        key=row.idempotency_key,
-        kind=row.kind,
-        guild_id=row.guild_id,
-        target_type=row.target_type,
-        target_id=row.target_id,
-        payload=dict(row.payload),
-        attempts=row.attempts,
-    )
-
-
 async def _buddies(db: Database, clock: FrozenClock, *users: int) -> None:
     """Put `users` in one running buddy group."""
     async with db.session() as session:
@@ -315,7 +302,12 @@ async def test_every_channel_counts_when_none_are_chosen(db: Database, clock: Fr
 
 async def repo_days(db: Database, user: int) -> list[ActivityDay]:
     async with db.session() as session:
-        return await repo.days_of(session, GUILD, user)
+        rows = await session.scalars(
+            select(ActivityDay)
+            .where(ActivityDay.guild_id == GUILD, ActivityDay.user_id == user)
+            .order_by(ActivityDay.day)
+        )
+        return list(rows.all())
 
 
 async def test_the_tracker_coalesces_events_into_one_row_per_member_and_day(
@@ -901,7 +893,7 @@ async def _queued_dm(db: Database, clock: FrozenClock, **config: Any) -> QueuedM
     await _enable(db, clock, **config)
     await _quiet(db, clock, A, dm_consent="yes")
     await sweep.sweep_guild(db, clock, GUILD)
-    return _message(await _dm_row(db))
+    return QueuedMessage.from_row(await _dm_row(db))
 
 
 async def test_what_a_dm_reads_comes_in_one_row_whatever_exists(
@@ -1099,9 +1091,7 @@ async def test_sweep_and_dm_through_the_outbox_dispatcher(db: Database, clock: F
     sender.answer(
         lambda d: d.target_id == B, Undeliverable(PROBLEM_DMS_CLOSED, "Cannot send messages")
     )
-    dispatcher = OutboxDispatcher(
-        db, clock, sender, handlers.handlers(db, clock), per_second=10_000
-    )
+    dispatcher = OutboxDispatcher(db, clock, sender, handlers.handlers(db, clock))
     await dispatcher.run_once()  # the sweep
     assert sender.take() == []
     await dispatcher.run_once()  # the DMs
@@ -1185,7 +1175,7 @@ async def _queued_nudge(db: Database, clock: FrozenClock) -> QueuedMessage:
     await _seen(db, B, clock.now())
     await sweep.sweep_guild(db, clock, GUILD)
     [row] = await _rows(db, sweep.KIND_BUDDY)
-    return _message(row)
+    return QueuedMessage.from_row(row)
 
 
 async def test_the_buddy_nudge_names_the_quiet_member(db: Database, clock: FrozenClock) -> None:
@@ -1376,7 +1366,7 @@ def test_render_lists_the_not_opted_in_when_asked() -> None:
 
 async def _digest_message(db: Database) -> QueuedMessage:
     rows = await _rows(db, settings.KIND_DIGEST)
-    return _message(rows[-1])
+    return QueuedMessage.from_row(rows[-1])
 
 
 @pytest.mark.parametrize(("policy", "listed"), [("digest", True), ("nothing", False)])
@@ -1446,7 +1436,7 @@ async def test_a_digest_days_late_is_skipped_but_the_next_is_queued(
 
 
 async def _sweep_message(db: Database) -> QueuedMessage:
-    return _message((await _rows(db, settings.KIND_SWEEP))[-1])
+    return QueuedMessage.from_row((await _rows(db, settings.KIND_SWEEP))[-1])
 
 
 async def test_a_servers_own_sweep_sweeps_it_and_sees_the_hourly_sweep_queued(
@@ -1497,7 +1487,7 @@ async def _hourly_message(db: Database, clock: FrozenClock) -> QueuedMessage:
     assert await sweep.at_start(db, clock)
     row = [r for r in await _rows(db, sweep.KIND_SWEEP_ALL) if r.status == "pending"][-1]
     clock.advance_to(row.due_at)
-    return _message(row)
+    return QueuedMessage.from_row(row)
 
 
 async def test_the_first_hourly_sweep_after_midnight_forgets_activity_days_after_90_days(

@@ -16,7 +16,7 @@ from bot.db.engine import Database
 from bot.db.models import MemberActivity
 from bot.db.repositories import reachout as repo
 from bot.db.repositories.reachout import Seen
-from bot.jobs.delivery import Done
+from bot.jobs.delivery import Done, QueuedMessage
 from bot.services.privacy import member_data
 from bot.services.reachout import settings, sweep
 from tests.helpers import FrozenClock, count_units
@@ -27,7 +27,6 @@ from tests.services.test_reachout import (
     _all,
     _enable,
     _member,
-    _message,
     _quiet,
     _rows,
 )
@@ -147,7 +146,7 @@ async def test_with_nobody_newly_quiet_the_hourly_sweep_writes_only_its_successo
     [row] = [r for r in await _rows(db, sweep.KIND_SWEEP_ALL) if r.status == "pending"]
     clock.advance_to(row.due_at)
     units = count_units(db, monkeypatch)
-    prepared = await sweep.SweepAllHandler(db, clock).prepare(_message(row))
+    prepared = await sweep.SweepAllHandler(db, clock).prepare(QueuedMessage.from_row(row))
     monkeypatch.undo()
     assert isinstance(prepared, Done)
     assert "0 to look at" in prepared.reason

@@ -5,7 +5,6 @@ reach-out settings."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -82,7 +81,3 @@ class ActivityDay(Base):
     reactions: Mapped[int] = mapped_column(Integer, default=0)
     checkins: Mapped[int] = mapped_column(Integer, default=0)
     commands: Mapped[int] = mapped_column(Integer, default=0)
-
-
-def counts_row(**values: Any) -> dict[str, Any]:
-    return {"messages": 0, "reactions": 0, "checkins": 0, "commands": 0, **values}

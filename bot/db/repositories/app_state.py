@@ -27,12 +27,3 @@ async def set_value(session: AsyncSession, key: str, value: str, *, now: datetim
         await session.execute(
             update(AppState).where(AppState.key == key).values(value=value, updated_at=now)
         )
-
-
-async def set_if_absent(session: AsyncSession, key: str, value: str, *, now: datetime) -> None:
-    """Store `value` unless the key exists (race-free: the first writer wins)."""
-    await session.execute(
-        insert_ignoring_conflicts(
-            session, AppState, [AppState.key], key=key, value=value, updated_at=now
-        )
-    )

@@ -166,17 +166,6 @@ async def set_off_duty(session: AsyncSession, guild_id: int, moderator_id: int) 
     return rowcount(result) == 1
 
 
-async def on_duty_count(session: AsyncSession, guild_id: int) -> int:
-    return (
-        await session.scalar(
-            select(func.count())
-            .select_from(ModeratorDuty)
-            .where(ModeratorDuty.guild_id == guild_id)
-        )
-        or 0
-    )
-
-
 # ----- what one outbox message of a request needs: one statement, built once (issue 18) ------
 
 

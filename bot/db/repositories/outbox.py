@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import OutboxMessage
@@ -292,20 +292,6 @@ async def delete_by_key_prefix(session: AsyncSession, prefix: str) -> int:
 
 async def get_by_key(session: AsyncSession, key: str) -> OutboxMessage | None:
     return await session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
-
-
-async def count_by_status(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    )
-    return {status: count for status, count in rows.all()}
-
-
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    """When the earliest pending message falls due, so a dispatcher can sleep until then."""
-    return await session.scalar(
-        select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == PENDING)
-    )
 
 
 async def _finish(session: AsyncSession, message_id: int, owner: str, **values: Any) -> bool:

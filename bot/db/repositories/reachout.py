@@ -442,12 +442,3 @@ async def purge_days(session: AsyncSession, guild_id: int, *, before: date) -> i
         delete(ActivityDay).where(ActivityDay.guild_id == guild_id, ActivityDay.day < before)
     )
     return rowcount(result)
-
-
-async def days_of(session: AsyncSession, guild_id: int, user_id: int) -> list[ActivityDay]:
-    rows = await session.scalars(
-        select(ActivityDay)
-        .where(ActivityDay.guild_id == guild_id, ActivityDay.user_id == user_id)
-        .order_by(ActivityDay.day)
-    )
-    return list(rows.all())

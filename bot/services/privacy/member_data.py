@@ -5,6 +5,7 @@ table for the member's id (what the tests check erasure with)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,41 +206,68 @@ def _sweep() -> _Sweep:
     return _Sweep(tuple(statements), union_all(*checks))
 
 
+class _Tally:
+    """What an erasure deleted (rows, by table) and kept (row keys, by reason)."""
+
+    def __init__(self) -> None:
+        self.deleted: dict[str, int] = {}
+        self.kept: dict[str, set[tuple[Any, ...]]] = {}
+
+    def count(self, table: str, n: int) -> None:
+        if n:
+            self.deleted[table] = self.deleted.get(table, 0) + n
+
+    def keep(self, reason: str, keys: Iterable[tuple[Any, ...]]) -> None:
+        self.kept.setdefault(reason, set()).update(keys)
+
+    def erased(self) -> Erased:
+        return Erased(self.deleted, {reason: len(k) for reason, k in self.kept.items() if k})
+
+
 async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: datetime) -> Erased:
     """Erase the member from this server in the caller's unit of work. Every row is found
     exactly, by an indexed column that holds the member's id (no text is searched)."""
     tomb = await tombstone(session, guild_id, user_id, now=now)
-    deleted: dict[str, int] = {}
-    kept: dict[str, set[tuple[Any, ...]]] = {}
+    tally = _Tally()
+    await _take_out_of_features(session, guild_id, user_id, tomb, now, tally)
+    await _sweep_registry(session, guild_id, user_id, tomb, tally)
+    # Alerts of requests they handled as a moderator no longer name them.
+    await escalation_requests.refresh_alerts_handled_by(session, guild_id, tomb, now)
+    return tally.erased()
 
-    def count(table: str, n: int) -> None:
-        if n:
-            deleted[table] = deleted.get(table, 0) + n
 
+async def _take_out_of_features(
+    session: AsyncSession, guild_id: int, user_id: int, tomb: int, now: datetime, tally: _Tally
+) -> None:
+    """What must happen as the features would do it, before the registry's sweep."""
     # First, while their requests still name them: close, withdraw alerts, drop what was
     # queued about them (the neutral edits it queues name nobody, so nothing below takes them).
     requests = await escalation_requests.erase_member(
         session, guild_id, user_id, tomb=tomb, now=now
     )
-    count("support_requests", requests.deleted)
-    count("outbox_messages", requests.outbox)
-    if requests.kept:
-        kept.setdefault("support_requests", set()).update((rid,) for rid in requests.kept)
+    tally.count("support_requests", requests.deleted)
+    tally.count("outbox_messages", requests.outbox)
+    tally.keep("support_requests", ((rid,) for rid in requests.kept))
     # A running buddy group goes on without them exactly as if they had left: their buddy is
     # told the same neutral words, a pair's thread is closed, a trio's loses them (that row
     # seals their id, so it outlives what follows and they really are taken out).
     await buddy_membership.hold_programme(session, guild_id)  # no round is written meanwhile
     await buddy_membership.leave_group(session, guild_id, user_id, now=now)
     notes = await circle_notes.erase_member(session, guild_id, user_id, tomb=tomb, now=now)
-    count("thinking_notes", notes.deleted)
-    if notes.kept:
-        kept.setdefault("thinking_notes", set()).update((nid,) for nid in notes.kept)
+    tally.count("thinking_notes", notes.deleted)
+    tally.keep("thinking_notes", ((nid,) for nid in notes.kept))
 
-    # The registry's columns are swept with plain (Core) statements, built once: the ORM's
-    # bulk DELETE/UPDATE, and building each statement afresh, cost more than the SQL, and
-    # SQLite's one writer is held meanwhile. One statement first asks which columns hold the
-    # member at all; only those are swept (most hold nothing for a given member). What the
-    # session holds is written first and read afresh afterwards.
+
+async def _sweep_registry(
+    session: AsyncSession, guild_id: int, user_id: int, tomb: int, tally: _Tally
+) -> None:
+    """Every registry column that holds the member: deleted, tombstoned or unlinked.
+
+    Plain (Core) statements, built once: the ORM's bulk DELETE/UPDATE, and building each
+    statement afresh, cost more than the SQL, and SQLite's one writer is held meanwhile. One
+    statement first asks which columns hold the member at all; only those are swept (most
+    hold nothing for a given member). What the session holds is written first and read
+    afresh afterwards."""
     await session.flush()
     connection = await session.connection()
     ids = {"the_guild": guild_id, "the_member": user_id, "the_tomb": tomb}
@@ -250,16 +278,13 @@ async def erase(session: AsyncSession, guild_id: int, user_id: int, *, now: date
             continue
         result = await connection.execute(statement, ids)
         if entry.on_delete in ("delete", "outbox"):
-            count(entry.table, rowcount(result))
+            tally.count(entry.table, rowcount(result))
         else:  # "tombstone" and "unlink": the rows stay, as kept
             # Requests the member handled as a moderator are kept for another reason than
             # their own requests: told apart in what the member reads.
             reason = "support_requests.handled" if entry.model is SupportRequest else entry.table
-            kept.setdefault(reason, set()).update(tuple(row) for row in result.all())
+            tally.keep(reason, (tuple(row) for row in result.all()))
     session.expire_all()
-    # Alerts of requests they handled as a moderator no longer name them.
-    await escalation_requests.refresh_alerts_handled_by(session, guild_id, tomb, now)
-    return Erased(deleted, {table: len(keys) for table, keys in kept.items() if keys})
 
 
 # The actor of a member's own privacy request in the audit log: nobody in particular. What a

@@ -124,6 +124,44 @@ async def configure(
     digest_channel_id: int | object | None = _UNSET,
 ) -> ReachoutConfig:
     """Change the given settings (others stay). Bad input raises `InvalidInput` first."""
+    values = _checked_changes(
+        enabled=enabled,
+        threshold_days=threshold_days,
+        channels=channels,
+        known_channels=known_channels,
+        message=message,
+        not_opted=not_opted,
+        buddy_nudge=buddy_nudge,
+    )
+    if digest_channel_id is not _UNSET:
+        values["digest_channel_id"] = digest_channel_id
+    now = clock.now()
+    async with db.session() as session:
+        settings = await repo.update_settings(session, guild_id, now=now, **values)
+        settings.version += 1
+        await queue_jobs(session, settings, now=now)
+        await audit.append(
+            session,
+            guild_id=guild_id,
+            actor_id=actor_id,
+            action="settings.reachout",
+            now=now,
+            detail=_audited(values),
+        )
+        return _config(guild_id, settings)
+
+
+def _checked_changes(
+    *,
+    enabled: bool | None,
+    threshold_days: int | None,
+    channels: str | None,
+    known_channels: Collection[int] | None,
+    message: str | None,
+    not_opted: str | None,
+    buddy_nudge: str | None,
+) -> dict[str, object]:
+    """The columns to change, each checked (`InvalidInput` for the first bad one)."""
     values: dict[str, object] = {}
     if enabled is not None:
         values["enabled"] = enabled
@@ -138,33 +176,24 @@ async def configure(
         values["channel_ids"] = check_channels(channels, known_channels)
     if message is not None:
         values["message"] = check_message(message)
-    if not_opted is not None:
-        if not_opted not in NOT_OPTED:
-            raise InvalidInput("Pick one of the offered choices. Nothing was changed.")
-        values["not_opted"] = not_opted
-    if buddy_nudge is not None:
-        if buddy_nudge not in BUDDY_NUDGE:
-            raise InvalidInput("Pick one of the offered choices. Nothing was changed.")
-        values["buddy_nudge"] = buddy_nudge
-    if digest_channel_id is not _UNSET:
-        values["digest_channel_id"] = digest_channel_id
-    now = clock.now()
-    async with db.session() as session:
-        settings = await repo.update_settings(session, guild_id, now=now, **values)
-        settings.version += 1
-        await queue_jobs(session, settings, now=now)
-        detail = {k: v for k, v in values.items() if k != "message"}
-        if "message" in values:
-            detail["message"] = "default" if values["message"] is None else "custom"
-        await audit.append(
-            session,
-            guild_id=guild_id,
-            actor_id=actor_id,
-            action="settings.reachout",
-            now=now,
-            detail=detail,
-        )
-        return _config(guild_id, settings)
+    for column, choice, allowed in (
+        ("not_opted", not_opted, NOT_OPTED),
+        ("buddy_nudge", buddy_nudge, BUDDY_NUDGE),
+    ):
+        if choice is not None:
+            if choice not in allowed:
+                raise InvalidInput("Pick one of the offered choices. Nothing was changed.")
+            values[column] = choice
+    return values
+
+
+def _audited(values: dict[str, object]) -> dict[str, object]:
+    """What the audit log keeps of a change: the message's wording is not kept, only
+    whether it is the default or the server's own."""
+    detail = {k: v for k, v in values.items() if k != "message"}
+    if "message" in values:
+        detail["message"] = "default" if values["message"] is None else "custom"
+    return detail
 
 
 async def queue_jobs(session: AsyncSession, settings: ReachoutSettings, *, now: datetime) -> None:

@@ -40,6 +40,7 @@ from bot.domain.reachout import (
     DEFAULT_QUIET_START,
     MemberState,
     QuietHours,
+    Step,
     next_allowed,
     plan,
 )
@@ -115,24 +116,13 @@ async def sweep_servers(
 
 async def _sweep(session: AsyncSession, keys: list[tuple[int, int]], now: datetime) -> SweepResult:
     """Sweep the members `keys` names (of one server or several), as they are now."""
-    # Read again in this unit: a member's state, and the settings, may have moved on.
-    servers = await repo.sweep_servers(session, sorted({guild for guild, _ in keys}))
-    members = [
-        m
-        for m in await repo.sweep_rows(session, keys, now=now)
-        if m.guild_id in servers
-        and m.last_seen_at < now - timedelta(days=servers[m.guild_id].threshold_days)
-    ]
+    servers, members = await _quiet_now(session, keys, now)
     result = SweepResult(candidates=len(members))
     if not members:
         return result
     server_tz = await guild_settings.timezones(session, servers)
     own = await repo.own_timezones_of(session, [(m.guild_id, m.user_id) for m in members])
-    buddies: dict[int, dict[int, int | None]] = {}
-    for guild_id, server in servers.items():
-        if server.buddy_nudge != "off" or server.not_opted == "buddy":
-            ids = [m.user_id for m in members if m.guild_id == guild_id]
-            buddies[guild_id] = await _active_buddies(session, server, ids, now)
+    buddies = await _buddies_of(session, servers, members, now)
     stages: list[tuple[int, int, datetime, int, datetime | None]] = []
     queued: list[outbox.Queued] = []
     for member in members:
@@ -141,51 +131,98 @@ async def _sweep(session: AsyncSession, keys: list[tuple[int, int]], now: dateti
         if step is None:
             continue
         stages.append((member.guild_id, member.user_id, step.cycle, step.stage, step.then))
-        active_buddy = buddies.get(member.guild_id, {}).get(member.user_id)
-        opted_in = member.dm_consent == "yes" and member.dms_closed_at is None
-        payload = {"cycle": step.cycle.isoformat(), "stage": step.stage}
-        dm_at = now
-        if active_buddy is not None and (
-            (opted_in and server.buddy_nudge in ("before", "instead"))
-            or (not opted_in and server.not_opted == "buddy")
-        ):
-            queued.append(
-                outbox.Queued(
-                    key=f"reachout:buddy:{member.guild_id}:{member.user_id}:"
-                    f"{_stamp(step.cycle)}:{step.stage}",
-                    kind=KIND_BUDDY,
-                    target_type="user",
-                    target_id=active_buddy,
-                    payload={**payload, "member": member.user_id},
-                    due_at=now,
-                    guild_id=member.guild_id,
-                    member_id=member.user_id,
-                )
-            )
-            result.nudges += 1
-            if not opted_in or server.buddy_nudge == "instead":
-                continue
-            dm_at = now + BUDDY_HEAD_START
-        if not opted_in:
-            result.not_opted += 1
-            continue
-        tz_name = own.get((member.guild_id, member.user_id), server_tz.get(member.guild_id, "UTC"))
-        tz = zone(tz_name if is_valid_timezone(tz_name) else "UTC")
-        queued.append(
-            outbox.Queued(
-                key=dm_key(member.guild_id, member.user_id, step.cycle, step.stage),
-                kind=KIND_DM,
-                target_type="user",
-                target_id=member.user_id,
-                payload=payload,
-                due_at=next_allowed(dm_at, tz, quiet_hours(member)),
-                guild_id=member.guild_id,
-            )
-        )
-        result.dms += 1
+        key = (member.guild_id, member.user_id)
+        tz_name = own.get(key, server_tz.get(member.guild_id, "UTC"))
+        buddy = buddies.get(member.guild_id, {}).get(member.user_id)
+        queued += _reach_out(member, server, step, buddy, tz_name, now, result)
     await repo.record_stages(session, stages)
     await outbox.enqueue_many(session, queued, now=now)
     return result
+
+
+async def _quiet_now(
+    session: AsyncSession, keys: list[tuple[int, int]], now: datetime
+) -> tuple[dict[int, ReachoutSettings], list[AnyRow]]:
+    """The servers, and their members of `keys` who are quiet now, read again in this unit:
+    a member's state, and the settings, may have moved on since they were found."""
+    servers = await repo.sweep_servers(session, sorted({guild for guild, _ in keys}))
+    members = [
+        m
+        for m in await repo.sweep_rows(session, keys, now=now)
+        if m.guild_id in servers
+        and m.last_seen_at < now - timedelta(days=servers[m.guild_id].threshold_days)
+    ]
+    return servers, members
+
+
+async def _buddies_of(
+    session: AsyncSession,
+    servers: dict[int, ReachoutSettings],
+    members: list[AnyRow],
+    now: datetime,
+) -> dict[int, dict[int, int | None]]:
+    """Each member's buddy of the round under way, in servers that may nudge buddies."""
+    buddies: dict[int, dict[int, int | None]] = {}
+    for guild_id, server in servers.items():
+        if server.buddy_nudge != "off" or server.not_opted == "buddy":
+            ids = [m.user_id for m in members if m.guild_id == guild_id]
+            buddies[guild_id] = await _active_buddies(session, server, ids, now)
+    return buddies
+
+
+def _reach_out(
+    member: AnyRow,
+    server: ReachoutSettings,
+    step: Step,
+    buddy: int | None,
+    tz_name: str,
+    now: datetime,
+    result: SweepResult,
+) -> list[outbox.Queued]:
+    """What this step of a quiet member's cycle sends: a nudge to their buddy (before the
+    DM, or instead of it), and the DM itself if they opted in, outside their quiet hours."""
+    queued: list[outbox.Queued] = []
+    opted_in = member.dm_consent == "yes" and member.dms_closed_at is None
+    payload = {"cycle": step.cycle.isoformat(), "stage": step.stage}
+    dm_at = now
+    if buddy is not None and (
+        (opted_in and server.buddy_nudge in ("before", "instead"))
+        or (not opted_in and server.not_opted == "buddy")
+    ):
+        queued.append(
+            outbox.Queued(
+                key=f"reachout:buddy:{member.guild_id}:{member.user_id}:"
+                f"{_stamp(step.cycle)}:{step.stage}",
+                kind=KIND_BUDDY,
+                target_type="user",
+                target_id=buddy,
+                payload={**payload, "member": member.user_id},
+                due_at=now,
+                guild_id=member.guild_id,
+                member_id=member.user_id,
+            )
+        )
+        result.nudges += 1
+        if not opted_in or server.buddy_nudge == "instead":
+            return queued
+        dm_at = now + BUDDY_HEAD_START
+    if not opted_in:
+        result.not_opted += 1
+        return queued
+    tz = zone(tz_name if is_valid_timezone(tz_name) else "UTC")
+    queued.append(
+        outbox.Queued(
+            key=dm_key(member.guild_id, member.user_id, step.cycle, step.stage),
+            kind=KIND_DM,
+            target_type="user",
+            target_id=member.user_id,
+            payload=payload,
+            due_at=next_allowed(dm_at, tz, quiet_hours(member)),
+            guild_id=member.guild_id,
+        )
+    )
+    result.dms += 1
+    return queued
 
 
 def _state(member: AnyRow) -> MemberState:
