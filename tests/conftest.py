@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.db.crypto import configure_keys, generate_key
 from bot.db.engine import Database
 from bot.db.models import Base
+from tests import profiles  # noqa: F401  (registers and loads the hypothesis profile)
 from tests.helpers import FrozenClock
 
 POSTGRES_URL = os.environ.get("KINFOLK_TEST_POSTGRES_URL")

@@ -29,7 +29,7 @@ from bot.runner import serve
 from bot.services.escalation import requests
 from bot.services.health import Health
 from tests.conftest import fresh_database
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.driver import assert_every_message_sets_allowed_mentions
 from tests.fakediscord import FakeDiscord, World, point_discord_py_at
 from tests.helpers import FrozenClock
 from tests.test_cli import KEY, KINFOLK, TOKEN, kinfolk_env

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from unittest.mock import patch
 
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from benchmarks.pairing import SEED, build_instance, year_of_history
@@ -109,14 +109,12 @@ def assert_well_formed(
     assert len(result.repeats) == len(recent)
 
 
-@settings(max_examples=300, deadline=None)
 @given(scenarios(12))
 def test_exact_path_is_well_formed(scenario: Scenario) -> None:
     cands, history, blocks, rules = scenario
     assert_well_formed(pair_members(cands, history, blocks, rules), cands, history, blocks, rules)
 
 
-@settings(max_examples=200, deadline=None)
 @given(scenarios(60))
 def test_heuristic_path_is_well_formed(scenario: Scenario) -> None:
     cands, history, blocks, rules = scenario
@@ -124,7 +122,6 @@ def test_heuristic_path_is_well_formed(scenario: Scenario) -> None:
     assert_well_formed(result, cands, history, blocks, rules)
 
 
-@settings(max_examples=200, deadline=None)
 @given(scenarios(60))
 def test_matching_path_is_well_formed(scenario: Scenario) -> None:
     cands, history, blocks, rules = scenario
@@ -136,7 +133,6 @@ def total(groups: tuple[tuple[int, ...], ...], costs: Costs) -> float:
     return sum(costs.group(g) for g in groups)
 
 
-@settings(max_examples=400, deadline=None)
 @given(scenarios(12))
 def test_matching_path_matches_the_exact_search(scenario: Scenario) -> None:
     """Against the exact search (every arrangement with at most one trio): whenever everyone
@@ -158,7 +154,6 @@ def test_matching_path_matches_the_exact_search(scenario: Scenario) -> None:
         assert abs(total(matched.groups, costs) - best) < 1e-6
 
 
-@settings(max_examples=200, deadline=None)
 @given(scenarios(60, min_n=2, blocks=False), paths)
 def test_everyone_placed_without_blocks(scenario: Scenario, path: str) -> None:
     cands, history, _, rules = scenario
@@ -169,7 +164,6 @@ def test_everyone_placed_without_blocks(scenario: Scenario, path: str) -> None:
     assert sum(len(g) for g in result.groups) == len(cands)
 
 
-@settings(max_examples=250, deadline=None)
 @given(scenarios(9))
 def test_exact_path_places_everyone_whenever_blocks_allow(scenario: Scenario) -> None:
     cands, history, blocks, rules = scenario
@@ -179,7 +173,6 @@ def test_exact_path_places_everyone_whenever_blocks_allow(scenario: Scenario) ->
     assert (result.unplaced == ()) == possible
 
 
-@settings(max_examples=250, deadline=None)
 @given(scenarios(9, min_n=2, blocks=False))
 def test_exact_path_makes_fewest_and_oldest_repeats(scenario: Scenario) -> None:
     cands, history, _, rules = scenario
@@ -200,7 +193,6 @@ MOVED = [None, 720, 720, 0, None, -300, 540, None, 540, 60, 0, 720]  # a swap mo
 MISSED = [None, 720, 60, 0, 720, 720, 60, 0, 0, 720, 0, 330]  # the one fixing pair went untried
 
 
-@settings(max_examples=150, deadline=None)
 @example(n=12, clique=3, seed=11, offsets=MOVED + [None] * 48)
 @example(n=12, clique=6, seed=0, offsets=MISSED + [None] * 48)
 @given(
@@ -220,7 +212,6 @@ def test_heuristic_avoids_repeats_inside_a_clique(
     assert repeats_of(result.groups, history, Rules(ROUND)) == []
 
 
-@settings(max_examples=150, deadline=None)
 @given(scenarios(30), paths, st.randoms(use_true_random=False))
 def test_deterministic(scenario: Scenario, path: str, rnd: random.Random) -> None:
     cands, history, blocks, rules = scenario
@@ -295,7 +286,6 @@ def test_odd_counts_and_tiny_rounds() -> None:
         assert blocked == Pairing((), (1, 2))
 
 
-@settings(max_examples=150, deadline=None)
 @given(
     st.integers(7, 30).map(lambda half: 2 * half),
     st.data(),

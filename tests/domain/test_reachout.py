@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.reachout import (
@@ -196,7 +196,6 @@ def test_the_threshold_is_the_servers() -> None:
     assert plan(state, now, timedelta(days=3)) is not None
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     steps=st.lists(
         st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=45)),
@@ -234,7 +233,6 @@ def test_a_spell_never_has_more_than_one_plus_the_gaps_reach_outs(
             assert taken[-1][1].then is None
 
 
-@settings(max_examples=100, deadline=None)
 @given(gaps=st.lists(st.integers(min_value=1, max_value=120), max_size=4).map(tuple))
 def test_an_hourly_sweep_over_years_reaches_every_stage_exactly_once(
     gaps: tuple[int, ...],
@@ -423,7 +421,6 @@ def quiet_hours(draw: st.DrawFn, max_hours: int = 22) -> QuietHours:
     return QuietHours(_clock(start), _clock((start + length) % (24 * 60)))
 
 
-@settings(max_examples=400, deadline=None)
 @given(at=instants, zone=st.sampled_from(ZONES), quiet=quiet_hours())
 def test_next_allowed_is_never_earlier_and_never_inside_quiet_hours(
     at: datetime, zone: str, quiet: QuietHours
@@ -439,7 +436,6 @@ def test_next_allowed_is_never_earlier_and_never_inside_quiet_hours(
         assert allowed.astimezone(tz).time() >= quiet.end
 
 
-@settings(max_examples=200, deadline=None)
 @given(
     at=instants,
     zone=st.sampled_from(["UTC", "Asia/Tokyo", "Asia/Kolkata", "Asia/Kathmandu"]),

@@ -15,7 +15,8 @@ from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import Database
 from tests.conftest import fresh_database
-from tests.fakediscord import FakeDiscord, Member, World, point_discord_py_at
+from tests.e2e.driver import serving
+from tests.fakediscord import FakeDiscord, Member, World
 from tests.helpers import FrozenClock
 
 MANAGE_GUILD = 1 << 5
@@ -45,23 +46,8 @@ def haven() -> Haven:
 
 @pytest.fixture
 async def fake(haven: Haven) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(haven.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-        finally:
-            undo()
-
-
-def assert_every_message_sets_allowed_mentions(fake: FakeDiscord) -> None:
-    bot_id = fake.world.bot_user.id
-    careless = [
-        (m.id, m.content[:40])
-        for m in fake.world.message_index.values()
-        if m.author_id == bot_id and m.allowed_mentions is None
-    ]
-    assert careless == [], "messages sent without allowed_mentions"
+    async with serving(haven.world) as server:
+        yield server
 
 
 @pytest.fixture

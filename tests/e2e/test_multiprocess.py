@@ -32,7 +32,7 @@ from bot.db.engine import Database
 from bot.db.models import OutboxMessage
 from bot.jobs.delivery import plain_payload
 from tests.conftest import POSTGRES_URL, _asyncpg_dsn
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.driver import assert_every_message_sets_allowed_mentions
 from tests.fakediscord import FakeDiscord, World, point_discord_py_at
 from tests.fakediscord.world import guild_id_on_shard
 from tests.test_cli import KEY, KINFOLK, kinfolk_env

@@ -24,8 +24,8 @@ from bot.db.repositories import outbox
 from bot.jobs.delivery import plain_payload
 from bot.services.reachout.handlers import ANSWERS_VIEW
 from bot.services.reachout.texts import REPLIES
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
-from tests.fakediscord import FakeDiscord, Member, World, point_discord_py_at
+from tests.e2e.driver import serving
+from tests.fakediscord import FakeDiscord, Member, World
 from tests.fakediscord.world import guild_id_on_shard
 from tests.helpers import FrozenClock
 
@@ -57,13 +57,8 @@ def servers() -> Servers:
 
 @pytest.fixture
 async def fake(servers: Servers) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(servers.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-        finally:
-            undo()
+    async with serving(servers.world) as server:
+        yield server
 
 
 @dataclass

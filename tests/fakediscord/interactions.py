@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .messages import all_custom_ids
 from .world import DM, THREAD_TYPES, new_snowflake
 
 if TYPE_CHECKING:
@@ -290,17 +291,6 @@ def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str
         if found is not None:
             return found
     return None
-
-
-def all_custom_ids(components: list[dict[str, Any]]) -> list[str]:
-    ids = []
-    for comp in components:
-        if "custom_id" in comp:
-            ids.append(comp["custom_id"])
-        children = list(comp.get("components") or [])
-        children += [comp[k] for k in ("component", "accessory") if isinstance(comp.get(k), dict)]
-        ids += all_custom_ids(children)
-    return ids
 
 
 def modal_submit_components(modal: dict[str, Any], values: dict[str, Any]) -> list[dict[str, Any]]:

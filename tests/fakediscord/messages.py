@@ -92,6 +92,11 @@ class StoredMessage:
     def ephemeral(self) -> bool:
         return bool(self.flags & EPHEMERAL)
 
+    @property
+    def custom_ids(self) -> list[str]:
+        """The custom ids of its buttons and selects, row by row, in order."""
+        return all_custom_ids(self.components)
+
     def file(self, filename: str) -> bytes:
         """The bytes of the attachment called ``filename`` (KeyError if absent)."""
         for a in self.attachments:
@@ -294,3 +299,15 @@ class MessageStore:
             and not m.deleted
             and (ephemeral is None or m.ephemeral == ephemeral)
         ]
+
+
+def all_custom_ids(components: list[dict[str, Any]]) -> list[str]:
+    """Every custom id among `components`, however deeply nested (rows, sections, …)."""
+    ids = []
+    for comp in components:
+        if "custom_id" in comp:
+            ids.append(comp["custom_id"])
+        children = list(comp.get("components") or [])
+        children += [comp[k] for k in ("component", "accessory") if isinstance(comp.get(k), dict)]
+        ids += all_custom_ids(children)
+    return ids

@@ -345,7 +345,7 @@ class FakeDiscord:
         """A member clicks a button / picks select ``values`` on ``message``."""
         component = ix.find_component(message.components, custom_id)
         if component is None:
-            have = ix.all_custom_ids(message.components)
+            have = message.custom_ids
             raise AssertionError(f"no component {custom_id!r} on message; it has {have}")
         if component.get("disabled"):
             raise AssertionError(f"component {custom_id!r} is disabled")

@@ -34,7 +34,7 @@ from bot.jobs.delivery import (
 from bot.jobs.outbox import OutboxDispatcher, backoff
 from bot.jobs.pacing import Pacer
 from bot.ui.outbox_sender import DiscordSender
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.driver import assert_every_message_sets_allowed_mentions
 from tests.fakediscord import FakeDiscord, World, point_discord_py_at
 from tests.helpers import FrozenClock
 

@@ -31,6 +31,7 @@ from bot.db.models import Checkin
 from bot.domain.checkins import InvalidInput, Mood
 from bot.services.checkins import records
 from bot.services.privacy import member_data
+from tests import profiles
 from tests.conftest import BACKENDS
 from tests.helpers import FrozenClock
 from tests.services.test_escalation_model import Databases, run_model
@@ -204,4 +205,4 @@ class TapsModel(RuleBasedStateMachine):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mood_taps_match_the_model(backend: str, tmp_path: Path) -> None:
-    run_model(TapsModel, backend, tmp_path, examples=EXAMPLES[backend], steps=30)
+    run_model(TapsModel, backend, tmp_path, examples=profiles.examples(EXAMPLES[backend]), steps=30)

@@ -20,14 +20,13 @@ system must agree with the model, and these must hold:
   longer name them;
 - a member who asks again after closing gets a new request at once, with a new id.
 
-KINFOLK_MODEL_SCALE (default 1) multiplies the number of examples, for soak runs.
+HYPOTHESIS_PROFILE sets how many examples (tests/profiles.py): soak runs ten times CI's, random.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 import shutil
 import uuid
@@ -75,11 +74,11 @@ from bot.services.escalation import ladder, requests
 from bot.services.escalation.render import STYLE
 from bot.services.escalation.requests import AlreadyOpen, Opened, Raised
 from bot.services.privacy import member_data, retention
+from tests import profiles
 from tests.conftest import BACKENDS, POSTGRES_URL, _asyncpg_dsn
 from tests.helpers import FrozenClock
 
-SCALE = float(os.environ.get("KINFOLK_MODEL_SCALE", "1"))
-EXAMPLES = {"sqlite": 60, "postgresql": 30}
+EXAMPLES = {"sqlite": 60, "postgresql": 30}  # under the ci profile (tests/profiles.py)
 STEPS = 50
 
 # Snowflake-sized ids, so a search for one id's digits never matches another's.
@@ -295,7 +294,6 @@ def run_model(
     *,
     examples: int,
     steps: int,
-    derandomize: bool = True,
 ) -> None:
     """Run a stateful model whose examples each take a fresh database of `backend` (its
     `databases` attribute), with the settings every model here shares."""
@@ -310,7 +308,7 @@ def run_model(
                 stateful_step_count=steps,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
-                derandomize=derandomize,
+                derandomize=not profiles.RANDOM,
                 database=None,
                 report_multiple_bugs=False,
             ),
@@ -957,7 +955,6 @@ def test_the_lifecycle_matches_the_model(backend: str, tmp_path: Path) -> None:
         EscalationModel,
         backend,
         tmp_path,
-        examples=max(1, int(EXAMPLES[backend] * SCALE)),
+        examples=profiles.examples(EXAMPLES[backend]),
         steps=STEPS,
-        derandomize=SCALE == 1,
     )

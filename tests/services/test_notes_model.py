@@ -46,6 +46,7 @@ from bot.jobs.outbox import OutboxDispatcher
 from bot.services.circles import handlers as circle_handlers
 from bot.services.circles import notes
 from bot.services.privacy import member_data, retention
+from tests import profiles
 from tests.conftest import BACKENDS
 from tests.helpers import FrozenClock
 from tests.services.test_escalation_model import Databases, run_model
@@ -340,4 +341,6 @@ class NotesModel(RuleBasedStateMachine):
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_notes_lifecycle_matches_the_model(backend: str, tmp_path: Path) -> None:
-    run_model(NotesModel, backend, tmp_path, examples=EXAMPLES[backend], steps=40)
+    run_model(
+        NotesModel, backend, tmp_path, examples=profiles.examples(EXAMPLES[backend]), steps=40
+    )

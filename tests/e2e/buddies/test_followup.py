@@ -14,7 +14,6 @@ from tests.e2e.buddies.world import (
     answer,
     blocks_of,
     buddy_of,
-    custom_ids,
     dm_texts,
     group_in,
     groups_of,
@@ -71,7 +70,7 @@ async def test_each_buddy_is_asked_once_halfway_through(
         [question] = fake.dm_messages(member)
         assert question.content == CHECKUP
         group = group_in(question)
-        assert custom_ids(question) == [
+        assert question.custom_ids == [
             f"buddy:connect:{group}:yes",
             f"buddy:connect:{group}:not_yet",
             f"buddy:connect:{group}:not_fit",
@@ -99,7 +98,7 @@ async def test_yes_and_not_yet_get_a_warm_reply_in_place(
 
     edited = await answer(fake, ana, Answer.YES)
     assert edited.content == REPLIES[Answer.YES]
-    assert custom_ids(edited) == []
+    assert edited.custom_ids == []
     [dm] = fake.dm_messages(ana)  # the question itself became the reply
     assert dm.id == edited.id
     other = next(m for m in ids(meadow, *FOUR) if m not in (ana, buddy))
@@ -132,7 +131,7 @@ async def test_not_a_good_fit_ends_the_pairing_quietly_and_for_good(
 
     edited = await answer(fake, ana, Answer.NOT_FIT)
     assert edited.content == REPLIES[Answer.NOT_FIT]
-    assert custom_ids(edited) == []
+    assert edited.custom_ids == []
     await move_to(fake, database, clock, clock.now() + timedelta(minutes=1))
 
     [question, ended] = fake.dm_messages(ben)

@@ -12,7 +12,6 @@ from bot.ui.permissions import MANAGE_SERVER_REFUSAL
 from tests.e2e.buddies.world import (
     Meadow,
     buddy_threads,
-    custom_ids,
     groups_of,
     ids,
     join,
@@ -23,7 +22,7 @@ from tests.e2e.buddies.world import (
     set_up,
     start_round,
 )
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 
@@ -63,7 +62,7 @@ async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
     assert len(listed) == 2
     assert placed_exactly_once(listed, people)
     assert fake.pinged(preview) == set()
-    [start_id] = custom_ids(preview)
+    [start_id] = preview.custom_ids
     assert start_id.startswith("buddy:start:")
     [button] = preview.components[0]["components"]
     assert button["label"] == "Start this round"
@@ -74,7 +73,7 @@ async def test_the_preview_is_private_and_nothing_starts_until_start_is_pressed(
 
     started = await (await fake.click(preview, start_id, meadow.owner_id)).answer()
     assert started.content.startswith("Round 1 has started: 2 groups.")
-    assert custom_ids(started) == []  # the button is gone: it can't be pressed twice
+    assert started.custom_ids == []  # the button is gone: it can't be pressed twice
     await settle(fake, database, clock)
     # The round is exactly the one previewed (the button carries the preview's seed).
     assert sorted(groups_of(fake, meadow, 1), key=sorted) == sorted(listed, key=sorted)
@@ -92,7 +91,7 @@ async def test_a_member_without_manage_server_cannot_press_start(
     await set_up(fake, meadow)
     await join(fake, meadow, "ana", "ben", "cai", "dee")
     preview = await preview_round(fake, meadow)
-    [start_id] = custom_ids(preview)
+    [start_id] = preview.custom_ids
 
     # A copy of the preview (forwarded, or a crafted interaction) pressed by ana.
     ana = meadow.members["ana"]
@@ -105,7 +104,7 @@ async def test_a_member_without_manage_server_cannot_press_start(
     assert buddy_threads(fake, meadow) == []
     assert await rounds_of(database, meadow) == []
     assert preview.edited_timestamp == last_edited  # the owner's copy is untouched
-    assert custom_ids(preview) == [start_id]
+    assert preview.custom_ids == [start_id]
 
     await start_round(fake, meadow, database, clock)
     assert len(buddy_threads(fake, meadow)) == 2
@@ -223,7 +222,7 @@ async def test_two_presses_of_start_start_one_round(
     await set_up(fake, meadow)
     await join(fake, meadow, "ana", "ben", "cai", "dee")
     preview = await preview_round(fake, meadow)
-    [start_id] = custom_ids(preview)
+    [start_id] = preview.custom_ids
     assert start_id.endswith(":1")  # the round it starts
 
     first = await fake.click(preview, start_id, meadow.owner_id)

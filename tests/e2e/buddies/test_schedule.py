@@ -20,7 +20,7 @@ from tests.e2e.buddies.world import (
     set_up,
 )
 from tests.e2e.conftest import StartBot
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
 

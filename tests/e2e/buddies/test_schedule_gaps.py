@@ -22,7 +22,7 @@ from tests.e2e.buddies.world import (
     start_round,
 )
 from tests.e2e.conftest import StartBot
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
 

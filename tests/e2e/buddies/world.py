@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import BuddyBlock, BuddyMember, BuddyRound
-from tests.e2e.escalation.world import settle
-from tests.fakediscord import Channel, FakeDiscord, InteractionHandle, StoredMessage, World
+from tests.e2e.driver import run as run  # (re-exported for this world's tests)
+from tests.e2e.driver import settle
+from tests.fakediscord import Channel, FakeDiscord, StoredMessage, World
 from tests.helpers import FrozenClock
 
 MANAGE_GUILD = 1 << 5
@@ -47,14 +48,6 @@ def build_meadow() -> Meadow:
     )
 
 
-async def run(
-    fake: FakeDiscord, meadow: Meadow, member: int, command: str, /, **options: Any
-) -> InteractionHandle:
-    handle = await fake.invoke(*meadow.where(member), command, options=options or None)
-    await handle.response()
-    return handle
-
-
 async def reply(
     fake: FakeDiscord, meadow: Meadow, member: int, command: str, /, **options: Any
 ) -> str:
@@ -80,7 +73,7 @@ async def start_round_as(
     """`/setup buddies-round` from `where` (server, channel, moderator), then its one Start
     button; waits for both answers (each is deferred) and for the threads."""
     preview = await (await fake.invoke(*where, "setup buddies-round")).answer()
-    [start_id] = custom_ids(preview)
+    [start_id] = preview.custom_ids
     message = await (await fake.click(preview, start_id, where[2])).answer()
     await settle(fake, db, clock)
     return message
@@ -124,21 +117,12 @@ def together(groups: list[frozenset[int]], a: int, b: int) -> bool:
     return any({a, b} <= g for g in groups)
 
 
-def custom_ids(message: StoredMessage) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.components
-        for component in row.get("components", [])
-        if "custom_id" in component
-    ]
-
-
 def checkups(fake: FakeDiscord, member: int) -> list[StoredMessage]:
     """The member's DMs that ask "did you two connect?" (they carry the three buttons)."""
     return [
         m
         for m in fake.dm_messages(member)
-        if any(c.startswith("buddy:connect:") for c in custom_ids(m))
+        if any(c.startswith("buddy:connect:") for c in m.custom_ids)
     ]
 
 
@@ -189,7 +173,7 @@ def buddy_of(fake: FakeDiscord, meadow: Meadow, member: int, number: int = 1) ->
 
 def group_in(question: StoredMessage) -> int:
     """The group a "did you connect?" DM is about, from its buttons."""
-    found = {int(m[1]) for c in custom_ids(question) if (m := re.match(r"buddy:connect:(\d+)", c))}
+    found = {int(m[1]) for c in question.custom_ids if (m := re.match(r"buddy:connect:(\d+)", c))}
     [group] = found
     return group
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.e2e.checkins.world import Grove, build_grove
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
-from tests.fakediscord import FakeDiscord, point_discord_py_at
+from tests.e2e.driver import serving
+from tests.fakediscord import FakeDiscord
 
 
 @pytest.fixture
@@ -18,11 +18,5 @@ def grove() -> Grove:
 
 @pytest.fixture
 async def fake(grove: Grove) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(grove.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-            server.assert_no_violations()
-        finally:
-            undo()
+    async with serving(grove.world) as server:
+        yield server

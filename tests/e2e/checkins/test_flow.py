@@ -14,11 +14,11 @@ from tests.e2e.checkins.world import (
     Grove,
     checkin,
     checkins_of,
-    custom_ids,
     profile_of,
     run,
 )
-from tests.e2e.escalation.world import ALERT_TITLE, request_row, settle
+from tests.e2e.driver import settle
+from tests.e2e.escalation.world import ALERT_TITLE, request_row
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage
 from tests.helpers import FrozenClock
 
@@ -90,7 +90,7 @@ async def test_first_checkin_asks_first_and_stores_nothing_yet(
     question = await handle.original_message()
     assert handle.is_ephemeral
     assert CONSENT_QUESTION in question.content
-    assert set(custom_ids(question)) == {
+    assert set(question.custom_ids) == {
         f"checkin:consent:{grove.guild_id}:yes",
         f"checkin:consent:{grove.guild_id}:no",
     }
@@ -150,7 +150,7 @@ async def test_private_note_is_encrypted_at_rest_and_answered_privately(
 ) -> None:
     saved = await checkin(fake, grove, grove.alice, 2)
     (row,) = await checkins_of(database, grove.alice)
-    assert f"checkin:note:{row.id}" in custom_ids(saved)
+    assert f"checkin:note:{row.id}" in saved.custom_ids
     secret = "Argued with my sister about the flat again"
     sent = await write_note(fake, saved, row.id, grove.alice, secret)
     reply = await sent.original_message()
@@ -203,7 +203,7 @@ async def test_sharing_posts_the_mood_not_the_note_and_pings_nobody(
     await set_up_channel(fake, grove)
     saved = await checkin(fake, grove, grove.alice, 4)
     (row,) = await checkins_of(database, grove.alice)
-    assert f"checkin:share:{row.id}" in custom_ids(saved)
+    assert f"checkin:share:{row.id}" in saved.custom_ids
     await write_note(fake, saved, row.id, grove.alice, "the interview went fine")
 
     shared = await fake.click(saved, f"checkin:share:{row.id}", grove.alice)
@@ -231,7 +231,7 @@ async def test_without_a_checkin_channel_there_is_no_share_button(
 ) -> None:
     saved = await checkin(fake, grove, grove.alice, 4)
     (row,) = await checkins_of(database, grove.alice)
-    assert custom_ids(saved) == [f"checkin:note:{row.id}"]
+    assert saved.custom_ids == [f"checkin:note:{row.id}"]
     assert fake.messages(grove.checkins_id) == []
 
 
@@ -250,7 +250,7 @@ async def test_really_struggling_offers_care_but_tells_nobody_by_itself(
     assert "**Really struggling**" in saved.content
     assert [e["title"] for e in saved.embeds] == [CARE_TITLE]
     talk_id = f"checkin:talk:{grove.guild_id}"
-    assert talk_id in custom_ids(saved)
+    assert talk_id in saved.custom_ids
     assert "I'd like to talk to someone" in labels(saved)
     await settle(fake, database, clock)
     assert fake.messages(grove.alerts_id) == []
@@ -275,13 +275,13 @@ async def test_a_sharp_drop_offers_care_and_an_ordinary_day_does_not(
         assert great.embeds == []
     dropped = await checkin(fake, grove, grove.alice, 3)  # average 5, Okay is 3: down by 2
     assert [e["title"] for e in dropped.embeds] == [CARE_TITLE]
-    assert f"checkin:talk:{grove.guild_id}" in custom_ids(dropped)
+    assert f"checkin:talk:{grove.guild_id}" in dropped.custom_ids
 
     for _ in range(2):
         await checkin(fake, grove, grove.bob, 5)
     ordinary = await checkin(fake, grove, grove.bob, 4)  # down by 1 only
     assert ordinary.embeds == []
-    assert f"checkin:talk:{grove.guild_id}" not in custom_ids(ordinary)
+    assert f"checkin:talk:{grove.guild_id}" not in ordinary.custom_ids
     first_low = await checkin(fake, grove, grove.owner_id, 2)  # no history to compare with
     assert first_low.embeds == []
     assert [r.mood for r in await checkins_of(database, grove.alice)] == [5, 5, 3]

@@ -15,7 +15,7 @@ from matplotlib.image import imread
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
-from tests.e2e.checkins.world import Grove, checkin, checkins_of, custom_ids, profile_of, run
+from tests.e2e.checkins.world import Grove, checkin, checkins_of, profile_of, run
 from tests.e2e.conftest import embed_fields
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage
 from tests.helpers import FrozenClock
@@ -180,7 +180,7 @@ async def test_mood_charts_the_last_days_privately(
         "Streak": "3 days",
     }
     assert {f"checkin:export:{grove.guild_id}", f"checkin:forget:{grove.guild_id}"} == set(
-        custom_ids(chart)
+        chart.custom_ids
     )
 
 
@@ -242,7 +242,7 @@ async def test_delete_asks_first_then_erases_only_mine_and_withdraws_consent(
 
     confirm = await clicked(fake, chart, f"checkin:forget:{grove.guild_id}", grove.alice)
     assert "Are you sure?" in confirm.content
-    assert custom_ids(confirm) == [f"checkin:forget:{grove.guild_id}:sure"]
+    assert confirm.custom_ids == [f"checkin:forget:{grove.guild_id}:sure"]
     assert len(await checkins_of(database, grove.alice)) == 2  # nothing erased yet
 
     done = await fake.click(confirm, f"checkin:forget:{grove.guild_id}:sure", grove.alice)

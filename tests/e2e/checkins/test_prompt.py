@@ -10,9 +10,9 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import CheckinSettings
 from bot.services.checkins.prompt import KIND_PROMPT, PROMPT_TEXT
-from tests.e2e.checkins.world import Grove, checkins_of, custom_ids, outbox_rows, run
+from tests.e2e.checkins.world import Grove, checkins_of, outbox_rows, run
 from tests.e2e.conftest import StartBot
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 
@@ -80,7 +80,7 @@ async def test_the_prompt_is_posted_once_a_day_and_its_button_starts_a_checkin(
     assert prompts(fake, grove) == []
     await move_to(fake, database, clock, utc(5, 10))
     [prompt] = prompts(fake, grove)
-    assert custom_ids(prompt) == [f"checkin:start:{grove.guild_id}"]
+    assert prompt.custom_ids == [f"checkin:start:{grove.guild_id}"]
     assert fake.pinged(prompt) == set()
 
     start = await fake.click(prompt, f"checkin:start:{grove.guild_id}", grove.bob)
@@ -89,7 +89,7 @@ async def test_the_prompt_is_posted_once_a_day_and_its_button_starts_a_checkin(
     assert CONSENT_QUESTION in question.content
     agreed = await fake.click(question, f"checkin:consent:{grove.guild_id}:yes", grove.bob)
     picker = await agreed.original_message()
-    assert custom_ids(picker) == [f"checkin:mood:{grove.guild_id}:{m}" for m in range(1, 6)]
+    assert picker.custom_ids == [f"checkin:mood:{grove.guild_id}:{m}" for m in range(1, 6)]
     await (await fake.click(picker, f"checkin:mood:{grove.guild_id}:5", grove.bob)).response()
     assert [(r.mood, r.local_day) for r in await checkins_of(database, grove.bob)] == [
         (5, date(2026, 1, 5))

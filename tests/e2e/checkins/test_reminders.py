@@ -16,13 +16,12 @@ from tests.e2e.checkins.world import (
     Grove,
     checkin,
     checkins_of,
-    custom_ids,
     outbox_rows,
     profile_of,
     run,
 )
 from tests.e2e.conftest import StartBot
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 
@@ -118,7 +117,7 @@ async def test_the_reminder_dm_comes_at_the_local_time_and_its_buttons_check_in(
     [dm] = dms(fake, grove)
     assert "check-in reminder" in dm.content
     assert "reminder for **Grove**." in dm.content  # it names the server it is for
-    assert custom_ids(dm) == [f"checkin:mood:{grove.guild_id}:{mood}" for mood in range(1, 6)]
+    assert dm.custom_ids == [f"checkin:mood:{grove.guild_id}:{mood}" for mood in range(1, 6)]
 
     # alice never agreed to check-ins being kept: tapping a mood asks first, in the DM.
     tapped = await (
@@ -129,7 +128,7 @@ async def test_the_reminder_dm_comes_at_the_local_time_and_its_buttons_check_in(
     assert await checkins_of(database, grove.alice) == []
     consent_id = f"checkin:consent:{grove.guild_id}:yes"
     await (await fake.click(dm, consent_id, grove.alice)).response()
-    assert f"checkin:mood:{grove.guild_id}:4" in custom_ids(dm)
+    assert f"checkin:mood:{grove.guild_id}:4" in dm.custom_ids
     await (await fake.click(dm, f"checkin:mood:{grove.guild_id}:4", grove.alice)).response()
     assert "Saved" in dm.content
     assert "Good" in dm.content
@@ -333,7 +332,7 @@ async def test_the_dms_buttons_act_only_while_she_is_in_the_server(
     [dm] = dms(fake, grove)
     await (await fake.click(dm, f"checkin:mood:{grove.guild_id}:1", grove.alice)).response()
     care = f"checkin:talk:{grove.guild_id}"
-    assert care in custom_ids(dm)
+    assert care in dm.custom_ids
 
     del grove.world.guilds[grove.guild_id].members[grove.alice]
     pressed = await fake.click(dm, care, grove.alice)

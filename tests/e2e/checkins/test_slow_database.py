@@ -18,7 +18,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database, sqlite_file
 from bot.db.models import Checkin
 from bot.ui import deadline
-from tests.e2e.checkins.world import Grove, checkins_of, custom_ids, run
+from tests.e2e.checkins.world import Grove, checkins_of, run
 from tests.fakediscord import FakeDiscord
 
 HELD_SECONDS = 4.0
@@ -59,7 +59,7 @@ async def test_a_slow_write_is_acknowledged_in_time_then_answered(
         pytest.skip("another process holding the write lock is SQLite's case")
     picker = await (await run(fake, grove, grove.alice, "checkin")).original_message()
     consent = f"checkin:consent:{grove.guild_id}:yes"
-    if consent in custom_ids(picker):
+    if consent in picker.custom_ids:
         picker = await (await fake.click(picker, consent, grove.alice)).original_message()
 
     async with OtherProcess(path) as other:

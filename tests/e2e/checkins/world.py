@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import Checkin, MemberProfile, OutboxMessage
+from tests.e2e.driver import run as run  # (re-exported for this world's tests)
 from tests.fakediscord import FakeDiscord, StoredMessage, World
 
 MANAGE_GUILD = 1 << 5
@@ -53,31 +53,16 @@ def build_grove() -> Grove:
     )
 
 
-async def run(fake: FakeDiscord, grove: Grove, member: int, command: str, **options: Any):
-    handle = await fake.invoke(*grove.where(member), command, options=options or None)
-    await handle.response()
-    return handle
-
-
 async def checkin(
     fake: FakeDiscord, grove: Grove, member: int, mood: int, *, consent: bool = True
 ) -> StoredMessage:
     """/checkin, agreeing first if asked, then tapping `mood`; returns the saved answer."""
     message = await (await run(fake, grove, member, "checkin")).original_message()
     consent_id = f"checkin:consent:{grove.guild_id}:yes"
-    if consent and consent_id in custom_ids(message):
+    if consent and consent_id in message.custom_ids:
         message = await (await fake.click(message, consent_id, member)).original_message()
     tapped = await fake.click(message, f"checkin:mood:{grove.guild_id}:{mood}", member)
     return await tapped.original_message()
-
-
-def custom_ids(message: StoredMessage) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.components
-        for component in row.get("components", [])
-        if "custom_id" in component
-    ]
 
 
 async def checkins_of(db: Database, member: int) -> list[Checkin]:

@@ -25,7 +25,6 @@ from tests.e2e.circles.world import (
     choose_kind,
     circle_rows,
     click,
-    custom_ids,
     description,
     gap_ideas,
     kind_line,
@@ -80,7 +79,7 @@ async def test_circle_answers_privately_with_a_picture_and_the_people(
     assert PRIVATE in description(empty)
     g = commons.guild_id
     # Nothing to remove yet, so no remove select; the add select offers the four kinds.
-    assert custom_ids(empty) == [
+    assert empty.custom_ids == [
         f"circle:add:{g}",
         f"circle:milestones:{g}:on",
         f"circle:milestones:{g}:off",
@@ -129,7 +128,7 @@ async def test_adding_a_member_from_the_user_select_tells_them_nothing(
     circle = await open_circle(fake, commons, commons.alice)
     question = await choose_kind(fake, commons, circle, commons.alice, "emotional")
     assert "Who gives you **emotional** support" in question.content
-    assert custom_ids(question) == [
+    assert question.custom_ids == [
         f"circle:pick:{commons.guild_id}:emotional",
         f"circle:name:{commons.guild_id}:emotional",
     ]
@@ -234,7 +233,7 @@ async def test_removing_someone_edits_the_circle_and_its_picture(
     last = options_of(edited, remove_id(commons))["Sam next door · Practical"]
     emptied = await click(fake, edited, remove_id(commons), commons.alice, values=[last])
     assert all(kind_line(emptied, k).endswith("nobody yet") for k in KINDS)
-    assert remove_id(commons) not in custom_ids(emptied)
+    assert remove_id(commons) not in emptied.custom_ids
     assert await circle_rows(database, commons, commons.alice) == []
 
 

@@ -14,7 +14,7 @@ from tests.e2e.circles.world import (
     run,
     setup_circles,
 )
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

@@ -17,7 +17,6 @@ from bot.ui.permissions import MANAGE_SERVER_REFUSAL
 from tests.e2e.circles.world import (
     Commons,
     click,
-    custom_ids,
     notes_of,
     open_circle,
     outbox_rows,
@@ -27,7 +26,7 @@ from tests.e2e.circles.world import (
     setup_escalation,
 )
 from tests.e2e.conftest import StartBot
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 
@@ -63,7 +62,7 @@ async def test_a_note_arrives_by_dm_with_the_senders_name_and_two_buttons(
         f"💌 <@{commons.alice}> from **Commons** is thinking of you.\n> Good luck today!"
     )
     [note] = await notes_of(database, commons.alice)
-    assert custom_ids(dm) == [
+    assert dm.custom_ids == [
         f"circle:report:{note.id}",
         f"circle:notes-off:{commons.guild_id}",
     ]
@@ -219,7 +218,7 @@ async def test_report_sends_the_moderators_the_note_naming_its_sender(
     )
     assert f"Sent by <@{commons.alice}> (anonymously)" in report.content
     assert "The note:\n> you owe me\n" in report.content
-    assert custom_ids(report) == [f"circle:report-close:{note.id}"]
+    assert report.custom_ids == [f"circle:report-close:{note.id}"]
     [note] = await notes_of(database, commons.alice)
     assert note.status == "reported"
     assert note.reported_at == clock.now()
@@ -259,7 +258,7 @@ async def test_without_an_alert_channel_a_report_reaches_the_server_owner(
     closed = await fake.click(report, f"circle:report-close:{note.id}", commons.owner_id)
     await closed.response()
     assert report.content.startswith(f"✅ Report closed by <@{commons.owner_id}>")
-    assert custom_ids(report) == []
+    assert report.custom_ids == []
     [note] = await notes_of(database, commons.alice)
     assert note.status == "closed"
 
@@ -334,7 +333,7 @@ async def test_a_reported_note_outlives_its_senders_erasure_until_a_moderator_cl
     assert kept.note == "nobody likes you", "the evidence keeps its words"
     [report] = fake.messages(commons.alerts_id)
     assert "The note:\n> nobody likes you\n" in report.content
-    assert custom_ids(report) == [f"circle:report-close:{note.id}"]
+    assert report.custom_ids == [f"circle:report-close:{note.id}"]
 
     # She comes back the next day: the week's limit to Bob still holds, kindly worded.
     clock.advance(days=1)

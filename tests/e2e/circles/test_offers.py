@@ -12,7 +12,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import SupportOffer
 from tests.e2e.circles.world import Commons, add_name, open_circle, reply
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.fakediscord import Channel, FakeDiscord, StoredMessage
 from tests.helpers import FrozenClock
 

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import CirclePerson, OutboxMessage, ThinkingNote
-from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
+from tests.e2e.driver import run as run  # (re-exported for this world's tests)
+from tests.fakediscord import FakeDiscord, StoredMessage, World
 
 MANAGE_GUILD = 1 << 5
 NAMES = ("alice", "bob", "cai", "dee", "eli")
@@ -81,14 +82,6 @@ def build_commons() -> Commons:
         moderators_role=moderators.id,
         members={name: world.add_member(guild.id, name).id for name in NAMES},
     )
-
-
-async def run(
-    fake: FakeDiscord, commons: Commons, member: int, command: str, /, **options: Any
-) -> InteractionHandle:
-    handle = await fake.invoke(*commons.where(member), command, options=options or None)
-    await handle.response()
-    return handle
 
 
 async def reply(
@@ -215,15 +208,6 @@ def options_of(message: StoredMessage, cid: str) -> dict[str, str]:
             if component.get("custom_id") == cid:
                 return {o["label"]: o["value"] for o in component.get("options", [])}
     raise AssertionError(f"no select {cid!r} on the message")
-
-
-def custom_ids(message: StoredMessage) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.components
-        for component in row.get("components", [])
-        if "custom_id" in component
-    ]
 
 
 async def circle_rows(db: Database, commons: Commons, member: int) -> list[CirclePerson]:

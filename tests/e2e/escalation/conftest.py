@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.client import KinfolkBot
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.driver import serving
 from tests.e2e.escalation.world import (
     Circle,
     build_circle,
     configure,
 )
-from tests.fakediscord import FakeDiscord, point_discord_py_at
+from tests.fakediscord import FakeDiscord
 
 
 @pytest.fixture
@@ -24,17 +24,8 @@ def circle() -> Circle:
 
 @pytest.fixture
 async def fake(circle: Circle) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(circle.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-            everyone = [
-                m.id for m in circle.world.message_index.values() if "everyone" in server.pinged(m)
-            ]
-            assert everyone == [], "a message pinged @everyone"
-        finally:
-            undo()
+    async with serving(circle.world) as server:
+        yield server
 
 
 @pytest.fixture

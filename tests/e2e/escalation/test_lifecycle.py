@@ -14,6 +14,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import AuditEntry, Base, OutboxMessage, SupportRequest
 from bot.jobs.delivery import PROBLEM_NOT_POSTED, Delivery, Sent, Undeliverable
+from tests.e2e.driver import settle
 from tests.e2e.escalation.world import (
     RESOURCE_MARKERS,
     Circle,
@@ -21,11 +22,9 @@ from tests.e2e.escalation.world import (
     alerts,
     build_circle,
     configure,
-    custom_ids,
     embed_text,
     field,
     request_row,
-    settle,
     talk,
 )
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage
@@ -118,7 +117,11 @@ def alerts_in(fake: FakeDiscord, channel_id: int) -> list[StoredMessage]:
 async def alert_showing(fake: FakeDiscord, channel_id: int, request_id: int) -> StoredMessage:
     def found() -> StoredMessage | None:
         return next(
-            (m for m in alerts_in(fake, channel_id) if f"talk:claim:{request_id}" in custom_ids(m)),
+            (
+                m
+                for m in alerts_in(fake, channel_id)
+                if f"talk:claim:{request_id}" in set(m.custom_ids)
+            ),
             None,
         )
 
@@ -169,7 +172,7 @@ async def test_after_an_erasure_the_next_request_gets_a_new_id_and_its_own_alert
     # Her alert is a neutral note now: it names nobody and has no buttons left.
     old_alert = fake.world.message_index[old_alert.id]
     assert str(circle.alice) not in old_alert.content + str(old_alert.embeds)
-    assert custom_ids(old_alert) == set()
+    assert set(old_alert.custom_ids) == set()
     assert await waiting_rows(database, f"talk:{first}:") == []
 
     # Another member, in each server, in crisis: each gets a new request and its own alert.
@@ -301,7 +304,7 @@ async def test_asking_more_urgently_raises_the_request_the_team_sees(
     assert "I've updated your request" in reply.content
     assert "In crisis" in reply.content
     assert all(marker in embed_text(reply.embeds) for marker in RESOURCE_MARKERS)
-    assert {f"talk:context:{rid}", f"talk:cancel:{rid}"} <= custom_ids(reply)
+    assert {f"talk:context:{rid}", f"talk:cancel:{rid}"} <= set(reply.custom_ids)
     await settle(fake, database, clock)
     alert = await alert_showing(fake, circle.alerts_id, rid)
     assert "In crisis" in field(alert, "Urgency")
@@ -477,7 +480,7 @@ async def test_erasing_after_asking_again_leaves_one_neutral_alert_and_nothing_q
     assert len(fake.messages(circle.alerts_id)) == posted  # edited, never posted anew
     for message in fake.messages(circle.alerts_id):
         assert str(circle.alice) not in message.content + str(message.embeds)
-        assert custom_ids(message) == set()
+        assert set(message.custom_ids) == set()
     async with database.read() as session:
         assert (await session.scalars(select(SupportRequest))).all() == []
     assert await waiting_rows(database, "talk") == []

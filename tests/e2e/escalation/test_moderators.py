@@ -8,6 +8,7 @@ from sqlalchemy import text
 from bot.client import KinfolkBot
 from bot.db.engine import Database
 from tests.e2e.conftest import StartBot
+from tests.e2e.driver import settle
 from tests.e2e.escalation.world import (
     Circle,
     alert_texts,
@@ -16,7 +17,6 @@ from tests.e2e.escalation.world import (
     embed_text,
     field,
     request_row,
-    settle,
     talk,
     the_alert,
 )

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from bot.db.engine import Database
-from bot.db.models import OutboxMessage, SupportRequest
+from bot.db.models import SupportRequest
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
-from tests.helpers import FrozenClock
 
 ALERT_TITLE = "Someone needs to talk"
 
@@ -116,38 +115,8 @@ async def request_row(db: Database, member: int) -> SupportRequest:
     return row
 
 
-async def settle(fake: FakeDiscord, db: Database, clock: FrozenClock) -> None:
-    """Wait until the outbox has nothing due now: everything due was sent, skipped or
-    rescheduled, so a test can assert that nothing *more* was sent."""
-
-    async def nothing_due() -> bool:
-        async with db.session() as session:
-            due = await session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(
-                    or_(
-                        (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= clock.now()),
-                        OutboxMessage.status == "sending",
-                    )
-                )
-            )
-        return due == 0
-
-    await fake.wait_for(nothing_due, timeout=10, what="the outbox to settle")
-
-
 RESOURCE_MARKERS = ("988", "116 123", "9-8-8", "13 11 14", "findahelpline.com", "emergency number")
 
 
 def embed_text(embeds: list[dict]) -> str:
     return "\n".join(str(e.get("title", "")) + str(e.get("description", "")) for e in embeds)
-
-
-def custom_ids(message: object) -> set[str]:
-    ids: set[str] = set()
-    for row in getattr(message, "components", []):
-        for component in row.get("components", []):
-            if "custom_id" in component:
-                ids.add(component["custom_id"])
-    return ids

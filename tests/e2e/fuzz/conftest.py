@@ -10,11 +10,10 @@ import pytest
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import serving, settle
 from tests.e2e.fuzz.harness import ErrorLog, Fuzzer
 from tests.e2e.fuzz.world import Hearth, add_late_entities, build_hearth, run_setup
-from tests.fakediscord import FakeDiscord, point_discord_py_at
+from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock
 
 
@@ -25,13 +24,8 @@ def hearth() -> Hearth:
 
 @pytest.fixture
 async def fake(hearth: Hearth) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(hearth.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-        finally:
-            undo()
+    async with serving(hearth.world, spec_checked=False, pings_checked=False) as server:
+        yield server
 
 
 @pytest.fixture

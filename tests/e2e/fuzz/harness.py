@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from tests import profiles
 from tests.e2e.fuzz.strategies import mention_ids
 from tests.e2e.fuzz.world import Hearth
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage
@@ -245,12 +245,10 @@ def fullness(message: StoredMessage) -> float:
     return max(len(message.content or "") / 2000, total / 6000, longest / 4096)
 
 
-# KINFOLK_FUZZ_SCALE=10 runs ten times the examples, for a deeper hunt than CI affords.
-SCALE = float(os.environ.get("KINFOLK_FUZZ_SCALE", "1"))
-
-
-def scaled(examples: int) -> int:
-    return max(1, round(examples * SCALE))
+def scaled(count: int) -> int:
+    """`count` examples under the ci profile, as many as the profile in use asks for
+    (tests/profiles.py: HYPOTHESIS_PROFILE=soak for a deeper hunt than CI affords)."""
+    return profiles.examples(count)
 
 
 def fuzz_settings(max_examples: int) -> settings:
@@ -260,7 +258,7 @@ def fuzz_settings(max_examples: int) -> settings:
     return settings(
         max_examples=scaled(max_examples),
         deadline=None,
-        derandomize=True,
+        derandomize=not profiles.RANDOM,
         database=None,
         phases=(Phase.explicit, Phase.generate, Phase.target),
         suppress_health_check=[HealthCheck.too_slow],

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import profiles
 from tests.e2e.fuzz import harness
 from tests.e2e.fuzz.harness import Fuzzer, stray_pings
 from tests.e2e.fuzz.strategies import free_text, mention_ids, options_for
@@ -32,7 +33,7 @@ def test_mention_ids_finds_user_nickname_and_role_mentions() -> None:
     assert mention_ids("<@1> <@!2> <@&3> <#4> @everyone <@x>") == {1, 2, 3}
 
 
-@settings(max_examples=30, database=None, derandomize=True)
+@settings(max_examples=profiles.examples(30))
 @given(st.data())
 def test_drawn_options_respect_the_declared_limits(data: st.DataObject) -> None:
     hearth = build_hearth()

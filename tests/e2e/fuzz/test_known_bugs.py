@@ -10,7 +10,7 @@ import pytest
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.fuzz.world import Hearth
 from tests.fakediscord import FakeDiscord, InteractionHandle
 from tests.helpers import FrozenClock

@@ -26,7 +26,7 @@ from tests.e2e.fuzz.harness import Fuzzer, run_fuzz, scaled
 from tests.e2e.fuzz.strategies import LOCALES, modal_values
 from tests.e2e.fuzz.world import Hearth
 from tests.fakediscord import InteractionHandle, StoredMessage
-from tests.fakediscord.interactions import all_custom_ids, find_component
+from tests.fakediscord.interactions import find_component
 from tests.helpers import FrozenClock
 
 EXAMPLES = 10
@@ -57,7 +57,7 @@ Opener = Callable[[Context, Any], Awaitable[Opened]]
 
 
 def component_id(message: StoredMessage, prefix: str) -> str:
-    [found] = [c for c in all_custom_ids(message.components) if c.startswith(prefix)]
+    [found] = [c for c in message.custom_ids if c.startswith(prefix)]
     return found
 
 
@@ -67,7 +67,7 @@ async def open_note(ctx: Context, mood: int) -> Opened:
     asked = await fuzzer.invoke((hearth.guild_id, hearth.general, hearth.alice), "checkin", {})
     message = await asked.original_message()
     consent = f"checkin:consent:{hearth.guild_id}:yes"
-    if consent in all_custom_ids(message.components):
+    if consent in message.custom_ids:
         message = await (await fuzzer.click(message, consent, hearth.alice)).original_message()
     mood_id = f"checkin:mood:{hearth.guild_id}:{mood}"
     saved = await (await fuzzer.click(message, mood_id, hearth.alice)).original_message()
@@ -110,7 +110,7 @@ async def the_alert(ctx: Context, request_id: int) -> StoredMessage:
 
     def alert() -> StoredMessage | None:
         for message in fake.messages(hearth.alerts):
-            if f"talk:claim:{request_id}" in all_custom_ids(message.components):
+            if f"talk:claim:{request_id}" in message.custom_ids:
                 return message
         return None
 
@@ -125,7 +125,7 @@ async def close_open_requests(ctx: Context) -> None:
     """Resolve alice's earlier request, if still open, so she can ask again."""
     fake, hearth = ctx.fuzzer.fake, ctx.hearth
     for message in fake.messages(hearth.alerts):
-        for cid in all_custom_ids(message.components):
+        for cid in message.custom_ids:
             button = find_component(message.components, cid) or {}
             if cid.startswith("talk:resolve:") and not button.get("disabled"):
                 await ctx.fuzzer.click(message, cid, hearth.mod)

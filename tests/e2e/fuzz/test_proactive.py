@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bot.client import KinfolkBot
 from bot.db.engine import Database
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.fuzz.harness import Fuzzer, run_fuzz, scaled
 from tests.e2e.fuzz.known_bugs import known_bug
 from tests.e2e.fuzz.strategies import leaf_commands, options_for

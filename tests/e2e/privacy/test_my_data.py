@@ -17,7 +17,7 @@ from bot.db.models import BuddyBlock, CirclePerson, SupportRequest
 from bot.services.privacy import export as export_sections
 from bot.services.privacy.member_data import KEPT_WHY
 from bot.services.privacy.registry import REGISTRY
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.privacy.world import (
     CHECKIN_NOTE,
     CIRCLE_NAME,
@@ -37,7 +37,6 @@ from tests.e2e.privacy.world import (
     checkins_of,
     circle_add_member,
     claim,
-    custom_ids,
     export,
     export_both,
     items,
@@ -252,7 +251,7 @@ async def test_delete_warns_first_and_only_the_button_erases(
     )
     assert "cannot be undone" in warning.content
     assert "/privacy export" in warning.content
-    assert custom_ids(warning) == [DELETE_BUTTON.format(guild=refuge.guild_id), CANCEL_BUTTON]
+    assert warning.custom_ids == [DELETE_BUTTON.format(guild=refuge.guild_id), CANCEL_BUTTON]
     # Asking is not erasing, and nor is walking away from the warning.
     await settle(fake, database, clock)
     assert await reply(fake, refuge, refuge.alice, "privacy show") == before
@@ -383,7 +382,7 @@ async def test_an_erased_request_is_not_chased_and_cannot_be_claimed(
     for message in fake.messages(refuge.alerts_id):
         if message.embeds or message.components or "erased" in message.content:
             assert str(refuge.alice) not in message.content + str(message.embeds)
-            assert not custom_ids(message)
+            assert not message.custom_ids
 
     # A client that sends the old Claim button's id anyway finds nothing to claim.
     threads = len(fake.threads)

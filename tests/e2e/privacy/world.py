@@ -14,8 +14,10 @@ from bot.db.engine import Database
 from bot.db.models import Checkin, SupportRequest
 from bot.services.privacy.member_data import scan
 from tests.e2e.buddies.world import start_round_as
-from tests.e2e.escalation.world import ALERT_TITLE, settle
-from tests.fakediscord import FakeDiscord, InteractionHandle, Member, StoredMessage, World
+from tests.e2e.driver import run as run  # (re-exported for this world's tests)
+from tests.e2e.driver import settle
+from tests.e2e.escalation.world import ALERT_TITLE
+from tests.fakediscord import FakeDiscord, Member, StoredMessage, World
 from tests.helpers import FrozenClock
 
 MANAGE_GUILD = 1 << 5
@@ -82,12 +84,6 @@ def build_refuge() -> Refuge:
 
 
 # ----- acting ---------------------------------------------------------------------------
-async def run(
-    fake: FakeDiscord, refuge: Refuge, member: int, command: str, /, **options: Any
-) -> InteractionHandle:
-    handle = await fake.invoke(*refuge.where(member), command, options=options or None)
-    await handle.response()
-    return handle
 
 
 async def reply(
@@ -98,15 +94,6 @@ async def reply(
     message = await handle.answer()
     assert handle.is_ephemeral, f"/{command} answered in public"
     return message.content
-
-
-def custom_ids(message: StoredMessage) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.components
-        for component in row.get("components", [])
-        if "custom_id" in component
-    ]
 
 
 async def set_up_escalation(fake: FakeDiscord, refuge: Refuge) -> None:
@@ -129,7 +116,7 @@ async def checkin_with_note(
     """/checkin (agreeing first if asked), tap `mood`, then add a private note."""
     message = await (await run(fake, refuge, member, "checkin")).original_message()
     consent = f"checkin:consent:{refuge.guild_id}:yes"
-    if consent in custom_ids(message):
+    if consent in message.custom_ids:
         message = await (await fake.click(message, consent, member)).original_message()
     tapped = await fake.click(message, f"checkin:mood:{refuge.guild_id}:{mood}", member)
     saved = await tapped.original_message()
@@ -170,7 +157,7 @@ async def alert_for(fake: FakeDiscord, refuge: Refuge, request_id: int) -> Store
 
     def found() -> StoredMessage | None:
         claim = f"talk:claim:{request_id}"
-        return next((m for m in alerts(fake, refuge) if claim in custom_ids(m)), None)
+        return next((m for m in alerts(fake, refuge) if claim in m.custom_ids), None)
 
     return await fake.wait_for(found, what=f"the alert for request {request_id}")
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.driver import serving
 from tests.e2e.reachout.world import Hearth, build_hearth
-from tests.fakediscord import FakeDiscord, point_discord_py_at
+from tests.fakediscord import FakeDiscord
 
 
 @pytest.fixture
@@ -18,11 +18,5 @@ def hearth() -> Hearth:
 
 @pytest.fixture
 async def fake(hearth: Hearth) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(hearth.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-            server.assert_no_violations()
-        finally:
-            undo()
+    async with serving(hearth.world) as server:
+        yield server

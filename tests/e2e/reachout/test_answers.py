@@ -19,7 +19,6 @@ from tests.e2e.escalation.world import ALERT_TITLE, field, request_row
 from tests.e2e.reachout.world import (
     Hearth,
     checkin,
-    custom_ids,
     last_seen,
     member_row,
     move_to,
@@ -88,7 +87,7 @@ async def test_check_in_now_shows_the_mood_buttons_and_a_tap_counts_as_activity(
     picker = await pressed.original_message()
     assert pressed.is_ephemeral
     assert PICKER_TEXT in picker.content
-    assert custom_ids(picker) == [f"checkin:mood:{hearth.guild_id}:{m}" for m in range(1, 6)]
+    assert picker.custom_ids == [f"checkin:mood:{hearth.guild_id}:{m}" for m in range(1, 6)]
     row = await member_row(database, hearth, alice)
     assert row is not None
     assert row.last_answer == "checkin"

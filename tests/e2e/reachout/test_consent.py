@@ -13,7 +13,6 @@ from tests.e2e.reachout.world import (
     Hearth,
     asked,
     checkin,
-    custom_ids,
     member_row,
     move_to,
     reachouts,
@@ -41,10 +40,10 @@ async def answer(
     assert question is not None
     assert question.ephemeral
     ask_ids = [f"reachout:ask:{hearth.guild_id}:{c}" for c in ("yes", "no")]
-    assert custom_ids(question) == ask_ids
+    assert question.custom_ids == ask_ids
     tapped = await fake.click(question, f"reachout:ask:{hearth.guild_id}:{choice}", hearth[name])
     await tapped.response()
-    assert custom_ids(question) == []  # answered: the buttons are gone
+    assert question.custom_ids == []  # answered: the buttons are gone
     return question.content
 
 

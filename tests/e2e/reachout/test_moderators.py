@@ -13,7 +13,6 @@ from tests.e2e.checkins.world import outbox_rows
 from tests.e2e.reachout.world import (
     Hearth,
     asked,
-    custom_ids,
     member_row,
     move_to,
     opt_in,
@@ -111,7 +110,7 @@ async def test_with_buddy_nudge_instead_the_active_buddy_is_told_and_no_dm_is_se
         question = await asked(joined)
         assert question is not None
         yes = f"reachout:ask:{hearth.guild_id}:yes"
-        assert yes in custom_ids(question)
+        assert yes in question.custom_ids
         await (await fake.click(question, yes, hearth[name])).response()
     await start_round(fake, hearth, database, clock)
     await written(fake, kinfolk)

@@ -7,7 +7,7 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.services.reachout.settings import KIND_SWEEP
 from tests.e2e.checkins.world import outbox_rows
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.reachout.world import Hearth, set_up, settings_row
 from tests.fakediscord import FakeDiscord
 from tests.helpers import FrozenClock

@@ -14,7 +14,8 @@ from bot.client import KinfolkBot
 from bot.db.engine import Database
 from bot.db.models import ActivityDay, MemberActivity, ReachoutSettings
 from tests.e2e.buddies.world import start_round_as
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import run as run  # (re-exported for this world's tests)
+from tests.e2e.driver import settle
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
 from tests.helpers import FrozenClock
 
@@ -75,12 +76,6 @@ def utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 
 
 # ----- acting ---------------------------------------------------------------------------
-async def run(
-    fake: FakeDiscord, hearth: Hearth, member: int, command: str, /, **options: Any
-) -> InteractionHandle:
-    handle = await fake.invoke(*hearth.where(member), command, options=options or None)
-    await handle.response()
-    return handle
 
 
 async def reply(
@@ -150,21 +145,12 @@ async def walk(
 
 
 # ----- reading --------------------------------------------------------------------------
-def custom_ids(message: StoredMessage) -> list[str]:
-    return [
-        component["custom_id"]
-        for row in message.components
-        for component in row.get("components", [])
-        if "custom_id" in component
-    ]
-
-
 def reachouts(fake: FakeDiscord, member: int) -> list[StoredMessage]:
     """The member's reach-out DMs (the ones with the one-tap answers)."""
     return [
         m
         for m in fake.dm_messages(member)
-        if any(c.startswith("reachout:answer:") for c in custom_ids(m))
+        if any(c.startswith("reachout:answer:") for c in m.custom_ids)
     ]
 
 
@@ -218,7 +204,7 @@ async def checkin(fake: FakeDiscord, hearth: Hearth, name: str, mood: int) -> In
     member = hearth[name]
     message = await (await run(fake, hearth, member, "checkin")).original_message()
     consent_id = f"checkin:consent:{hearth.guild_id}:yes"
-    if consent_id in custom_ids(message):
+    if consent_id in message.custom_ids:
         message = await (await fake.click(message, consent_id, member)).original_message()
     tapped = await fake.click(message, f"checkin:mood:{hearth.guild_id}:{mood}", member)
     assert (await tapped.original_message()).content.startswith("Saved")

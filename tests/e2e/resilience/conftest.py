@@ -12,9 +12,9 @@ import discord.http
 import discord.webhook.async_
 import pytest
 
-from tests.e2e.conftest import assert_every_message_sets_allowed_mentions
+from tests.e2e.driver import serving
 from tests.e2e.resilience.world import Shelter, build_shelter
-from tests.fakediscord import FakeDiscord, point_discord_py_at
+from tests.fakediscord import FakeDiscord
 
 
 @pytest.fixture
@@ -24,17 +24,8 @@ def shelter() -> Shelter:
 
 @pytest.fixture
 async def fake(shelter: Shelter) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(shelter.world, bucket=(50, 1.0)) as server:
-        undo = point_discord_py_at(server.api_base, server.gateway_url)
-        try:
-            yield server
-            assert_every_message_sets_allowed_mentions(server)
-            everyone = [
-                m.id for m in shelter.world.message_index.values() if "everyone" in server.pinged(m)
-            ]
-            assert everyone == [], "a message pinged @everyone"
-        finally:
-            undo()
+    async with serving(shelter.world) as server:
+        yield server
 
 
 class _QuickSleep(types.ModuleType):

@@ -16,7 +16,7 @@ from bot.db.engine import Database
 from bot.db.repositories import outbox
 from bot.services.buddies.rounds import KIND_CHECKUP
 from tests.e2e.buddies.world import start_round_as
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.resilience.world import (
     RESOURCE_MARKERS,
     Shelter,

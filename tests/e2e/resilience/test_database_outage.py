@@ -27,7 +27,7 @@ from bot.db.models import ActivityDay, MemberActivity
 from bot.ui.errors import TRY_AGAIN
 from tests.conftest import POSTGRES_URL, fresh_database
 from tests.e2e.conftest import StartBot
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.reachout.world import handlers_done
 from tests.e2e.resilience.proxy import PostgresProxy
 from tests.e2e.resilience.world import (

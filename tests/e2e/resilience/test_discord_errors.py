@@ -13,7 +13,7 @@ from bot.db.engine import Database
 from bot.db.repositories import outbox
 from bot.jobs.delivery import plain_payload
 from bot.jobs.outbox import backoff
-from tests.e2e.escalation.world import settle
+from tests.e2e.driver import settle
 from tests.e2e.resilience.world import (
     RESOURCE_MARKERS,
     Shelter,

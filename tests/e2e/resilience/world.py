@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from bot.db.engine import Database
 from bot.db.models import Checkin, OutboxMessage, SupportRequest
+from tests.e2e.driver import run as run  # (re-exported for this world's tests)
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
 
 ALERT_TITLE = "Someone needs to talk"
@@ -69,12 +70,6 @@ def build_shelter(crowd: int = 12) -> Shelter:
 
 
 # ----- acting ---------------------------------------------------------------------------
-async def run(
-    fake: FakeDiscord, shelter: Shelter, member: int, command: str, /, **options: Any
-) -> InteractionHandle:
-    handle = await fake.invoke(*shelter.where(member), command, options=options or None)
-    await handle.response()
-    return handle
 
 
 async def reply(
