@@ -12,8 +12,10 @@ loads and takes exactly that away when it unloads.
         async def checkins(self, interaction, channel: discord.TextChannel) -> None: ...
 
 What each one is:
-- `dynamic_items`: the `DynamicItem` classes of the buttons and selects the feature sends;
-  a press is matched to them by custom id (no view is kept: `bot.ui.views`).
+- `dynamic_items`: the `DynamicItem` classes of the buttons and selects the feature sends,
+  its own and those of another feature's flow it starts (the reach-out question under a
+  check-in); a press is matched to them by custom id (no view is kept: `bot.ui.views`). An
+  item two features declare stays registered while either is loaded.
 - `outbox_handlers()`: outbox kind → handler, for the messages the feature queues.
 - `sender_views()`: view name → builder, for the buttons under its outbox messages.
 - `modal_routes()`: custom-id pattern → handler, for the forms it opens (`bot.ui.modals`).
@@ -96,8 +98,13 @@ class FeatureCog(commands.Cog):
         self._views = dict(self.sender_views())
         self._routes = dict(self.modal_routes())
         self._setup = tuple(self.setup_commands())
+        # Refused before anything is added: a failed load leaves nothing behind.
         taken = set(self._handlers) & set(bot.outbox.handlers)
         taken |= set(self._views) & set(bot.sender.views)
+        taken |= {p.pattern for p in set(self._routes) & set(bot.modals.patterns)}
+        group = bot.tree.get_command(setup_group.NAME)
+        if isinstance(group, app_commands.Group):
+            taken |= {c.name for c in self._setup} & {c.name for c in group.commands}
         if taken:
             raise ValueError(f"{type(self).__name__}: another feature has {sorted(taken)}")
         bot.add_dynamic_items(*self.dynamic_items)
@@ -108,7 +115,7 @@ class FeatureCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         bot = self.bot
-        bot.remove_dynamic_items(*self.dynamic_items)
+        bot.remove_dynamic_items(*self._not_declared_by_others())
         for kind, handler in self._handlers.items():
             if bot.outbox.handlers.get(kind) is handler:
                 del bot.outbox.handlers[kind]
@@ -117,3 +124,18 @@ class FeatureCog(commands.Cog):
                 del bot.sender.views[name]
         bot.modals.remove(self._routes)
         setup_group.detach(bot.tree, *self._setup)
+
+    def _not_declared_by_others(self) -> list[type[discord.ui.DynamicItem[Any]]]:
+        """Its items that no other loaded feature declares (by custom-id pattern: a feature
+        loaded again has new classes for the same buttons)."""
+        others = {
+            item.__discord_ui_compiled_template__.pattern
+            for cog in self.bot.cogs.values()
+            if isinstance(cog, FeatureCog) and cog is not self
+            for item in cog.dynamic_items
+        }
+        return [
+            item
+            for item in self.dynamic_items
+            if item.__discord_ui_compiled_template__.pattern not in others
+        ]

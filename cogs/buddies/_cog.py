@@ -11,7 +11,7 @@ from bot.services.buddies.handlers import CHECKUP_VIEW, handlers
 from bot.services.buddies.texts import FREQUENCIES
 from bot.ui.autocomplete import timezone_autocomplete
 from bot.ui.feature import FeatureCog, Handlers, Views
-from bot.ui.reachout_ask import maybe_ask
+from bot.ui.reachout_ask import AskButton, maybe_ask
 from bot.ui.replies import send_ephemeral
 from cogs.buddies._views import DYNAMIC_ITEMS, checkup_view
 
@@ -35,7 +35,7 @@ class Buddies(FeatureCog):
         name="buddy", description="Your check-in buddy (private)", guild_only=True
     )
 
-    dynamic_items = DYNAMIC_ITEMS
+    dynamic_items = (*DYNAMIC_ITEMS, AskButton)  # the reach-out question after /buddy join
 
     def outbox_handlers(self) -> Handlers:
         return handlers(self.bot.db, self.bot.clock)

@@ -16,6 +16,7 @@ from bot.services.checkins.prompt import START_VIEW
 from bot.services.checkins.reminders import MOODS_VIEW
 from bot.ui import pictures
 from bot.ui.feature import FeatureCog, Handlers, Routes, Views
+from bot.ui.reachout_ask import AskButton
 from bot.ui.replies import finish_deferred, send_ephemeral
 from bot.ui.views import view_of
 from cogs.checkins._views import (
@@ -28,6 +29,7 @@ from cogs.checkins._views import (
     start_checkin,
     submit_note,
 )
+from cogs.escalation._member_views import AddContextButton, CancelButton
 
 EMPTY_HISTORY = (
     "No check-ins in the last {days} days yet, so there's nothing to chart. "
@@ -36,7 +38,9 @@ EMPTY_HISTORY = (
 
 
 class Checkins(FeatureCog):
-    dynamic_items = DYNAMIC_ITEMS
+    # Its own, and what it sends of other features' flows: the reach-out question after a
+    # check-in, /talk's buttons after "I'd like to talk".
+    dynamic_items = (*DYNAMIC_ITEMS, AskButton, AddContextButton, CancelButton)
 
     def outbox_handlers(self) -> Handlers:
         return handlers(self.bot.db, self.bot.clock)

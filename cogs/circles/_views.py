@@ -280,7 +280,7 @@ class Toggle:
     prefix: ClassVar[str]
     labels: ClassVar[tuple[str, str]]  # (on, off)
     emoji: ClassVar[str]  # shown on the "on" button
-    row: ClassVar[int]
+    button_row: ClassVar[int]  # (not `row`: that is DynamicItem's, the rendered row)
     done: ClassVar[tuple[str, str]]  # what the member is told: (on, off)
 
     def __init__(self, guild_id: int, on: bool) -> None:
@@ -290,7 +290,7 @@ class Toggle:
                 label=self.labels[0] if on else self.labels[1],
                 style=discord.ButtonStyle.secondary,
                 emoji=self.emoji if on else None,
-                row=self.row,
+                row=self.button_row,
             )
         )
         self.guild_id, self.on = guild_id, on
@@ -318,7 +318,7 @@ class MilestonesButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:milestones:" + GUILD + ":" + ON_OFF,
 ):
-    prefix, emoji, row = "circle:milestones", "🎉", 3
+    prefix, emoji, button_row = "circle:milestones", "🎉", 3
     labels = ("Celebrate my milestones", "Don't celebrate my milestones")
     done = (
         "Done: your milestones (a check-in streak, a buddy round completed, a year here) "
@@ -345,7 +345,7 @@ class NotesButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:notes:" + GUILD + ":" + ON_OFF,
 ):
-    prefix, emoji, row = "circle:notes", "💌", 4
+    prefix, emoji, button_row = "circle:notes", "💌", 4
     labels = ("Receive thinking-of-you notes", "No thinking-of-you notes")
     done = (
         "Done: members can send you thinking-of-you notes.",

@@ -12,6 +12,8 @@ from bot.services.reachout.activity import COMMAND, MESSAGE, REACTION
 from bot.services.reachout.handlers import ANSWERS_VIEW, handlers
 from bot.ui.feature import FeatureCog, Handlers, Views
 from bot.ui.replies import send_ephemeral
+from cogs.checkins._views import ConsentButton, MoodButton
+from cogs.escalation._member_views import AddContextButton, CancelButton
 from cogs.reachout._views import DYNAMIC_ITEMS, answers_view
 
 NOT_ENABLED = (
@@ -34,7 +36,9 @@ class Reachout(FeatureCog):
         guild_only=True,
     )
 
-    dynamic_items = DYNAMIC_ITEMS  # AskButton among them (it is asked under check-ins too)
+    # Its own (the question is asked under check-ins and /buddy too), and what its DM's
+    # answers start: a check-in's consent and moods, /talk's buttons.
+    dynamic_items = (*DYNAMIC_ITEMS, ConsentButton, MoodButton, AddContextButton, CancelButton)
 
     def outbox_handlers(self) -> Handlers:
         return handlers(self.bot.db, self.bot.clock)
