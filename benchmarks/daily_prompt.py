@@ -54,7 +54,6 @@ from benchmarks.interaction_latency import (
     DEADLINE,
     POSTGRES_ENV,
     bot_against_standin,
-    components_custom_ids,
     give_consent,
     machine,
 )
@@ -122,7 +121,7 @@ class Step:
 
 
 def component_ids(message: StoredMessage | None) -> list[str]:
-    return components_custom_ids(message.components if message is not None else [])
+    return message.custom_ids if message is not None else []
 
 
 async def seed(url: str, guild_id: int, members: list[int], pressers: list[int]) -> None:

@@ -79,6 +79,7 @@ from bot.db.repositories import checkins as checkin_repo
 from bot.logs import configure_logging
 from bot.runner import _run_until_signalled
 from tests.fakediscord import FakeDiscord, InteractionHandle, World
+from tests.fakediscord.messages import all_custom_ids
 
 RATES = (50, 100, 200)
 PROFILE_RATES = (100,)
@@ -574,21 +575,7 @@ class Bench:
 
 def custom_ids(body: dict[str, Any]) -> list[str]:
     """The custom ids in an interaction response's body."""
-    return components_custom_ids((body.get("data") or {}).get("components") or [])
-
-
-def components_custom_ids(components: list[dict[str, Any]]) -> list[str]:
-    """Every custom id in `components`, rows and all, in order."""
-    found: list[str] = []
-
-    def walk(components: list[dict[str, Any]]) -> None:
-        for component in components:
-            if "custom_id" in component:
-                found.append(component["custom_id"])
-            walk(component.get("components") or [])
-
-    walk(components)
-    return found
+    return all_custom_ids((body.get("data") or {}).get("components") or [])
 
 
 # ----- a run ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from bot.db.models import OutboxMessage
+from bot.db.repositories.outbox import PENDING
 
 if TYPE_CHECKING:
     import pytest
@@ -61,5 +62,5 @@ async def outbox_counts(session: AsyncSession) -> dict[str, int]:
 async def next_pending_due(session: AsyncSession) -> datetime | None:
     """When the earliest pending outbox message falls due (None: nothing pending)."""
     return await session.scalar(
-        select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == "pending")
+        select(func.min(OutboxMessage.due_at)).where(OutboxMessage.status == PENDING)
     )

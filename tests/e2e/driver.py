@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select
 
 from bot.db.engine import Database
 from bot.db.models import OutboxMessage
+from bot.db.repositories.outbox import PENDING, SENDING
 from tests.fakediscord import FakeDiscord, InteractionHandle, World, point_discord_py_at
 from tests.helpers import FrozenClock
 
@@ -88,8 +89,8 @@ async def settle(fake: FakeDiscord, db: Database, clock: FrozenClock) -> None:
                 .select_from(OutboxMessage)
                 .where(
                     or_(
-                        (OutboxMessage.status == "pending") & (OutboxMessage.due_at <= clock.now()),
-                        OutboxMessage.status == "sending",
+                        (OutboxMessage.status == PENDING) & (OutboxMessage.due_at <= clock.now()),
+                        OutboxMessage.status == SENDING,
                     )
                 )
             )
