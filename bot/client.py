@@ -26,11 +26,13 @@ from bot.jobs.outbox import OutboxDispatcher
 from bot.jobs.pacing import Pacer
 from bot.metrics import Metrics, RateLimitCounter
 from bot.services import command_sync, health
+from bot.services.languages import LanguageResolver, LanguageTracker
 from bot.services.reachout.activity import ActivityTracker
-from bot.ui import deadline, errors, pictures
+from bot.ui import deadline, errors, language, pictures
 from bot.ui.http_buckets import throttle_bucket_cleanup
 from bot.ui.modals import ModalRoutes
 from bot.ui.outbox_sender import DiscordSender
+from bot.ui.translator import KinfolkTranslator
 
 log = logging.getLogger("kinfolk")
 
@@ -87,6 +89,7 @@ class KinfolkTree(app_commands.CommandTree):
     database gets a "thinking…" acknowledgement in time, `bot.ui.deadline`)."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        language.enter(interaction)  # first: the "one moment" of the guard is in it too
         deadline.guard(interaction)
         return True
 
@@ -143,6 +146,11 @@ class KinfolkBot(commands.AutoShardedBot):
         # Everything the bot says on its own initiative goes through this one loop;
         # features register how to render their kinds of message (and their views) on it.
         self.sender = DiscordSender(self, Pacer(settings.outbox_per_second))
+        # Each message in its reader's language; languages seen on interactions are noted
+        # in memory and written with participation (bot.services.languages).
+        self.languages = LanguageTracker(db, clock)
+        self.language_of = LanguageResolver(db, clock, self.languages)
+        self.translator = KinfolkTranslator()
         self.outbox = OutboxDispatcher(
             db,
             clock,
@@ -153,6 +161,7 @@ class KinfolkBot(commands.AutoShardedBot):
             owner=_owner_name(settings),
             concurrency=settings.outbox_lanes,
             batch=max(20, settings.outbox_lanes * 5),
+            language_of=self.language_of,
         )
         self._outbox_task: asyncio.Task[None] | None = None
         # Submitted forms, by custom id, to the feature that opened them (bot.ui.feature).
@@ -170,6 +179,7 @@ class KinfolkBot(commands.AutoShardedBot):
             logging.getLogger("discord.http").addFilter(self._rate_limit_counter)
 
     async def setup_hook(self) -> None:
+        await self.tree.set_translator(self.translator)
         names = self._extension_names
         for name in names if names is not None else discover_extensions():
             await self.load_extension(name)
@@ -210,7 +220,8 @@ class KinfolkBot(commands.AutoShardedBot):
             await self.flush_participation()
 
     async def flush_participation(self) -> None:
-        """Write the participation counted so far (kept for the next try if it fails)."""
+        """Write the participation counted so far (kept for the next try if it fails), and
+        the languages members were seen using."""
         try:
             await self.participation.flush()
         except DatabaseClosing:
@@ -219,6 +230,12 @@ class KinfolkBot(commands.AutoShardedBot):
             )
         except Exception:
             log.exception("writing activity failed; keeping it for the next flush")
+        try:
+            await self.languages.flush()
+        except DatabaseClosing:
+            log.warning("languages of %d member(s) not written: shutting down", len(self.languages))
+        except Exception:
+            log.exception("writing languages failed; keeping them for the next flush")
 
     async def stop_outbox(self, grace: float = 10.0) -> None:
         """Let the dispatcher finish the message in hand and hand back the rest."""
@@ -253,7 +270,11 @@ class KinfolkBot(commands.AutoShardedBot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the development server", len(synced))
             return True
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        # With their translations: a catalog that changed is synced too.
+        payload = [
+            await command.get_translated_payload(self.tree, self.translator)
+            for command in self.tree.get_commands()
+        ]
         tree_hash = command_sync.fingerprint([{"application_id": self.application_id}, *payload])
         if not await command_sync.needs_sync(self.db, tree_hash):
             log.info("commands unchanged since the last sync; not syncing")

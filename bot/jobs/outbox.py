@@ -17,9 +17,10 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
+from bot import i18n
 from bot.clock import Clock
 from bot.db.engine import Database, DatabaseClosing
 from bot.db.repositories import outbox
@@ -44,6 +45,8 @@ from bot.jobs.delivery import (
 log = logging.getLogger(__name__)
 
 PLAIN = PlainMessage()
+# The language a message's reader gets (`bot.services.languages.LanguageResolver`).
+LanguageOf = Callable[[QueuedMessage], Awaitable[str]]
 MAX_BACKOFF = timedelta(minutes=15)
 
 
@@ -65,6 +68,7 @@ class OutboxDispatcher:
         batch: int = 20,
         poll_seconds: float = 5.0,
         concurrency: int = 1,
+        language_of: LanguageOf | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -77,6 +81,7 @@ class OutboxDispatcher:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
+        self.language_of = language_of
         # When the lease on the batch in hand runs out.
         self._batch_lease_ends: datetime | None = None
         self._wake = asyncio.Event()
@@ -159,6 +164,14 @@ class OutboxDispatcher:
         """One message: prepared by its kind's handler, sent unless that made it moot, and
         its outcome recorded."""
         handler = self.handlers.get(message.kind, PLAIN)
+        language = i18n.ENGLISH
+        if self.language_of is not None:
+            language = await self.language_of(message)
+        # Written for its reader: the handler's words and the sender's buttons alike.
+        with i18n.speaking(language):
+            await self._prepared_and_sent(message, handler)
+
+    async def _prepared_and_sent(self, message: QueuedMessage, handler: KindHandler) -> None:
         prepared = await self._prepare(message, handler)
         delivery = None if prepared is None else await self._to_send(message, prepared)
         if delivery is None:

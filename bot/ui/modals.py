@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import discord
 
+from bot.ui import language
 from bot.ui.errors import report
 
 ModalHandler = Callable[[discord.Interaction, re.Match[str]], Awaitable[None]]
@@ -41,6 +42,7 @@ class ModalRoutes:
         """Answer a submitted form whose custom id a feature declared; False if none did."""
         if interaction.type is not discord.InteractionType.modal_submit:
             return False
+        language.enter(interaction)
         custom_id = str(dict(interaction.data or {}).get("custom_id", ""))
         for pattern, handler in self._routes.items():
             match = pattern.fullmatch(custom_id)

@@ -149,6 +149,8 @@ async def _pipeline(
     message = _message_body(method, path, body)
     problems += validation.message_rule_errors(message)
     problems += allowed_mentions_errors(message or {})
+    if method == "PUT" and path.endswith("/commands"):
+        problems += validation.command_rule_errors(body)
     if problems:
         for problem in problems:
             fake.violation(f"{method} {path}", problem)

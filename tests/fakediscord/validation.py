@@ -137,6 +137,78 @@ def message_rule_errors(message: dict[str, Any] | None) -> list[str]:
     return errors
 
 
+def discord_locales() -> frozenset[str]:
+    """The locales Discord accepts as keys of `name_localizations` and the like."""
+    schema = load_spec()["components"]["schemas"]["AvailableLocalesEnum"]
+    return frozenset(choice["const"] for choice in schema["oneOf"])
+
+
+def _valid_name(name: Any, *, lowercase: bool) -> bool:
+    # Discord: ^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$, and lowercase where a
+    # lowercase variant exists (slash commands and their options).
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 32
+        and all(ch.isalnum() or ch in "-_" or "\u0900" <= ch <= "\u0e7f" for ch in name)
+        and (not lowercase or name == name.lower())
+    )
+
+
+def _localisations(where: str, item: dict[str, Any], key: str, limit: int) -> list[str]:
+    values = item.get(f"{key}_localizations") or {}
+    errors = []
+    for locale, text in values.items():
+        if locale not in discord_locales():
+            errors.append(f"{where}.{key}_localizations: {locale!r} is not a Discord locale")
+        elif not isinstance(text, str) or not 0 < len(text) <= limit:
+            errors.append(f"{where}.{key}_localizations.{locale}: must be 1–{limit} characters")
+    return errors
+
+
+def _names_unique(where: str, items: list[dict[str, Any]]) -> list[str]:
+    """Names, and each locale's localised names, must differ among siblings."""
+    errors = []
+    by_locale: dict[str | None, list[str]] = {None: [i.get("name", "") for i in items]}
+    for item in items:
+        for locale, text in (item.get("name_localizations") or {}).items():
+            by_locale.setdefault(locale, []).append(text)
+    for locale, names in by_locale.items():
+        if len(names) != len(set(names)):
+            errors.append(f"{where}: two share a name{'' if locale is None else ' in ' + locale}")
+    return errors
+
+
+def _option_errors(where: str, option: dict[str, Any]) -> list[str]:
+    errors = []
+    if not _valid_name(option.get("name"), lowercase=True):
+        errors.append(f"{where}.name: {option.get('name')!r} breaks Discord's name rule")
+    for locale, name in (option.get("name_localizations") or {}).items():
+        if not _valid_name(name, lowercase=True):
+            errors.append(f"{where}.name_localizations.{locale}: {name!r} breaks the name rule")
+    errors += _localisations(where, option, "name", 32)
+    errors += _localisations(where, option, "description", 100)
+    for index, choice in enumerate(option.get("choices") or []):
+        errors += _localisations(f"{where}.choices[{index}]", choice, "name", 100)
+    children = option.get("options") or []
+    errors += _names_unique(f"{where}.options", children)
+    for index, child in enumerate(children):
+        errors += _option_errors(f"{where}.options[{index}]", child)
+    return errors
+
+
+def command_rule_errors(commands: Any) -> list[str]:
+    """Rules for registered commands the spec does not express: names (and their
+    localisations) valid and lowercase, localisations keyed by Discord's locales and within
+    the limits, sibling names distinct in every locale."""
+    if not isinstance(commands, list):
+        return []
+    chat_input = [c for c in commands if isinstance(c, dict) and c.get("type", 1) == 1]
+    errors = _names_unique("commands", chat_input)
+    for index, command in enumerate(chat_input):
+        errors += _option_errors(f"commands[{index}]", command)
+    return errors
+
+
 def warm_up() -> None:
     """Load and compile everything now (done once per process, ~1 s)."""
     operations()

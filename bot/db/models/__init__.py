@@ -19,7 +19,13 @@ from bot.db.models.circles import (
     SupportOffer,
     ThinkingNote,
 )
-from bot.db.models.core import AppState, DeploymentSecret, GuildSettings, OutboxMessage
+from bot.db.models.core import (
+    AppState,
+    DeploymentSecret,
+    GuildSettings,
+    MemberLanguage,
+    OutboxMessage,
+)
 from bot.db.models.escalation import EscalationSettings, ModeratorDuty, SupportRequest
 from bot.db.models.privacy import MemberDeparture, PrivacySettings
 from bot.db.models.reachout import ActivityDay, MemberActivity, ReachoutSettings
@@ -45,6 +51,7 @@ __all__ = [
     "GuildSettings",
     "MemberActivity",
     "MemberDeparture",
+    "MemberLanguage",
     "MemberProfile",
     "ModeratorDuty",
     "OutboxMessage",

@@ -20,7 +20,23 @@ class GuildSettings(Base):
 
     guild_id: Mapped[int] = mapped_column(Snowflake, primary_key=True, autoincrement=False)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The language of the server's channel posts, chosen with /setup language (a catalog
+    # code of bot.i18n); None: Discord's server language (`discord_locale`), last seen.
+    language: Mapped[str | None] = mapped_column(String(10))
+    discord_locale: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberLanguage(Base):
+    """The Discord language a member last used in this server: their DMs and outbox
+    messages are written in it. Personal data: exported and erased with the member's."""
+
+    __tablename__ = "member_languages"
+
+    guild_id: Mapped[int] = mapped_column(Snowflake, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(Snowflake, primary_key=True, autoincrement=False)
+    locale: Mapped[str] = mapped_column(String(10))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
