@@ -1,44 +1,28 @@
 """Crisis resources shown to a member who asks to talk.
 
-The built-in list is short and well known; the member's Discord locale decides which lines
-come first. A server can extend the list with its own lines (shown first) or replace the
-built-in national lines. The emergency-number line and the international directory are always
-shown: whatever a server configures, nobody is left without a way to find help.
+National lines come from `crisis_lines.toml` (each with its source): the server's region and
+the member's Discord locale decide which countries are shown. A server can extend the list
+with its own lines (shown first) or replace the built-in national lines. The emergency-number
+line and the international directory are always shown: whatever a server configures, nobody
+is left without a way to find help.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.domain import crisis_lines
+from bot.i18n import _
 
-@dataclass(frozen=True)
-class Resource:
-    region: str
-    text: str
+# Shown to everyone, whatever else a server configures.
+DIRECTORY_URL = "https://findahelpline.com"
 
 
-EMERGENCY = "If you are in danger right now, call your local emergency number (911, 999, 112, 000)."
-DIRECTORY = Resource(
-    "Anywhere",
-    "Find a free, confidential helpline in your country: https://findahelpline.com",
-)
+def directory_line() -> str:
+    return _("**Anywhere**: Find a free, confidential helpline in your country: {url}").format(
+        url=DIRECTORY_URL
+    )
 
-US = Resource("United States", "988 Suicide & Crisis Lifeline: call or text **988** (24/7)")
-UK_IE = Resource("UK & Ireland", "Samaritans: call **116 123** (free, 24/7)")
-CANADA = Resource("Canada", "Suicide Crisis Helpline: call or text **9-8-8** (24/7)")
-AUSTRALIA = Resource("Australia", "Lifeline: call **13 11 14** or text 0477 13 11 14 (24/7)")
-BUILT_IN = (US, UK_IE, CANADA, AUSTRALIA)
-
-# Discord locales (https://discord.com/developers/docs/reference#locales) → lines to show first.
-# Discord has no en-CA or en-AU locale, so English speakers see all four national lines.
-LOCALE_FIRST: dict[str, tuple[Resource, ...]] = {
-    "en-US": (US, CANADA),
-    "en-GB": (UK_IE, AUSTRALIA),
-    "es-419": (US,),
-    "es-ES": (US,),
-    "fr": (CANADA,),
-}
 
 MAX_SERVER_TEXT = 1000
 
@@ -50,16 +34,24 @@ class ResourceMode(StrEnum):
 
 
 def resources_for(
-    locale: str | None, server_lines: str | None = None, mode: ResourceMode = ResourceMode.DEFAULT
+    locale: str | None,
+    server_lines: str | None = None,
+    mode: ResourceMode = ResourceMode.DEFAULT,
+    region: str | None = None,
 ) -> tuple[str, list[str]]:
-    """(the emergency sentence, the list of resource lines) for this member and server."""
-    first = LOCALE_FIRST.get(locale or "", ())
-    national = [*first, *(r for r in BUILT_IN if r not in first)]
-    lines = [f"**{r.region}**: {r.text}" for r in national]
+    """(the emergency sentence, the list of resource lines) for this member and server, in
+    the current language. National lines: the server's region first, then the countries of
+    the member's Discord `locale` (`bot.domain.crisis_lines`)."""
+    shown = crisis_lines.for_member(locale, region)
+    lines = [
+        f"**{crisis_lines.country_name(country.code)}**: {crisis_lines.describe(line)}"
+        for country in shown
+        for line in country.lines
+    ]
     own = [line.strip() for line in (server_lines or "").splitlines() if line.strip()]
     if mode is ResourceMode.REPLACE and own:
         lines = own
     elif mode is ResourceMode.EXTEND and own:
         lines = own + lines
-    lines.append(f"**{DIRECTORY.region}**: {DIRECTORY.text}")
-    return EMERGENCY, lines
+    lines.append(directory_line())
+    return crisis_lines.emergency_sentence(shown), lines

@@ -28,6 +28,9 @@ class EscalationSettings(Base):
     # Server-chosen crisis resource lines (not member data) and how they combine with ours.
     resources_text: Mapped[str | None] = mapped_column(Text)
     resources_mode: Mapped[str] = mapped_column(String(10), default="default")
+    # The country whose crisis lines come first (ISO 3166 code, bot.domain.crisis_lines),
+    # before those of the member's own Discord language; None: the member's language only.
+    resources_region: Mapped[str | None] = mapped_column(String(2))
     # What stops alerts from reaching moderators right now, shown in /about; None when fine.
     alert_problem: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

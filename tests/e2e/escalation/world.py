@@ -115,7 +115,8 @@ async def request_row(db: Database, member: int) -> SupportRequest:
     return row
 
 
-RESOURCE_MARKERS = ("988", "116 123", "9-8-8", "13 11 14", "findahelpline.com", "emergency number")
+# What a member with Discord in US English is shown (bot/domain/crisis_lines.toml).
+RESOURCE_MARKERS = ("**988**", "**911**", "Canada", "findahelpline.com", "emergency number")
 
 
 def embed_text(embeds: list[dict]) -> str:

@@ -16,7 +16,7 @@ from tests.e2e.driver import run as run  # (re-exported for this world's tests)
 from tests.fakediscord import FakeDiscord, InteractionHandle, StoredMessage, World
 
 ALERT_TITLE = "Someone needs to talk"
-RESOURCE_MARKERS = ("988", "116 123", "findahelpline.com")
+RESOURCE_MARKERS = ("988", "911", "findahelpline.com")
 # The stand-in's deadline for the first answer to an interaction, as Discord's.
 DEADLINE = 3.0
 
