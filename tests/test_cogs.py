@@ -52,6 +52,7 @@ async def test_extensions_load_without_command_clashes(tmp_path: Path) -> None:
         assert {c.name for c in setup.commands} == {
             "show",
             "timezone",
+            "language",
             "checkins",
             "buddies",
             "buddies-round",

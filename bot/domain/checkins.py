@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import IntEnum
 from zoneinfo import ZoneInfo
 
+from bot.i18n import N_, _, ngettext, number
+
 NOTE_MAX_CHARS = 1000
 # Care is offered for a mood two or more levels below the recent average…
 CARE_DROP = 2.0
@@ -30,6 +32,7 @@ class Mood(IntEnum):
 
     @property
     def label(self) -> str:
+        """The English word, marked for translation: shown as `_(mood.label)`."""
         return _LABELS[self]
 
     @property
@@ -38,11 +41,11 @@ class Mood(IntEnum):
 
 
 _LABELS = {
-    Mood.STRUGGLING: "Really struggling",
-    Mood.LOW: "Low",
-    Mood.OKAY: "Okay",
-    Mood.GOOD: "Good",
-    Mood.GREAT: "Great",
+    Mood.STRUGGLING: N_("Really struggling"),
+    Mood.LOW: N_("Low"),
+    Mood.OKAY: N_("Okay"),
+    Mood.GOOD: N_("Good"),
+    Mood.GREAT: N_("Great"),
 }
 _EMOJI = {
     Mood.STRUGGLING: "😣",
@@ -99,17 +102,22 @@ def streak_text(news: StreakNews, *, care: bool = False) -> str:
     """A word on the streak. With `care` (a hard day: help is offered just below), no
     cheering: a member who says today is hard is thanked, not congratulated."""
     if news.again_today:
-        return (
-            "You'd already checked in today; I've kept this one too. "
-            f"Streak: {news.days} {'day' if news.days == 1 else 'days'}."
-        )
+        return ngettext(
+            "You'd already checked in today; I've kept this one too. Streak: {count} day.",
+            "You'd already checked in today; I've kept this one too. Streak: {count} days.",
+            news.days,
+        ).format(count=number(news.days))
     if care:
-        return "Thank you for telling me how you are."
+        return _("Thank you for telling me how you are.")
     if news.first_ever:
-        return "Your first check-in. Thank you for starting."
+        return _("Your first check-in. Thank you for starting.")
     if news.came_back:
-        return "Welcome back. Every check-in counts, whenever it comes."
-    return f"That's {news.days} days in a row. Showing up for yourself matters."
+        return _("Welcome back. Every check-in counts, whenever it comes.")
+    return ngettext(
+        "That's {count} day in a row. Showing up for yourself matters.",
+        "That's {count} days in a row. Showing up for yourself matters.",
+        news.days,
+    ).format(count=number(news.days))
 
 
 def needs_care(mood: Mood, recent: Sequence[int]) -> bool:
@@ -160,7 +168,9 @@ def parse_local_time(text: str) -> time:
             if hour < 24 and minute < 60:
                 return time(hour, minute)
     raise InvalidInput(
-        f"“{text.strip()[:20]}” isn't a time of day I can use. Try something like 21:30 or 9pm."
+        _("“{text}” isn't a time of day I can use. Try something like 21:30 or 9pm.").format(
+            text=text.strip()[:20]
+        )
     )
 
 

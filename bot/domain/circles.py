@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.checkins import InvalidInput
+from bot.i18n import N_, _, ngettext, number
 
 
 class Kind(StrEnum):
@@ -24,11 +25,23 @@ class Kind(StrEnum):
 
     @property
     def label(self) -> str:
-        return _LABELS[self][0]
+        """The kind's name, in the current language."""
+        return _(_LABELS[self][0])
 
     @property
     def meaning(self) -> str:
-        return _LABELS[self][1]
+        """What the kind means, in the current language."""
+        return _(_LABELS[self][1])
+
+    @property
+    def support(self) -> str:
+        """An item of a list of offers, "emotional support (someone who listens)"."""
+        return _(_SUPPORT[self])
+
+    @property
+    def offered(self) -> str:
+        """An item of what a member offers, "emotional (someone who listens)"."""
+        return _(_OFFERED[self])
 
     @property
     def emoji(self) -> str:
@@ -36,10 +49,26 @@ class Kind(StrEnum):
 
 
 _LABELS = {
-    Kind.EMOTIONAL: ("Emotional", "someone who listens", "💛"),
-    Kind.PRACTICAL: ("Practical", "help with tasks, meals, lifts", "🧰"),
-    Kind.INFORMATIONAL: ("Informational", "advice from someone who has been there", "🧭"),
-    Kind.COMPANIONSHIP: ("Companionship", "shared time, belonging", "🌿"),
+    Kind.EMOTIONAL: (N_("Emotional"), N_("someone who listens"), "💛"),
+    Kind.PRACTICAL: (N_("Practical"), N_("help with tasks, meals, lifts"), "🧰"),
+    Kind.INFORMATIONAL: (
+        N_("Informational"),
+        N_("advice from someone who has been there"),
+        "🧭",
+    ),
+    Kind.COMPANIONSHIP: (N_("Companionship"), N_("shared time, belonging"), "🌿"),
+}
+_SUPPORT = {
+    Kind.EMOTIONAL: N_("emotional support (someone who listens)"),
+    Kind.PRACTICAL: N_("practical support (help with tasks, meals, lifts)"),
+    Kind.INFORMATIONAL: N_("informational support (advice from someone who has been there)"),
+    Kind.COMPANIONSHIP: N_("companionship support (shared time, belonging)"),
+}
+_OFFERED = {
+    Kind.EMOTIONAL: N_("emotional (someone who listens)"),
+    Kind.PRACTICAL: N_("practical (help with tasks, meals, lifts)"),
+    Kind.INFORMATIONAL: N_("informational (advice from someone who has been there)"),
+    Kind.COMPANIONSHIP: N_("companionship (shared time, belonging)"),
 }
 
 NAME_MAX_CHARS = 60
@@ -63,17 +92,22 @@ class Person:
     professional: bool = False
 
     def display(self) -> str:
-        who = f"<@{self.user_id}>" if self.user_id is not None else (self.name or "someone")
-        return who + (" (professional)" if self.professional else "")
+        """How the person is written in the member's circle (in the current language)."""
+        who = f"<@{self.user_id}>" if self.user_id is not None else (self.name or _("someone"))
+        return _("{person} (professional)").format(person=who) if self.professional else who
 
 
 def check_name(text: str) -> str:
     name = " ".join(text.split())
     if not name:
-        raise InvalidInput("Please type a name, like “my sister” or “Sam”. Nothing was changed.")
+        raise InvalidInput(_("Please type a name, like “my sister” or “Sam”. Nothing was changed."))
     if len(name) > NAME_MAX_CHARS:
         raise InvalidInput(
-            f"Please keep the name under {NAME_MAX_CHARS} characters. Nothing was changed."
+            ngettext(
+                "Please keep the name under {count} character. Nothing was changed.",
+                "Please keep the name under {count} characters. Nothing was changed.",
+                NAME_MAX_CHARS,
+            ).format(count=number(NAME_MAX_CHARS))
         )
     return name
 
@@ -93,13 +127,24 @@ def check_topics(text: str) -> list[str]:
             continue
         if len(topic) > TOPIC_MAX_CHARS:
             raise InvalidInput(
-                f"“{topic[:20]}…” is long for a topic; please keep each under "
-                f"{TOPIC_MAX_CHARS} characters. Nothing was changed."
+                ngettext(
+                    "“{topic}…” is long for a topic; please keep each under {count} "
+                    "character. Nothing was changed.",
+                    "“{topic}…” is long for a topic; please keep each under {count} "
+                    "characters. Nothing was changed.",
+                    TOPIC_MAX_CHARS,
+                ).format(topic=topic[:20], count=number(TOPIC_MAX_CHARS))
             )
         if topic.lower() not in (t.lower() for t in topics):
             topics.append(topic)
     if len(topics) > MAX_TOPICS:
-        raise InvalidInput(f"Up to {MAX_TOPICS} topics, please. Nothing was changed.")
+        raise InvalidInput(
+            ngettext(
+                "Up to {count} topic, please. Nothing was changed.",
+                "Up to {count} topics, please. Nothing was changed.",
+                MAX_TOPICS,
+            ).format(count=number(MAX_TOPICS))
+        )
     return topics
 
 
@@ -117,18 +162,25 @@ def may_send_note(
     """The limits on thinking-of-you notes: `sent_by_sender` are the sender's notes in the
     last day, `last_to_recipient` their last note to this recipient."""
     if last_to_recipient is not None and now - last_to_recipient < NOTE_RECIPIENT_GAP:
+        again = int((last_to_recipient + NOTE_RECIPIENT_GAP).timestamp())
         return NoteVerdict(
             False,
-            "You sent them a note in the last week. One a week keeps it special; "
-            "you could try again after "
-            f"<t:{int((last_to_recipient + NOTE_RECIPIENT_GAP).timestamp())}:D>.",
+            _(
+                "You sent them a note in the last week. One a week keeps it special; "
+                "you could try again after {date}."
+            ).format(date=f"<t:{again}:D>"),
         )
     recent = [at for at in sent_by_sender if now - at < timedelta(days=1)]
     if len(recent) >= NOTES_PER_DAY:
         return NoteVerdict(
             False,
-            f"You've sent {NOTES_PER_DAY} notes today, which is lovely. Let's leave it there "
-            "for today, so each one stays special.",
+            ngettext(
+                "You've sent {count} note today, which is lovely. Let's leave it there "
+                "for today, so each one stays special.",
+                "You've sent {count} notes today, which is lovely. Let's leave it there "
+                "for today, so each one stays special.",
+                NOTES_PER_DAY,
+            ).format(count=number(NOTES_PER_DAY)),
         )
     return NoteVerdict(True)
 

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
+from bot.i18n import N_, _, ngettext
+
 CONTEXT_MAX_CHARS = 1000  # one message from the member
 CONTEXT_TOTAL_MAX_CHARS = 3500  # everything together: fits one embed (4096) with the markers
 MAX_TIMER_MINUTES = 24 * 60
@@ -43,6 +45,8 @@ class Urgency(StrEnum):
 
     @property
     def label(self) -> str:
+        """The English label, marked for translation: `_(urgency.label)` where it is shown
+        (the /talk command's choices keep the English, translated by the command tree)."""
         return URGENCY_LABELS[self]
 
     @property
@@ -52,9 +56,9 @@ class Urgency(StrEnum):
 
 
 URGENCY_LABELS = {
-    Urgency.CHAT: "I'd like someone to chat with",
-    Urgency.STRUGGLING: "I'm struggling",
-    Urgency.CRISIS: "I'm in crisis",
+    Urgency.CHAT: N_("I'd like someone to chat with"),
+    Urgency.STRUGGLING: N_("I'm struggling"),
+    Urgency.CRISIS: N_("I'm in crisis"),
 }
 
 
@@ -102,36 +106,41 @@ class Ladder:
 def timer_problem(first_minutes: int, second_minutes: int) -> str | None:
     """Why a pair of timers cannot be used, in words for a moderator; None when fine."""
     if not 1 <= first_minutes <= MAX_TIMER_MINUTES or not 1 <= second_minutes <= MAX_TIMER_MINUTES:
-        return f"Timers must be between 1 and {MAX_TIMER_MINUTES} minutes."
+        return ngettext(
+            "Timers must be between 1 and {maximum} minute.",
+            "Timers must be between 1 and {maximum} minutes.",
+            MAX_TIMER_MINUTES,
+        ).format(maximum=MAX_TIMER_MINUTES)
     if second_minutes <= first_minutes:
-        return "The second timer must be longer than the first (it counts from the request too)."
+        return _("The second timer must be longer than the first (it counts from the request too).")
     return None
 
 
 class TransitionRefused(Exception):
-    """A request is not in a state that allows this; the message is safe to show."""
+    """A request is not in a state that allows this; the message is safe to show (it is
+    written in the current language when raised: inside the interaction that caused it)."""
 
 
 def check_claim(status: Status) -> None:
     if status is Status.CLAIMED:
-        raise TransitionRefused("Someone has already claimed this request.")
+        raise TransitionRefused(_("Someone has already claimed this request."))
     if not status.active:
-        raise TransitionRefused("This request is already closed.")
+        raise TransitionRefused(_("This request is already closed."))
 
 
 def check_resolve(status: Status) -> None:
     if not status.active:
-        raise TransitionRefused("This request is already closed.")
+        raise TransitionRefused(_("This request is already closed."))
 
 
 def check_hand_off(status: Status) -> None:
     if status is not Status.CLAIMED:
-        raise TransitionRefused("Only a claimed request can be handed off.")
+        raise TransitionRefused(_("Only a claimed request can be handed off."))
 
 
 def check_member_change(status: Status) -> None:
     if not status.active:
-        raise TransitionRefused("That request has already been closed.")
+        raise TransitionRefused(_("That request has already been closed."))
 
 
 def is_rise(current: Urgency, asked: Urgency) -> bool:
@@ -211,7 +220,13 @@ def clean_context(text: str | None) -> str | None:
         return None
     text = text.strip()
     if len(text) > CONTEXT_MAX_CHARS:
-        raise ValueError(f"context is limited to {CONTEXT_MAX_CHARS} characters")
+        raise ValueError(
+            ngettext(
+                "context is limited to {count} character",
+                "context is limited to {count} characters",
+                CONTEXT_MAX_CHARS,
+            ).format(count=CONTEXT_MAX_CHARS)
+        )
     return text
 
 
@@ -261,7 +276,7 @@ class Actor:
         return is_moderator(self.role_ids, self.manage_server, moderator_roles)
 
 
-MODERATORS_ONLY = (
+MODERATORS_ONLY = N_(
     "Only the server's moderators can do that. If you need to talk, use **/talk** and "
     "someone will be with you."
 )
@@ -271,4 +286,4 @@ class NotModerator(TransitionRefused):
     """The presser is not a moderator of the request's server."""
 
     def __init__(self) -> None:
-        super().__init__(MODERATORS_ONLY)
+        super().__init__(_(MODERATORS_ONLY))

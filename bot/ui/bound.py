@@ -13,14 +13,17 @@ from typing import Any
 
 import discord
 
+from bot.i18n import N_, _
 from bot.ui.context import kinfolk
 from bot.ui.errors import ReportsErrors
 from bot.ui.replies import send_ephemeral
 
 log = logging.getLogger(__name__)
 
-OTHER_SERVER = "That button belongs to another server, so I can't use it here. Nothing was changed."
-NOT_A_MEMBER = (
+OTHER_SERVER = N_(
+    "That button belongs to another server, so I can't use it here. Nothing was changed."
+)
+NOT_A_MEMBER = N_(
     "You're not a member of that server any more, so I can't do that there. Nothing was changed."
 )
 
@@ -43,11 +46,11 @@ async def is_member(interaction: discord.Interaction, guild_id: int, user_id: in
 async def server_problem(interaction: discord.Interaction, guild_id: int) -> str | None:
     """Why a button naming server `guild_id` may not act here, or None when it may."""
     if interaction.guild_id is not None:
-        return None if interaction.guild_id == guild_id else OTHER_SERVER
+        return None if interaction.guild_id == guild_id else _(OTHER_SERVER)
     if await is_member(interaction, guild_id, interaction.user.id):
         return None
     log.info("a button for server %s was pressed in a DM by a non-member", guild_id)
-    return NOT_A_MEMBER
+    return _(NOT_A_MEMBER)
 
 
 class BoundToServer(ReportsErrors):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import ClassVar
 
 import discord
 from discord import app_commands
@@ -15,16 +16,17 @@ from discord import app_commands
 from bot.db.engine import DatabaseClosing, is_unreachable
 from bot.domain.checkins import InvalidInput
 from bot.domain.escalation import TransitionRefused
+from bot.i18n import N_, _, ngettext, number
 from bot.services.guild_config import InvalidSetting
-from bot.ui import deadline
+from bot.ui import deadline, language
 from bot.ui.replies import send_ephemeral
 
 log = logging.getLogger("kinfolk.errors")
 
-TRY_AGAIN = (
+TRY_AGAIN = N_(
     "I couldn't reach my database just now, so nothing was changed. Please try again in a moment."
 )
-RESTARTING = "Kinfolk is restarting. Please try again in a minute; nothing was changed."
+RESTARTING = N_("Kinfolk is restarting. Please try again in a minute; nothing was changed.")
 
 
 class Refusal(app_commands.CheckFailure):
@@ -44,23 +46,30 @@ def explain(error: BaseException) -> tuple[str, str | None]:
     ):
         return str(original), None
     if isinstance(error, app_commands.TransformerError):
-        return (
+        return _(
             "I couldn't use what you picked for one of the options: Discord hasn't told me "
             "about it yet, or I can't see it. Check that I can view it, then try again in a "
             "moment. Nothing was changed."
         ), None
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "That command only works inside a server.", None
+        return _("That command only works inside a server."), None
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Let's take a breath: try again in {error.retry_after:.0f} seconds.", None
+        seconds = round(error.retry_after)
+        return ngettext(
+            "Let's take a breath: try again in {count} second.",
+            "Let's take a breath: try again in {count} seconds.",
+            seconds,
+        ).format(count=number(seconds)), None
     if isinstance(original, DatabaseClosing):
-        return RESTARTING, None
+        return _(RESTARTING), None
     if is_unreachable(original):
-        return TRY_AGAIN, None
+        return _(TRY_AGAIN), None
     error_id = uuid.uuid4().hex[:8]
     return (
-        "Sorry, something went wrong on my side. It has been logged with error id "
-        f"`{error_id}`; if it keeps happening, a moderator can look it up.",
+        _(
+            "Sorry, something went wrong on my side. It has been logged with error id "
+            "`{error_id}`; if it keeps happening, a moderator can look it up."
+        ).format(error_id=error_id),
         error_id,
     )
 
@@ -90,6 +99,7 @@ class ReportsErrors:
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        language.enter(interaction)
         deadline.guard(interaction)
         try:
             if await self.allowed(interaction):
@@ -99,7 +109,11 @@ class ReportsErrors:
 
 
 class KinfolkModal(discord.ui.Modal):
-    """Base modal: a failure on submit gets the same kind answer as commands."""
+    """Base modal: a failure on submit gets the same kind answer as commands. `TITLE` is its
+    title in English (marked with `N_`), shown as `_(TITLE)` in the member's language when
+    the form is built."""
+
+    TITLE: ClassVar[str]
 
     # Modal's own signature, which narrows BaseView's (discord.py's, not ours to change).
     async def on_error(  # type: ignore[override]

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import discord
 
+from bot.i18n import _
 from bot.jobs.delivery import (
     PROBLEM_DMS_CLOSED,
     PROBLEM_NO_ACCESS,
@@ -197,7 +198,7 @@ class DiscordSender:
             return known
         guild = await self._fetch_guild(guild_id)
         if guild is None:
-            return "your server"
+            return _("your server")
         name = discord.utils.escape_markdown(guild.name)
         if len(self._server_names) > 10_000:
             self._server_names.clear()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bot import workers
+from bot.i18n import N_
 
 
 def warm() -> None:
@@ -47,4 +48,5 @@ class OnePerMember:
             self._drawing.discard(key)
 
 
-STILL_DRAWING = "I'm still drawing your last one; it will be here in a moment. 💛"
+# Shown as `_(STILL_DRAWING)`.
+STILL_DRAWING = N_("I'm still drawing your last one; it will be here in a moment. 💛")

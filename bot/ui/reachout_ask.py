@@ -7,6 +7,7 @@ from typing import Any
 
 import discord
 
+from bot.i18n import N_, _
 from bot.services.reachout import consent
 from bot.services.reachout.texts import ASK_TEXT
 from bot.ui.bound import BoundToServer
@@ -15,12 +16,13 @@ from bot.ui.custom_ids import GUILD, YES_NO
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
 
-YES_TEXT = (
+# Shown as `_(YES_TEXT)`, `_(NO_TEXT)`, in the member's language.
+YES_TEXT = N_(
     "Thank you. If you go quiet for a while, Kinfolk may send you one short, kind DM — "
     "never during your night (22:00–08:00 your time; **/reachout quiet-hours** changes it). "
     "**/reachout off** stops it any time."
 )
-NO_TEXT = (
+NO_TEXT = N_(
     "No problem: Kinfolk won't DM you about being quiet. **/reachout on** changes that "
     "whenever you like."
 )
@@ -36,7 +38,7 @@ async def maybe_ask(interaction: discord.Interaction, guild_id: int) -> None:
     if not await bot.participation.tracks(guild_id):
         return  # reach-out is off there: no unit of work (and no SQLite write lock) needed
     if await consent.ask_once(bot.db, bot.clock, guild_id, interaction.user.id):
-        await send_ephemeral(interaction, ASK_TEXT, view=ask_view(guild_id))
+        await send_ephemeral(interaction, _(ASK_TEXT), view=ask_view(guild_id))
 
 
 class AskButton(
@@ -48,7 +50,7 @@ class AskButton(
         super().__init__(
             discord.ui.Button(
                 custom_id=f"reachout:ask:{guild_id}:{'yes' if yes else 'no'}",
-                label="Yes, that's OK" if yes else "No thanks",
+                label=_("Yes, that's OK") if yes else _("No thanks"),
                 style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
             )
         )
@@ -64,5 +66,5 @@ class AskButton(
         bot = kinfolk(interaction)
         await consent.set_consent(bot.db, bot.clock, self.guild_id, interaction.user.id, self.yes)
         await interaction.response.edit_message(
-            content=YES_TEXT if self.yes else NO_TEXT, view=None
+            content=_(YES_TEXT) if self.yes else _(NO_TEXT), view=None
         )

@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import N_, _, number
 from bot.services.buddies import membership, rounds
 from bot.services.buddies.handlers import CHECKUP_VIEW, handlers
 from bot.services.buddies.texts import FREQUENCIES
@@ -16,13 +17,13 @@ from bot.ui.replies import send_ephemeral
 from cogs.buddies._views import DYNAMIC_ITEMS, checkup_view
 
 BLOCKED = {
-    None: "Done. You will never be paired with them, and they won't be told.",
-    membership.BLOCKED_PAIR: (
+    None: N_("Done. You will never be paired with them, and they won't be told."),
+    membership.BLOCKED_PAIR: N_(
         "Done. You will never be paired with them, and they won't be told. Your pairing with "
         "them this round has ended and its thread is closed; they hear only that the pairing "
         "ended, as for any pairing that ends. You'll be first in line next round."
     ),
-    membership.BLOCKED_IN_TRIO: (
+    membership.BLOCKED_IN_TRIO: N_(
         "Done. You will never be paired with them, and they won't be told. You've left your "
         "group's thread for this round; the other two carry on as a pair. You'll be first in "
         "line next round."
@@ -78,8 +79,11 @@ class Buddies(FeatureCog):
         )
         await send_ephemeral(
             interaction,
-            "You're in! You'll be paired when the next round starts, and I'll open a private "
-            "thread for you and your buddy. **/buddy status** shows where things are.",
+            _(
+                "You're in! You'll be paired when the next round starts, and I'll open a "
+                "private thread for you and your buddy. **/buddy status** shows where things "
+                "are."
+            ),
         )
         await maybe_ask(interaction, interaction.guild_id)
 
@@ -92,10 +96,12 @@ class Buddies(FeatureCog):
         self.bot.outbox.wake()
         await send_ephemeral(
             interaction,
-            "You've left the buddy programme. Thank you for taking part; **/buddy join** any "
-            "time to come back."
+            _(
+                "You've left the buddy programme. Thank you for taking part; **/buddy join** "
+                "any time to come back."
+            )
             if left
-            else "You weren't in the buddy programme, so nothing changed.",
+            else _("You weren't in the buddy programme, so nothing changed."),
         )
 
     @buddy.command(name="pause", description="Skip rounds for a while")
@@ -109,8 +115,10 @@ class Buddies(FeatureCog):
         )
         await send_ephemeral(
             interaction,
-            f"Paused until <t:{int(until.timestamp())}:D>: you won't be paired in rounds that "
-            "start before then. Take the time you need.",
+            _(
+                "Paused until {date}: you won't be paired in rounds that start before then. "
+                "Take the time you need."
+            ).format(date=f"<t:{int(until.timestamp())}:D>"),
         )
 
     @buddy.command(name="status", description="Your current buddy and round")
@@ -120,23 +128,29 @@ class Buddies(FeatureCog):
             self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id
         )
         if not state.taking_part and not state.buddies:
-            await send_ephemeral(
-                interaction, "You're not in the buddy programme. **/buddy join** to take part."
-            )
+            await send_ephemeral(interaction, _(membership.NOT_TAKING_PART))
             return
         lines = []
         if state.buddies:
             names = ", ".join(f"<@{b}>" for b in state.buddies)
-            lines.append(f"Your buddy this round: {names}.")
+            lines.append(_("Your buddy this round: {names}.").format(names=names))
             if state.thread_id:
-                lines.append(f"Your thread: <#{state.thread_id}>.")
+                lines.append(_("Your thread: {thread}.").format(thread=f"<#{state.thread_id}>"))
             if state.round_ends_at:
-                lines.append(f"The round ends <t:{int(state.round_ends_at.timestamp())}:R>.")
+                lines.append(
+                    _("The round ends {time}.").format(
+                        time=f"<t:{int(state.round_ends_at.timestamp())}:R>"
+                    )
+                )
         else:
-            lines.append("You don't have a buddy right now; you'll be paired next round.")
+            lines.append(_("You don't have a buddy right now; you'll be paired next round."))
         if state.paused_until:
-            lines.append(f"Paused until <t:{int(state.paused_until.timestamp())}:D>.")
-        lines.append(f"Rounds you've taken part in: {state.rounds}.")
+            lines.append(
+                _("Paused until {date}.").format(
+                    date=f"<t:{int(state.paused_until.timestamp())}:D>"
+                )
+            )
+        lines.append(_("Rounds you've taken part in: {count}.").format(count=number(state.rounds)))
         await send_ephemeral(interaction, "\n".join(lines))
 
     @buddy.command(name="block", description="Never be paired with this member (private)")
@@ -152,7 +166,7 @@ class Buddies(FeatureCog):
             other_is_bot=member.bot,
         )
         self.bot.outbox.wake()
-        await send_ephemeral(interaction, BLOCKED[ended])
+        await send_ephemeral(interaction, _(BLOCKED[ended]))
 
     @buddy.command(name="rematch", description="Ask for a new buddy now")
     async def rematch(self, interaction: discord.Interaction) -> None:
@@ -162,11 +176,11 @@ class Buddies(FeatureCog):
         )
         self.bot.outbox.wake()
         if found:
-            text = (
-                f"I've paired you with <@{found[0]}>. I'm opening a private thread for you two now."
-            )
+            text = _(
+                "I've paired you with {buddy}. I'm opening a private thread for you two now."
+            ).format(buddy=f"<@{found[0]}>")
         else:
-            text = (
+            text = _(
                 "Nobody is free for a new pairing right now, so you'll be first in line when "
                 "the next round starts."
             )

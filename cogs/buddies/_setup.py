@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from bot.domain.words import plural
+from bot.i18n import _, ngettext, number
 from bot.services.buddies import rounds, schedule
 from bot.services.buddies.rounds import RoundPlan
 from bot.ui.feature import FeatureCog, setup_command
@@ -20,22 +20,111 @@ PREVIEW_LINES = 15
 
 def describe_plan(plan: RoundPlan) -> str:
     trios = sum(1 for g in plan.groups if len(g) == 3)
-    lines = [
-        f"**Round {plan.number} preview** (seed {plan.seed}): "
-        f"{plural(plan.eligible, 'member')} taking part → {plural(len(plan.groups), 'group')}"
-        + (f", {plural(trios, 'trio')}" if trios else "")
-        + ".",
-    ]
+    members = ngettext("{count} member", "{count} members", plan.eligible).format(
+        count=number(plan.eligible)
+    )
+    groups = ngettext("{count} group", "{count} groups", len(plan.groups)).format(
+        count=number(len(plan.groups))
+    )
+    if trios:
+        summary = _(
+            "**Round {number} preview** (seed {seed}): {members} taking part → {groups}, {trios}."
+        ).format(
+            number=plan.number,
+            seed=plan.seed,
+            members=members,
+            groups=groups,
+            trios=ngettext("{count} trio", "{count} trios", trios).format(count=number(trios)),
+        )
+    else:
+        summary = _(
+            "**Round {number} preview** (seed {seed}): {members} taking part → {groups}."
+        ).format(number=plan.number, seed=plan.seed, members=members, groups=groups)
+    lines = [summary]
     if plan.repeats:
-        met = "pair has" if plan.repeats == 1 else "pairs have"
-        lines.append(f"{plan.repeats} {met} met recently: no other arrangement avoided it.")
+        lines.append(
+            ngettext(
+                "{count} pair has met recently: no other arrangement avoided it.",
+                "{count} pairs have met recently: no other arrangement avoided it.",
+                plan.repeats,
+            ).format(count=number(plan.repeats))
+        )
     if plan.unplaced:
-        lines.append(f"{plural(len(plan.unplaced), 'member')} can't be placed this round.")
+        lines.append(
+            ngettext(
+                "{count} member can't be placed this round.",
+                "{count} members can't be placed this round.",
+                len(plan.unplaced),
+            ).format(count=number(len(plan.unplaced)))
+        )
     for group in plan.groups[:PREVIEW_LINES]:
         lines.append("• " + " & ".join(f"<@{m}>" for m in group))
     if len(plan.groups) > PREVIEW_LINES:
-        lines.append(f"…and {len(plan.groups) - PREVIEW_LINES} more.")
+        more = len(plan.groups) - PREVIEW_LINES
+        lines.append(
+            ngettext("…and {count} more.", "…and {count} more.", more).format(count=number(more))
+        )
     return "\n".join(lines)
+
+
+def _schedule(weekday: int, days: int) -> str:
+    """The answer's first line, a whole sentence for each weekday (a translation may say
+    "on Mondays" in its own way)."""
+    if weekday == 0:
+        return ngettext(
+            "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+            "Mondays at {time} {timezone} time; the first starts {first}.",
+            "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+            "Mondays at {time} {timezone} time; the first starts {first}.",
+            days,
+        )
+    if weekday == 1:
+        return ngettext(
+            "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+            "Tuesdays at {time} {timezone} time; the first starts {first}.",
+            "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+            "Tuesdays at {time} {timezone} time; the first starts {first}.",
+            days,
+        )
+    if weekday == 2:
+        return ngettext(
+            "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+            "Wednesdays at {time} {timezone} time; the first starts {first}.",
+            "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+            "Wednesdays at {time} {timezone} time; the first starts {first}.",
+            days,
+        )
+    if weekday == 3:
+        return ngettext(
+            "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+            "Thursdays at {time} {timezone} time; the first starts {first}.",
+            "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+            "Thursdays at {time} {timezone} time; the first starts {first}.",
+            days,
+        )
+    if weekday == 4:
+        return ngettext(
+            "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+            "Fridays at {time} {timezone} time; the first starts {first}.",
+            "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+            "Fridays at {time} {timezone} time; the first starts {first}.",
+            days,
+        )
+    if weekday == 5:
+        return ngettext(
+            "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+            "Saturdays at {time} {timezone} time; the first starts {first}.",
+            "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+            "Saturdays at {time} {timezone} time; the first starts {first}.",
+            days,
+        )
+    return ngettext(
+        "Done. Buddy threads open under {channel}. Rounds last {count} day and start on "
+        "Sundays at {time} {timezone} time; the first starts {first}.",
+        "Done. Buddy threads open under {channel}. Rounds last {count} days and start on "
+        "Sundays at {time} {timezone} time; the first starts {first}.",
+        days,
+    )
 
 
 class BuddySetup(FeatureCog):
@@ -76,15 +165,22 @@ class BuddySetup(FeatureCog):
         )
         self.bot.outbox.wake()
         lines = [
-            f"Done. Buddy threads open under {channel.mention}. Rounds last "
-            f"{config.round_days} days and start on {schedule.WEEKDAYS[config.weekday]}s at "
-            f"{config.start_time} {config.timezone} time; the first starts "
-            f"<t:{int(config.next_round_at.timestamp())}:F>.",
+            _schedule(config.weekday, config.round_days).format(
+                channel=channel.mention,
+                count=number(config.round_days),
+                time=config.start_time,
+                timezone=config.timezone,
+                first=f"<t:{int(config.next_round_at.timestamp())}:F>",
+            )
         ]
         if required_role:
-            lines.append(f"Only members with {required_role.mention} can join.")
+            lines.append(_("Only members with {role} can join.").format(role=required_role.mention))
         if lacking := missing(channel, interaction.guild.me, THREAD_NEEDS):
-            lines.append(f"⚠️ In {channel.mention} I need: {', '.join(lacking)}.")
+            lines.append(
+                _("⚠️ In {channel} I need: {permissions}.").format(
+                    channel=channel.mention, permissions=", ".join(lacking)
+                )
+            )
         await send_ephemeral(interaction, "\n".join(lines))
 
     @setup_command("buddies-round", "Preview a buddy round now, then start it if it looks right")

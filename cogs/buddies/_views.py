@@ -6,7 +6,7 @@ from typing import Any
 
 import discord
 
-from bot.domain.words import plural
+from bot.i18n import _, ngettext, number
 from bot.services.buddies import rounds
 from bot.services.buddies.connect import Answer, answer
 from bot.ui.context import kinfolk
@@ -72,7 +72,7 @@ class StartRoundButton(
         suffix = f":{number}" if number is not None else ""
         super().__init__(
             discord.ui.Button(
-                label="Start this round",
+                label=_("Start this round"),
                 style=discord.ButtonStyle.primary,
                 custom_id=f"buddy:start:{seed}{suffix}",
             )
@@ -104,17 +104,22 @@ class StartRoundButton(
         )
         if not plan.started:
             await interaction.edit_original_response(
-                content="Fewer than two members can be paired right now, so no round was started.",
+                content=_(
+                    "Fewer than two members can be paired right now, so no round was started."
+                ),
                 view=None,
                 allowed_mentions=NO_PINGS,
             )
             return
         bot.outbox.wake()
         await interaction.edit_original_response(
-            content=(
-                f"Round {plan.number} has started: {plural(len(plan.groups), 'group')}. Their "
-                "private threads are being opened now."
-            ),
+            content=ngettext(
+                "Round {number} has started: {count} group. Their private threads are being "
+                "opened now.",
+                "Round {number} has started: {count} groups. Their private threads are being "
+                "opened now.",
+                len(plan.groups),
+            ).format(number=plan.number, count=number(len(plan.groups))),
             view=None,
             allowed_mentions=NO_PINGS,
         )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 
 import discord
+from babel.numbers import format_decimal
 from discord import app_commands
 
+from bot import i18n
 from bot.domain.checkins import HISTORY_SPANS, Mood
-from bot.domain.words import plural
+from bot.i18n import _, ngettext, number
 from bot.services.checkins import records
 from bot.services.checkins.chart import render_png
 from bot.services.checkins.handlers import handlers
@@ -31,10 +33,20 @@ from cogs.checkins._views import (
 )
 from cogs.escalation._member_views import AddContextButton, CancelButton
 
-EMPTY_HISTORY = (
-    "No check-ins in the last {days} days yet, so there's nothing to chart. "
-    "**/checkin** whenever you're ready; there's no wrong time to start."
-)
+
+def _empty_history(days: int) -> str:
+    return ngettext(
+        "No check-ins in the last {days} day yet, so there's nothing to chart. "
+        "**/checkin** whenever you're ready; there's no wrong time to start.",
+        "No check-ins in the last {days} days yet, so there's nothing to chart. "
+        "**/checkin** whenever you're ready; there's no wrong time to start.",
+        days,
+    ).format(days=number(days))
+
+
+def _one_decimal(value: float) -> str:
+    """ "4.0" (English), "4,0" (German): an average as the current language writes it."""
+    return format_decimal(value, format="0.0", locale=i18n.BY_CODE[i18n.current()].babel_locale)
 
 
 class Checkins(FeatureCog):
@@ -76,7 +88,7 @@ class Checkins(FeatureCog):
         span = days.value if days is not None else HISTORY_SPANS[0]
         with self.bot.pictures_drawing.turn(guild_id, interaction.user.id, "mood") as mine:
             if not mine:
-                await send_ephemeral(interaction, pictures.STILL_DRAWING)
+                await send_ephemeral(interaction, _(pictures.STILL_DRAWING))
                 return
             await self._mood(interaction, span)
 
@@ -89,20 +101,37 @@ class Checkins(FeatureCog):
         )
         own_data = view_of(ExportButton(interaction.guild_id), ForgetButton(interaction.guild_id))
         if not seen.points:
-            await finish_deferred(interaction, EMPTY_HISTORY.format(days=span), view=own_data)
+            await finish_deferred(interaction, _empty_history(span), view=own_data)
             return
-        png = await pictures.draw(render_png, seen.points, seen.start, seen.today)
+        png = await pictures.draw(render_png, seen.points, seen.start, seen.today, i18n.current())
         summary = seen.summary
         assert summary.average is not None
-        embed = discord.Embed(title=f"Your last {span} days", colour=discord.Colour.teal())
-        embed.add_field(name="Check-ins", value=str(summary.count))
+        embed = discord.Embed(
+            title=ngettext("Your last {count} day", "Your last {count} days", span).format(
+                count=number(span)
+            ),
+            colour=discord.Colour.teal(),
+        )
+        embed.add_field(name=_("Check-ins"), value=number(summary.count))
         nearest = Mood(min(5, max(1, round(summary.average))))
-        embed.add_field(name="Average", value=f"{summary.average} ({nearest.label})")
-        embed.add_field(name="Streak", value=plural(summary.streak, "day"))
+        embed.add_field(
+            name=_("Average"),
+            value=_("{average} ({mood})").format(
+                average=_one_decimal(summary.average), mood=_(nearest.label)
+            ),
+        )
+        embed.add_field(
+            name=_("Streak"),
+            value=ngettext("{count} day", "{count} days", summary.streak).format(
+                count=number(summary.streak)
+            ),
+        )
         embed.set_image(url="attachment://mood.png")
         embed.set_footer(
-            text=f"Days are counted in {seen.timezone} time; change it with /reminder timezone. "
-            "Only you can see this."
+            text=_(
+                "Days are counted in {timezone} time; change it with /reminder timezone. "
+                "Only you can see this."
+            ).format(timezone=seen.timezone)
         )
         await finish_deferred(
             interaction,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.i18n import N_, _
 from bot.services.checkins import reminders
 from bot.services.checkins.reminders import STOPPED_DMS_CLOSED, ReminderInfo
 from bot.ui.autocomplete import timezone_autocomplete
 from bot.ui.feature import FeatureCog
 from bot.ui.replies import send_ephemeral
 
-DMS_CLOSED_TEXT = (
+DMS_CLOSED_TEXT = N_(
     "I stopped your reminders because I couldn't DM you: your direct messages from this "
     "server seem to be closed. Open them (Privacy Settings for this server) and use "
     "**/reminder set** again if you'd like them back."
@@ -19,22 +20,43 @@ DMS_CLOSED_TEXT = (
 
 
 def describe(info: ReminderInfo) -> str:
-    whose = "your timezone" if info.own_timezone else "the server's timezone"
+    """The member's reminder, in the current language (their interaction's)."""
     if info.time is None:
-        text = f"You have no daily reminder. Days are counted in **{info.timezone}** ({whose})."
-        if info.stopped == STOPPED_DMS_CLOSED:
-            text = DMS_CLOSED_TEXT + "\n\n" + text
-        return text
-    text = f"I'll DM you a check-in reminder every day at **{info.time}** {info.timezone} time"
-    if info.next_at is not None:
-        when = f"<t:{int(info.next_at.timestamp())}:R>"
-        if info.skipping_today:
-            text += f". You've already checked in today, so today's won't come; the next is {when}"
+        if info.own_timezone:
+            text = _(
+                "You have no daily reminder. Days are counted in **{timezone}** (your timezone)."
+            )
         else:
-            text += f"; the next one is {when}"
-    text += ". If you've already checked in that day, I won't send it."
+            text = _(
+                "You have no daily reminder. Days are counted in **{timezone}** "
+                "(the server's timezone)."
+            )
+        text = text.format(timezone=info.timezone)
+        if info.stopped == STOPPED_DMS_CLOSED:
+            text = _(DMS_CLOSED_TEXT) + "\n\n" + text
+        return text
+    if info.next_at is None:
+        text = _(
+            "I'll DM you a check-in reminder every day at **{time}** {timezone} time. "
+            "If you've already checked in that day, I won't send it."
+        )
+    elif info.skipping_today:
+        text = _(
+            "I'll DM you a check-in reminder every day at **{time}** {timezone} time. "
+            "You've already checked in today, so today's won't come; the next is {when}. "
+            "If you've already checked in that day, I won't send it."
+        )
+    else:
+        text = _(
+            "I'll DM you a check-in reminder every day at **{time}** {timezone} time; "
+            "the next one is {when}. If you've already checked in that day, I won't send it."
+        )
+    when = "" if info.next_at is None else f"<t:{int(info.next_at.timestamp())}:R>"
+    text = text.format(time=info.time, timezone=info.timezone, when=when)
     if not info.own_timezone:
-        text += f" ({info.timezone} is the server's timezone: pick yours with /reminder timezone.)"
+        text += " " + _(
+            "({timezone} is the server's timezone: pick yours with /reminder timezone.)"
+        ).format(timezone=info.timezone)
     return text
 
 
@@ -57,7 +79,7 @@ class Reminders(FeatureCog):
             self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, time, timezone
         )
         self.bot.outbox.wake()
-        await send_ephemeral(interaction, "Done. " + describe(info))
+        await send_ephemeral(interaction, _("Done. {reminder}").format(reminder=describe(info)))
 
     @reminder.command(name="off", description="Stop your daily reminder")
     async def off(self, interaction: discord.Interaction) -> None:
@@ -67,9 +89,9 @@ class Reminders(FeatureCog):
         )
         await send_ephemeral(
             interaction,
-            "Your reminder is off. **/reminder set** brings it back any time."
+            _("Your reminder is off. **/reminder set** brings it back any time.")
             if was_on
-            else "You had no reminder on, so nothing changed.",
+            else _("You had no reminder on, so nothing changed."),
         )
 
     @reminder.command(name="show", description="When your reminder comes, and in which timezone")
@@ -90,5 +112,8 @@ class Reminders(FeatureCog):
         )
         self.bot.outbox.wake()
         await send_ephemeral(
-            interaction, f"Done: your days now follow **{info.timezone}**. " + describe(info)
+            interaction,
+            _("Done: your days now follow **{timezone}**. {reminder}").format(
+                timezone=info.timezone, reminder=describe(info)
+            ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.i18n import _
 from bot.services.checkins import prompt
 from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
@@ -36,14 +37,22 @@ class CheckinSetup(FeatureCog):
             actor_id=interaction.user.id,
         )
         self.bot.outbox.wake()
-        lines = [f"Done. Members can share their mood in {channel.mention}."]
+        lines = [
+            _("Done. Members can share their mood in {channel}.").format(channel=channel.mention)
+        ]
         if config.prompt_time is None:
-            lines.append("There's no daily prompt (give `prompt_time` to add one).")
+            lines.append(_("There's no daily prompt (give `prompt_time` to add one)."))
         else:
             lines.append(
-                f"A check-in prompt will be posted there every day at **{config.prompt_time}** "
-                f"{config.timezone} time (change the server's timezone with /setup timezone)."
+                _(
+                    "A check-in prompt will be posted there every day at **{time}** "
+                    "{timezone} time (change the server's timezone with /setup timezone)."
+                ).format(time=config.prompt_time, timezone=config.timezone)
             )
         if lacking := missing(channel, interaction.guild.me, CHANNEL_NEEDS):
-            lines.append(f"⚠️ In {channel.mention} I need: {', '.join(lacking)}.")
+            lines.append(
+                _("⚠️ In {channel} I need: {permissions}.").format(
+                    channel=channel.mention, permissions=", ".join(lacking)
+                )
+            )
         await send_ephemeral(interaction, "\n".join(lines))

@@ -11,9 +11,10 @@ from typing import Any
 
 import discord
 
+from bot import i18n
 from bot.domain.checkins import NOTE_MAX_CHARS, InvalidInput, Mood, streak_text
 from bot.domain.escalation import Urgency
-from bot.domain.words import plural
+from bot.i18n import N_, _, ngettext, number
 from bot.services.checkins import records
 from bot.services.checkins.records import ConsentNeeded, Recorded
 from bot.services.circles import milestones
@@ -29,7 +30,8 @@ from cogs.escalation._member_views import open_and_answer, refuse_with_resources
 
 CHECKIN = ID
 
-CONSENT_TEXT = (
+# Each shown as `_(TEXT)`, in the member's language.
+CONSENT_TEXT = N_(
     "Before your first check-in, one question.\n\n"
     "Kinfolk would keep your check-ins in this server — your mood, and any note you choose "
     "to add — so it can show you your streak and how your mood moves over time. Notes are "
@@ -38,18 +40,18 @@ CONSENT_TEXT = (
     "You can download or delete them whenever you like, with the buttons under **/mood**.\n\n"
     "**Is it OK for Kinfolk to keep your check-ins?**"
 )
-DECLINED_TEXT = (
+DECLINED_TEXT = N_(
     "That's completely fine: nothing was saved. If you change your mind, **/checkin** will "
     "ask again. And if you need someone, **/talk** is always there."
 )
-PICKER_TEXT = "How are you today? Tap the one that fits best. (Only you can see this.)"
-CARE_TITLE = "I'm sorry today is hard"
-CARE_TEXT = (
+PICKER_TEXT = N_("How are you today? Tap the one that fits best. (Only you can see this.)")
+CARE_TITLE = N_("I'm sorry today is hard")
+CARE_TEXT = N_(
     "Thank you for telling me. You don't have to carry this alone. If you'd like to talk to "
     "someone on this server, tap below and a moderator will be told. Nothing is sent to "
     "anyone unless you choose it."
 )
-NOTE_SAVED = (
+NOTE_SAVED = N_(
     "Your note is saved, encrypted. Nobody else can read it; it's in your download from "
     "**/mood** whenever you want it."
 )
@@ -66,9 +68,9 @@ def consent_view(guild_id: int) -> discord.ui.View:
 async def start_checkin(interaction: discord.Interaction, guild_id: int) -> None:
     """Ask for consent the first time; otherwise show the mood buttons."""
     if await records.has_consented(kinfolk(interaction).db, guild_id, interaction.user.id):
-        await send_ephemeral(interaction, PICKER_TEXT, view=mood_picker(guild_id))
+        await send_ephemeral(interaction, _(PICKER_TEXT), view=mood_picker(guild_id))
     else:
-        await send_ephemeral(interaction, CONSENT_TEXT, view=consent_view(guild_id))
+        await send_ephemeral(interaction, _(CONSENT_TEXT), view=consent_view(guild_id))
 
 
 class _Button(ReportsErrors, discord.ui.DynamicItem[discord.ui.Button], template=r"checkin:_"):
@@ -81,7 +83,10 @@ class StartButton(BoundToServer, _Button, template=r"checkin:start:" + GUILD):
 
     def __init__(self, guild_id: int) -> None:
         super().__init__(
-            f"checkin:start:{guild_id}", "Check in", style=discord.ButtonStyle.primary, emoji="📝"
+            f"checkin:start:{guild_id}",
+            _("Check in"),
+            style=discord.ButtonStyle.primary,
+            emoji="📝",
         )
         self.guild_id = guild_id
 
@@ -99,7 +104,7 @@ class ConsentButton(BoundToServer, _Button, template=r"checkin:consent:" + GUILD
     def __init__(self, guild_id: int, yes: bool) -> None:
         super().__init__(
             f"checkin:consent:{guild_id}:{'yes' if yes else 'no'}",
-            "Yes, keep my check-ins" if yes else "No thanks",
+            _("Yes, keep my check-ins") if yes else _("No thanks"),
             style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
         )
         self.guild_id, self.yes = guild_id, yes
@@ -112,12 +117,13 @@ class ConsentButton(BoundToServer, _Button, template=r"checkin:consent:" + GUILD
 
     async def run(self, interaction: discord.Interaction) -> None:
         if not self.yes:
-            await interaction.response.edit_message(content=DECLINED_TEXT, view=None)
+            await interaction.response.edit_message(content=_(DECLINED_TEXT), view=None)
             return
         bot = kinfolk(interaction)
         await records.give_consent(bot.db, bot.clock, self.guild_id, interaction.user.id)
         await interaction.response.edit_message(
-            content="Thank you. " + PICKER_TEXT, view=mood_picker(self.guild_id)
+            content=_("Thank you. {question}").format(question=_(PICKER_TEXT)),
+            view=mood_picker(self.guild_id),
         )
 
 
@@ -125,7 +131,7 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
     def __init__(self, guild_id: int, mood: Mood) -> None:
         super().__init__(
             f"checkin:mood:{guild_id}:{int(mood)}",
-            mood.label,
+            _(mood.label),
             emoji=mood.emoji,
             style=discord.ButtonStyle.secondary,
         )
@@ -150,7 +156,7 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
             )
         except ConsentNeeded:
             await interaction.response.edit_message(
-                content=CONSENT_TEXT, view=consent_view(self.guild_id)
+                content=_(CONSENT_TEXT), view=consent_view(self.guild_id)
             )
             return
         await interaction.response.edit_message(
@@ -170,16 +176,24 @@ class MoodButton(BoundToServer, _Button, template=r"checkin:mood:" + GUILD + r":
 
 
 def saved_text(saved: Recorded) -> str:
-    mood = f"{saved.mood.emoji} **{saved.mood.label}**"
+    mood = f"{saved.mood.emoji} **{_(saved.mood.label)}**"
     if saved.again == "same":
-        return f"Already saved: {mood}. One tap is enough; this is still one check-in."
+        return _("Already saved: {mood}. One tap is enough; this is still one check-in.").format(
+            mood=mood
+        )
     if saved.again == "changed":
-        return f"Changed to {mood}. It's still one check-in, now with this mood."
-    return f"Saved: {mood}. {streak_text(saved.news, care=saved.care)}"
+        return _("Changed to {mood}. It's still one check-in, now with this mood.").format(
+            mood=mood
+        )
+    return _("Saved: {mood}. {streak}").format(
+        mood=mood, streak=streak_text(saved.news, care=saved.care)
+    )
 
 
 def care_embed() -> discord.Embed:
-    return discord.Embed(title=CARE_TITLE, description=CARE_TEXT, colour=discord.Colour.blue())
+    return discord.Embed(
+        title=_(CARE_TITLE), description=_(CARE_TEXT), colour=discord.Colour.blue()
+    )
 
 
 def after_view(guild_id: int, saved: Recorded) -> discord.ui.View:
@@ -197,7 +211,7 @@ class TalkButton(BoundToServer, _Button, template=r"checkin:talk:" + GUILD):
     def __init__(self, guild_id: int) -> None:
         super().__init__(
             f"checkin:talk:{guild_id}",
-            "I'd like to talk to someone",
+            _("I'd like to talk to someone"),
             style=discord.ButtonStyle.primary,
         )
         self.guild_id = guild_id
@@ -217,7 +231,7 @@ class TalkButton(BoundToServer, _Button, template=r"checkin:talk:" + GUILD):
 
 class NoteButton(_Button, template=r"checkin:note:" + CHECKIN):
     def __init__(self, checkin_id: int) -> None:
-        super().__init__(f"checkin:note:{checkin_id}", "Add a private note", emoji="✏️")
+        super().__init__(f"checkin:note:{checkin_id}", _("Add a private note"), emoji="✏️")
         self.checkin_id = checkin_id
 
     @classmethod
@@ -234,20 +248,23 @@ NOTE_FORM = re.compile(r"checkin:note-form:" + CHECKIN)
 NOTE_FIELD = "checkin-note"
 
 
-class NoteModal(KinfolkModal, title="A private note"):
+class NoteModal(KinfolkModal):
     """Submissions are handled from the raw interaction (`submit_note`), so a form opened
-    before a restart can still be sent after it."""
+    before a restart can still be sent after it. Its words are given when it is built, in
+    the member's language (the class's are read at import)."""
 
+    TITLE = N_("A private note")
     note: discord.ui.TextInput[NoteModal] = discord.ui.TextInput(
         label="Anything you'd like to remember about today?",
         custom_id=NOTE_FIELD,
         style=discord.TextStyle.paragraph,
         max_length=NOTE_MAX_CHARS,
-        placeholder="Only you will ever see this. It's encrypted when saved.",
     )
 
     def __init__(self, checkin_id: int) -> None:
-        super().__init__(custom_id=f"checkin:note-form:{checkin_id}")
+        super().__init__(title=_(self.TITLE), custom_id=f"checkin:note-form:{checkin_id}")
+        self.note.label = _("Anything you'd like to remember about today?")
+        self.note.placeholder = _("Only you will ever see this. It's encrypted when saved.")
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         return None  # answered by submit_note
@@ -256,12 +273,14 @@ class NoteModal(KinfolkModal, title="A private note"):
 async def submit_note(interaction: discord.Interaction, checkin_id: int) -> None:
     text = submitted_text(dict(interaction.data or {}), NOTE_FIELD)
     await records.add_note(kinfolk(interaction).db, checkin_id, interaction.user.id, text)
-    await send_ephemeral(interaction, NOTE_SAVED)
+    await send_ephemeral(interaction, _(NOTE_SAVED))
 
 
 class ShareButton(_Button, template=r"checkin:share:" + CHECKIN):
     def __init__(self, checkin_id: int) -> None:
-        super().__init__(f"checkin:share:{checkin_id}", "Share my mood (not my note)", emoji="💬")
+        super().__init__(
+            f"checkin:share:{checkin_id}", _("Share my mood (not my note)"), emoji="💬"
+        )
         self.checkin_id = checkin_id
 
     @classmethod
@@ -274,25 +293,32 @@ class ShareButton(_Button, template=r"checkin:share:" + CHECKIN):
         bot = kinfolk(interaction)
         share = await records.start_share(bot.db, bot.clock, self.checkin_id, interaction.user.id)
         channel = bot.get_partial_messageable(share.channel_id, guild_id=share.guild_id)
-        try:
-            await channel.send(
-                f"{interaction.user.mention} checked in: {share.mood.emoji} **{share.mood.label}**",
-                allowed_mentions=NO_PINGS,
+        # A post in the server's channel: in the server's language, not the member's.
+        with i18n.speaking(share.language):
+            post = _("{member} checked in: {emoji} **{mood}**").format(
+                member=interaction.user.mention, emoji=share.mood.emoji, mood=_(share.mood.label)
             )
+        try:
+            await channel.send(post, allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             await records.undo_share(bot.db, self.checkin_id)
             raise InvalidInput(
-                "I couldn't post in the check-in channel just now (a moderator may need to "
-                "check my permissions there). Your check-in is saved; nothing was shared."
+                _(
+                    "I couldn't post in the check-in channel just now (a moderator may need to "
+                    "check my permissions there). Your check-in is saved; nothing was shared."
+                )
             ) from None
         await send_ephemeral(
-            interaction, f"Shared in <#{share.channel_id}>. Your note, if any, stays private."
+            interaction,
+            _("Shared in {channel}. Your note, if any, stays private.").format(
+                channel=f"<#{share.channel_id}>"
+            ),
         )
 
 
 class ExportButton(BoundToServer, _Button, template=r"checkin:export:" + GUILD):
     def __init__(self, guild_id: int) -> None:
-        super().__init__(f"checkin:export:{guild_id}", "Download my check-ins", emoji="📥")
+        super().__init__(f"checkin:export:{guild_id}", _("Download my check-ins"), emoji="📥")
         self.guild_id = guild_id
 
     @classmethod
@@ -306,8 +332,10 @@ class ExportButton(BoundToServer, _Button, template=r"checkin:export:" + GUILD):
         raw = json.dumps(data, indent=2, ensure_ascii=False).encode()
         await send_ephemeral(
             interaction,
-            "Here is everything check-ins keep about you in this server, notes included. "
-            "Only you can see this file.",
+            _(
+                "Here is everything check-ins keep about you in this server, notes included. "
+                "Only you can see this file."
+            ),
             file=discord.File(io.BytesIO(raw), filename="kinfolk-checkins.json"),
         )
 
@@ -318,7 +346,7 @@ class ForgetButton(
     def __init__(self, guild_id: int, sure: bool = False) -> None:
         super().__init__(
             f"checkin:forget:{guild_id}{':sure' if sure else ''}",
-            "Yes, delete them all" if sure else "Delete my check-ins",
+            _("Yes, delete them all") if sure else _("Delete my check-ins"),
             emoji="🗑️",
             style=discord.ButtonStyle.danger,
         )
@@ -334,18 +362,23 @@ class ForgetButton(
         if not self.sure:
             await send_ephemeral(
                 interaction,
-                "This erases every check-in and note you've made in this server, withdraws "
-                "your consent and stops your reminder. It can't be undone. Are you sure?",
+                _(
+                    "This erases every check-in and note you've made in this server, withdraws "
+                    "your consent and stops your reminder. It can't be undone. Are you sure?"
+                ),
                 view=view_of(ForgetButton(self.guild_id, sure=True)),
             )
             return
         bot = kinfolk(interaction)
         erased = await records.forget(bot.db, bot.clock, self.guild_id, interaction.user.id)
         await interaction.response.edit_message(
-            content=(
-                f"Done: I erased {plural(erased, 'check-in')} and their notes, and stopped your "
-                "reminder. **/checkin** will ask for your consent again if you come back."
-            ),
+            content=ngettext(
+                "Done: I erased {count} check-in and their notes, and stopped your "
+                "reminder. **/checkin** will ask for your consent again if you come back.",
+                "Done: I erased {count} check-ins and their notes, and stopped your "
+                "reminder. **/checkin** will ask for your consent again if you come back.",
+                erased,
+            ).format(count=number(erased)),
             view=None,
         )
 

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.circles import Kind
+from bot.i18n import _
 from bot.services.circles import notes, offers
 from bot.services.circles.handlers import handlers
 from bot.services.circles.notes import NOTE_VIEW, REPORT_VIEW
@@ -27,23 +28,28 @@ from cogs.circles._views import (
 
 def describe_offer(offer: offers.Offer) -> str:
     if not offer.kinds and not offer.topics:
-        return (
+        return _(
             "You're not offering any support at the moment, and that's fine. Giving support "
             "helps the giver too, whenever you're ready: e.g. `/offer emotional:True`."
         )
-    kinds = ", ".join(f"{k.emoji} {k.label.lower()} ({k.meaning})" for k in offer.kinds)
-    lines = [f"You're glad to offer: {kinds or 'advice'}."]
+    if offer.kinds:
+        kinds = ", ".join(f"{k.emoji} {k.offered}" for k in offer.kinds)
+        lines = [_("You're glad to offer: {kinds}.").format(kinds=kinds)]
+    else:
+        lines = [_("You're glad to offer: advice.")]
     if offer.topics:
         topics = ", ".join(discord.utils.escape_markdown(t) for t in offer.topics)
-        lines.append(f"Topics you know from experience: {topics}.")
+        lines.append(_("Topics you know from experience: {topics}.").format(topics=topics))
     lines.append(
-        "Your buddy's intro mentions this."
+        _("Your buddy's intro mentions this.")
         if offer.share_with_buddy
-        else "Your buddy's intro won't mention this."
+        else _("Your buddy's intro won't mention this.")
     )
     lines.append(
-        "Buddy pairing prefers matching you with someone who's missing what you offer. "
-        "`/offer withdraw:True` takes it all back."
+        _(
+            "Buddy pairing prefers matching you with someone who's missing what you offer. "
+            "`/offer withdraw:True` takes it all back."
+        )
     )
     return "\n".join(lines)
 
@@ -77,7 +83,7 @@ class Circles(FeatureCog):
         assert guild_id is not None
         with self.bot.pictures_drawing.turn(guild_id, interaction.user.id, "circle") as mine:
             if not mine:
-                await send_ephemeral(interaction, pictures.STILL_DRAWING)
+                await send_ephemeral(interaction, _(pictures.STILL_DRAWING))
                 return
             await interaction.response.defer(ephemeral=True, thinking=True)
             await finish_deferred(interaction, **(await circle_answer(interaction, guild_id)))
@@ -114,7 +120,8 @@ class Circles(FeatureCog):
         if withdraw:
             await offers.withdraw(db, guild, user)
             await send_ephemeral(
-                interaction, "Done: you're not offering any support now. Thank you for offering it."
+                interaction,
+                _("Done: you're not offering any support now. Thank you for offering it."),
             )
             return
         choices = {
@@ -171,9 +178,11 @@ class Circles(FeatureCog):
             recipient_in_server=isinstance(member, discord.Member),
         )
         self.bot.outbox.wake()
-        await send_ephemeral(
-            interaction,
-            f"💌 On its way to {member.mention}"
-            + (" without your name" if anonymous else "")
-            + ". If it can't be delivered, I'll let you know.",
-        )
+        if anonymous:
+            text = _(
+                "💌 On its way to {member} without your name. If it can't be delivered, I'll "
+                "let you know."
+            )
+        else:
+            text = _("💌 On its way to {member}. If it can't be delivered, I'll let you know.")
+        await send_ephemeral(interaction, text.format(member=member.mention))

@@ -7,6 +7,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.circles import Kind
+from bot.i18n import _
 from bot.services.circles import settings
 from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
@@ -14,22 +15,31 @@ from bot.ui.replies import send_ephemeral
 
 
 def describe(config: settings.CircleConfig) -> str:
-    lines = ["**Support circles**"]
+    lines = [_("**Support circles**")]
     for kind in Kind:
         channel = config.channels.get(kind.value)
-        lines.append(
-            f"{kind.emoji} {kind.label}: "
-            + (f"<#{channel}>" if channel else "no channel suggested")
-        )
-    lines.append("Anonymous notes: " + ("allowed" if config.allow_anonymous else "not allowed"))
+        if channel:
+            line = _("{emoji} {kind}: {channel}").format(
+                emoji=kind.emoji, kind=kind.label, channel=f"<#{channel}>"
+            )
+        else:
+            line = _("{emoji} {kind}: no channel suggested").format(
+                emoji=kind.emoji, kind=kind.label
+            )
+        lines.append(line)
     lines.append(
-        "Milestones: "
-        + (
-            f"celebrated in <#{config.milestone_channel_id}> for members who opt in"
-            if config.milestone_channel_id
-            else "off (no channel)"
-        )
+        _("Anonymous notes: allowed")
+        if config.allow_anonymous
+        else _("Anonymous notes: not allowed")
     )
+    if config.milestone_channel_id:
+        lines.append(
+            _("Milestones: celebrated in {channel} for members who opt in").format(
+                channel=f"<#{config.milestone_channel_id}>"
+            )
+        )
+    else:
+        lines.append(_("Milestones: off (no channel)"))
     return "\n".join(lines)
 
 
@@ -83,5 +93,7 @@ class CircleSetup(FeatureCog):
                 milestone_channel, interaction.guild.me, ("view_channel", "send_messages")
             )
         ):
-            text += f"\n⚠️ In {milestone_channel.mention} I need: {', '.join(lacking)}."
+            text += "\n" + _("⚠️ In {channel} I need: {permissions}.").format(
+                channel=milestone_channel.mention, permissions=", ".join(lacking)
+            )
         await send_ephemeral(interaction, text)

@@ -10,7 +10,10 @@ from typing import Any, ClassVar, Self
 
 import discord
 
+from bot import i18n
 from bot.domain.circles import NAME_MAX_CHARS, Kind
+from bot.i18n import N_, _
+from bot.services import languages
 from bot.services.circles import circle, milestones, notes
 from bot.services.circles.circle import Circle, Entry
 from bot.services.circles.picture import render_png
@@ -28,7 +31,7 @@ KIND = one_of("kind", *(kind.value for kind in Kind))
 NOTE = named("note")
 NAME_FORM = re.compile(r"circle:name-form:" + GUILD + ":" + KIND)
 NAME_FIELD = "circle-name"
-PRIVATE = "Only you can see your circle. Nobody listed in it is ever told."
+PRIVATE = N_("Only you can see your circle. Nobody listed in it is ever told.")
 
 
 def _name(interaction: discord.Interaction, entry: Entry) -> str:
@@ -39,21 +42,31 @@ def _name(interaction: discord.Interaction, entry: Entry) -> str:
         member = interaction.guild.get_member(person.user_id)
         if member is not None:
             return member.display_name
-    return person.name or "a member"
+    return person.name or _("a member")
 
 
 def _describe(circle: Circle) -> str:
     lines = []
     for kind in Kind:
         people = [e.person.display() for e in circle.entries if e.person.kind is kind]
-        names = ", ".join(discord.utils.escape_markdown(p) for p in people) or "nobody yet"
-        lines.append(f"{kind.emoji} **{kind.label}** ({kind.meaning}): {names}")
+        if people:
+            line = _("{emoji} **{kind}** ({meaning}): {names}").format(
+                emoji=kind.emoji,
+                kind=kind.label,
+                meaning=kind.meaning,
+                names=", ".join(discord.utils.escape_markdown(p) for p in people),
+            )
+        else:
+            line = _("{emoji} **{kind}** ({meaning}): nobody yet").format(
+                emoji=kind.emoji, kind=kind.label, meaning=kind.meaning
+            )
+        lines.append(line)
     if circle.suggestions:
-        lines += ["", "**Ideas for the gaps**"]
+        lines += ["", _("**Ideas for the gaps**")]
         lines += [f"{kind.emoji} {text}" for kind, text in circle.suggestions]
     elif circle.entries:
-        lines += ["", "Every kind of support has someone. That's a strong circle. 💛"]
-    lines += ["", PRIVATE]
+        lines += ["", _("Every kind of support has someone. That's a strong circle. 💛")]
+    lines += ["", _(PRIVATE)]
     return "\n".join(lines)
 
 
@@ -65,9 +78,10 @@ async def circle_answer(interaction: discord.Interaction, guild_id: int) -> dict
         kind: [_name(interaction, e) for e in current.entries if e.person.kind is kind]
         for kind in Kind
     }
-    png = await pictures.draw(render_png, names)
+    # Drawn in a worker process, which is told the member's language.
+    png = await pictures.draw(render_png, names, i18n.current())
     embed = discord.Embed(
-        title="Your support circle", description=_describe(current), colour=0xF4D35E
+        title=_("Your support circle"), description=_describe(current), colour=0xF4D35E
     )
     embed.set_image(url="attachment://circle.png")
     return {
@@ -108,10 +122,12 @@ class AddSelect(
         super().__init__(
             discord.ui.Select(
                 custom_id=f"circle:add:{guild_id}",
-                placeholder="Add someone to your circle…",
+                placeholder=_("Add someone to your circle…"),
                 options=[
                     discord.SelectOption(
-                        label=f"{kind.label}: {kind.meaning}", value=kind.value, emoji=kind.emoji
+                        label=_("{kind}: {meaning}").format(kind=kind.label, meaning=kind.meaning),
+                        value=kind.value,
+                        emoji=kind.emoji,
                     )
                     for kind in Kind
                 ],
@@ -128,12 +144,31 @@ class AddSelect(
     async def run(self, interaction: discord.Interaction) -> None:
         kind = Kind(self.item.values[0])
         view = view_of(PickMember(self.guild_id, kind), NameButton(self.guild_id, kind))
-        await send_ephemeral(
-            interaction,
-            f"Who gives you **{kind.label.lower()}** support ({kind.meaning})? Pick a member "
-            "of this server, or type a name (like “my sister” or “my GP”).",
-            view=view,
+        await send_ephemeral(interaction, _who_gives(kind), view=view)
+
+
+def _who_gives(kind: Kind) -> str:
+    """The question for adding someone to one kind (a whole sentence for each kind)."""
+    if kind is Kind.EMOTIONAL:
+        return _(
+            "Who gives you **emotional** support (someone who listens)? Pick a member of this "
+            "server, or type a name (like “my sister” or “my GP”)."
         )
+    if kind is Kind.PRACTICAL:
+        return _(
+            "Who gives you **practical** support (help with tasks, meals, lifts)? Pick a "
+            "member of this server, or type a name (like “my sister” or “my GP”)."
+        )
+    if kind is Kind.INFORMATIONAL:
+        return _(
+            "Who gives you **informational** support (advice from someone who has been "
+            "there)? Pick a member of this server, or type a name (like “my sister” or "
+            "“my GP”)."
+        )
+    return _(
+        "Who gives you **companionship** support (shared time, belonging)? Pick a member of "
+        "this server, or type a name (like “my sister” or “my GP”)."
+    )
 
 
 class PickMember(
@@ -144,7 +179,8 @@ class PickMember(
     def __init__(self, guild_id: int, kind: Kind) -> None:
         super().__init__(
             discord.ui.UserSelect(
-                custom_id=f"circle:pick:{guild_id}:{kind.value}", placeholder="Pick a member…"
+                custom_id=f"circle:pick:{guild_id}:{kind.value}",
+                placeholder=_("Pick a member…"),
             )
         )
         self.guild_id, self.kind = guild_id, kind
@@ -158,7 +194,9 @@ class PickMember(
     async def run(self, interaction: discord.Interaction) -> None:
         [picked] = self.item.values
         if picked.bot:
-            await send_ephemeral(interaction, "That's a bot: pick a person. Nothing was changed.")
+            await send_ephemeral(
+                interaction, _("That's a bot: pick a person. Nothing was changed.")
+            )
             return
         bot = kinfolk(interaction)
         await circle.add(
@@ -182,7 +220,7 @@ class NameButton(
         super().__init__(
             discord.ui.Button(
                 custom_id=f"circle:name:{guild_id}:{kind.value}",
-                label="Type a name instead",
+                label=_("Type a name instead"),
                 style=discord.ButtonStyle.secondary,
             )
         )
@@ -198,26 +236,32 @@ class NameButton(
         await interaction.response.send_modal(NameModal(self.guild_id, self.kind))
 
 
-class NameModal(KinfolkModal, title="Add someone to your circle"):
+class NameModal(KinfolkModal):
+    TITLE = N_("Add someone to your circle")
     """Submissions are handled from the raw interaction (`submit_name`), so a form opened
-    before a restart can still be sent after it."""
-
-    name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
-        label="Their name, as you think of them",
-        custom_id=NAME_FIELD,
-        max_length=NAME_MAX_CHARS,
-        placeholder="e.g. my sister, Sam from work, my therapist",
-    )
-    professional: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
-        label="A professional (therapist, GP…)? yes or no",
-        custom_id="circle-professional",
-        max_length=3,
-        required=False,
-        placeholder="no",
-    )
+    before a restart can still be sent after it. Its words are given when it is opened, in
+    the member's language."""
 
     def __init__(self, guild_id: int, kind: Kind) -> None:
-        super().__init__(custom_id=f"circle:name-form:{guild_id}:{kind.value}")
+        super().__init__(
+            title=_(self.TITLE),
+            custom_id=f"circle:name-form:{guild_id}:{kind.value}",
+        )
+        self.name: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
+            label=_("Their name, as you think of them"),
+            custom_id=NAME_FIELD,
+            max_length=NAME_MAX_CHARS,
+            placeholder=_("e.g. my sister, Sam from work, my therapist"),
+        )
+        self.professional: discord.ui.TextInput[NameModal] = discord.ui.TextInput(
+            label=_("A professional (therapist, GP…)? yes or no"),
+            custom_id="circle-professional",
+            max_length=3,
+            required=False,
+            placeholder=_("no"),
+        )
+        self.add_item(self.name)
+        self.add_item(self.professional)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         return None  # answered by submit_name
@@ -225,7 +269,9 @@ class NameModal(KinfolkModal, title="Add someone to your circle"):
 
 async def submit_name(interaction: discord.Interaction, guild_id: int, kind: Kind) -> None:
     data = dict(interaction.data or {})
-    professional = submitted_text(data, "circle-professional").strip().lower() in ("y", "yes")
+    # "yes" in English, or in the language the form was asked in (the member's).
+    answer = submitted_text(data, "circle-professional").strip().lower()
+    professional = answer in ("y", "yes", _("yes").lower())
     bot = kinfolk(interaction)
     await circle.add(
         bot.db,
@@ -245,15 +291,17 @@ class RemoveSelect(
     def __init__(self, guild_id: int, entries: tuple[Entry, ...] = ()) -> None:
         options = [
             discord.SelectOption(
-                label=f"{(e.person.name or 'a member')[:80]} · {e.person.kind.label}",
+                label=_("{name} · {kind}").format(
+                    name=(e.person.name or _("a member"))[:80], kind=e.person.kind.label
+                ),
                 value=str(e.id),
             )
             for e in entries[:25]
-        ] or [discord.SelectOption(label="nobody", value="0")]
+        ] or [discord.SelectOption(label=_("nobody"), value="0")]
         super().__init__(
             discord.ui.Select(
                 custom_id=f"circle:remove:{guild_id}",
-                placeholder="Remove someone…",
+                placeholder=_("Remove someone…"),
                 options=options,
             )
         )
@@ -275,7 +323,7 @@ class RemoveSelect(
 class Toggle:
     """A button that switches one of the member's own settings in a server on or off: its
     custom id is `{prefix}:{server}:on` or `…:off`. Subclasses name the two labels and the
-    two answers, and `switch` the setting."""
+    two answers (marked with N_, translated when shown), and `switch` the setting."""
 
     prefix: ClassVar[str]
     labels: ClassVar[tuple[str, str]]  # (on, off)
@@ -287,7 +335,7 @@ class Toggle:
         super().__init__(  # type: ignore[call-arg]  # DynamicItem's, after this in the MRO
             discord.ui.Button(
                 custom_id=f"{self.prefix}:{guild_id}:{'on' if on else 'off'}",
-                label=self.labels[0] if on else self.labels[1],
+                label=_(self.labels[0] if on else self.labels[1]),
                 style=discord.ButtonStyle.secondary,
                 emoji=self.emoji if on else None,
                 row=self.button_row,
@@ -306,7 +354,7 @@ class Toggle:
 
     async def run(self, interaction: discord.Interaction) -> None:
         await self.switch(interaction)
-        await send_ephemeral(interaction, self.done[0] if self.on else self.done[1])
+        await send_ephemeral(interaction, _(self.done[0] if self.on else self.done[1]))
 
 
 ON_OFF = one_of("on", "on", "off")
@@ -319,11 +367,13 @@ class MilestonesButton(
     template=r"circle:milestones:" + GUILD + ":" + ON_OFF,
 ):
     prefix, emoji, button_row = "circle:milestones", "🎉", 3
-    labels = ("Celebrate my milestones", "Don't celebrate my milestones")
+    labels = (N_("Celebrate my milestones"), N_("Don't celebrate my milestones"))
     done = (
-        "Done: your milestones (a check-in streak, a buddy round completed, a year here) "
-        "will be celebrated in the server's milestone channel.",
-        "Done: your milestones won't be celebrated publicly.",
+        N_(
+            "Done: your milestones (a check-in streak, a buddy round completed, a year here) "
+            "will be celebrated in the server's milestone channel."
+        ),
+        N_("Done: your milestones won't be celebrated publicly."),
     )
 
     async def switch(self, interaction: discord.Interaction) -> None:
@@ -346,10 +396,10 @@ class NotesButton(
     template=r"circle:notes:" + GUILD + ":" + ON_OFF,
 ):
     prefix, emoji, button_row = "circle:notes", "💌", 4
-    labels = ("Receive thinking-of-you notes", "No thinking-of-you notes")
+    labels = (N_("Receive thinking-of-you notes"), N_("No thinking-of-you notes"))
     done = (
-        "Done: members can send you thinking-of-you notes.",
-        "Done: you won't receive thinking-of-you notes here. Senders are told kindly.",
+        N_("Done: members can send you thinking-of-you notes."),
+        N_("Done: you won't receive thinking-of-you notes here. Senders are told kindly."),
     )
 
     async def switch(self, interaction: discord.Interaction) -> None:
@@ -367,14 +417,14 @@ class ByNote:
     """A button about one thinking-of-you note: its custom id is `{prefix}:{note id}`."""
 
     prefix: ClassVar[str]
-    label: ClassVar[str]
+    label: ClassVar[str]  # marked with N_, translated when the button is made
     emoji: ClassVar[str]
 
     def __init__(self, note_id: int) -> None:
         super().__init__(  # type: ignore[call-arg]  # DynamicItem's, after this in the MRO
             discord.ui.Button(
                 custom_id=f"{self.prefix}:{note_id}",
-                label=self.label,
+                label=_(self.label),
                 style=discord.ButtonStyle.secondary,
                 emoji=self.emoji,
             )
@@ -394,7 +444,7 @@ class ReportNoteButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"circle:report:" + NOTE,
 ):
-    prefix, label, emoji = "circle:report", "Report to moderators", "🚩"
+    prefix, label, emoji = "circle:report", N_("Report to moderators"), "🚩"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
@@ -402,9 +452,9 @@ class ReportNoteButton(
         bot.outbox.wake()
         await send_ephemeral(
             interaction,
-            "Thank you for telling us. The moderators have it now, and the sender is not told."
+            _("Thank you for telling us. The moderators have it now, and the sender is not told.")
             if reported
-            else "This note was already reported. The moderators have it.",
+            else _("This note was already reported. The moderators have it."),
         )
 
 
@@ -421,18 +471,20 @@ class CloseReportButton(
     """Under a report: a moderator of the note's server (or, for a report sent to the
     owner's DMs, the owner) closes it."""
 
-    prefix, label, emoji = "circle:report-close", "Close report", "✅"
+    prefix, label, emoji = "circle:report-close", N_("Close report"), "✅"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
         guild_id = await notes.report_server(bot.db, self.note_id)
         if guild_id is None or interaction.guild_id not in (None, guild_id):
-            await send_ephemeral(interaction, "This report is already closed. Nothing was changed.")
+            await send_ephemeral(
+                interaction, _("This report is already closed. Nothing was changed.")
+            )
             return
         if interaction.guild_id is None:  # the owner's DMs
             guild = bot.get_guild(guild_id) or await bot.fetch_guild(guild_id)
             if guild.owner_id != interaction.user.id:
-                await send_ephemeral(interaction, "Only the server's owner can close this.")
+                await send_ephemeral(interaction, _("Only the server's owner can close this."))
                 return
         else:
             await require_moderator(interaction)
@@ -440,12 +492,20 @@ class CloseReportButton(
             bot.db, bot.clock, self.note_id, guild_id=guild_id, moderator_id=interaction.user.id
         )
         if closed is None:
-            await send_ephemeral(interaction, "This report is already closed. Nothing was changed.")
+            await send_ephemeral(
+                interaction, _("This report is already closed. Nothing was changed.")
+            )
             return
+        # The report is a post in the alert channel (or the owner's DMs), written in the
+        # server's language: so is its edit, whatever the language of who closed it.
+        async with bot.db.lookup() as session:
+            language = await languages.of_server(session, guild_id)
+        with i18n.speaking(language):
+            content = _("✅ Report closed by {moderator}. Thank you for looking into it.").format(
+                moderator=f"<@{interaction.user.id}>"
+            )
         await interaction.response.edit_message(
-            content=f"✅ Report closed by <@{interaction.user.id}>. Thank you for looking into it.",
-            view=None,
-            allowed_mentions=NO_PINGS,
+            content=content, view=None, allowed_mentions=NO_PINGS
         )
 
 
@@ -458,7 +518,7 @@ class NotesOffFromNote(
         super().__init__(
             discord.ui.Button(
                 custom_id=f"circle:notes-off:{guild_id}",
-                label="No more of these",
+                label=_("No more of these"),
                 style=discord.ButtonStyle.secondary,
                 emoji="🔕",
             )
@@ -476,8 +536,10 @@ class NotesOffFromNote(
         await notes.set_notes_off(bot.db, bot.clock, self.guild_id, interaction.user.id, True)
         await send_ephemeral(
             interaction,
-            "Done: no more thinking-of-you notes from this server. The buttons under "
-            "**/circle** there turn them back on.",
+            _(
+                "Done: no more thinking-of-you notes from this server. The buttons under "
+                "**/circle** there turn them back on."
+            ),
         )
 
 

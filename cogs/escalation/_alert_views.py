@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import i18n
 from bot.domain.escalation import Status, TransitionRefused
+from bot.i18n import N_, _
 from bot.services.escalation import render, requests
-from bot.services.escalation.config import get_config
+from bot.services.escalation.config import get_config, server_language
 from bot.services.escalation.info import EscalationConfig, RequestInfo
 from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
@@ -45,14 +47,17 @@ def alert_view(request_id: int, status: Status) -> discord.ui.View:
     return view_of(claim, resolve, hand_off, ShowContextButton(request_id))
 
 
-def alert_edit(request: RequestInfo) -> dict[str, Any]:
-    """Keyword arguments that bring an alert message up to date (edits never ping)."""
-    return {
-        "content": render.alert_content(request, None),
-        "embed": embed(render.alert_embed(request)),
-        "view": alert_view(request.request_id, request.status),
-        "allowed_mentions": NO_PINGS,
-    }
+def alert_edit(request: RequestInfo, language: str) -> dict[str, Any]:
+    """Keyword arguments that bring an alert message up to date (edits never ping). The alert
+    is a post in the alert channel: it stays in the server's `language`
+    (`server_language`), not the language of the moderator whose button edits it."""
+    with i18n.speaking(language):
+        return {
+            "content": render.alert_content(request, None),
+            "embed": embed(render.alert_embed(request)),
+            "view": alert_view(request.request_id, request.status),
+            "allowed_mentions": NO_PINGS,
+        }
 
 
 EMBED_TEXT = 4096  # Discord's limit for an embed description
@@ -69,7 +74,7 @@ class _AlertButton(RequestButton, template=r"talk:alert:" + REQUEST_ID):
         Returns None (after telling the moderator why) when the transition is refused."""
         bot = kinfolk(interaction)
         if interaction.guild_id is None:
-            await send_ephemeral(interaction, requests.NOT_HERE)
+            await send_ephemeral(interaction, _(requests.NOT_HERE))
             return None
         try:
             request = await transition(
@@ -79,11 +84,12 @@ class _AlertButton(RequestButton, template=r"talk:alert:" + REQUEST_ID):
             await send_ephemeral(interaction, str(refusal))
             return None
         bot.outbox.wake()
-        await interaction.response.edit_message(**alert_edit(request))
+        language = await server_language(bot.db, interaction.guild_id)
+        await interaction.response.edit_message(**alert_edit(request, language))
         return request
 
 
-CLOSED_MEANWHILE = (
+CLOSED_MEANWHILE = N_(
     "The member closed this request just as you claimed it (they said they're OK now), so "
     "there's nothing more to do. Thank you for being there."
 )
@@ -94,13 +100,13 @@ class ClaimButton(_AlertButton, template=r"talk:claim:" + REQUEST_ID):
     nothing has changed), and a claim that neither opened the thread nor told the moderator
     is given back, with its ladder, to the next moderator."""
 
-    LABEL, STYLE, ACTION = "Claim", discord.ButtonStyle.success, "claim"
+    LABEL, STYLE, ACTION = N_("Claim"), discord.ButtonStyle.success, "claim"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
         guild_id, actor = interaction.guild_id, actor_of(interaction)
         if guild_id is None:
-            await send_ephemeral(interaction, requests.NOT_HERE)
+            await send_ephemeral(interaction, _(requests.NOT_HERE))
             return
         # A first look, so a member who isn't a moderator gets a private answer at once; the
         # service decides, against the request's own server.
@@ -114,28 +120,32 @@ class ClaimButton(_AlertButton, template=r"talk:claim:" + REQUEST_ID):
         bot.outbox.wake()
         told = False
         try:
-            await interaction.edit_original_response(**alert_edit(request))
+            language = await server_language(bot.db, guild_id)
+            await interaction.edit_original_response(**alert_edit(request, language))
             config = await get_config(bot.db, guild_id)
-            thread, problem = await open_thread(interaction, request, config)
+            thread, problem = await open_thread(interaction, request, config, language)
             # With the member and the moderator in a thread, the claim is complete.
             told = thread is not None
             latest = await requests.get_request(bot.db, request.request_id, guild_id=guild_id)
             if not latest.status.active:
-                await interaction.edit_original_response(**alert_edit(latest))
-                await send_ephemeral(interaction, CLOSED_MEANWHILE)
+                await interaction.edit_original_response(**alert_edit(latest, language))
+                await send_ephemeral(interaction, _(CLOSED_MEANWHILE))
                 told = True
                 return
             if thread is None:
                 await send_ephemeral(
                     interaction,
-                    f"You've claimed it, but I couldn't open a private thread: {problem} "
-                    f"Please reach out to <@{request.member_id}> directly.",
+                    _(
+                        "You've claimed it, but I couldn't open a private thread: {problem} "
+                        "Please reach out to {member} directly."
+                    ).format(problem=problem, member=f"<@{request.member_id}>"),
                 )
                 told = True
                 return
-            await interaction.edit_original_response(**alert_edit(latest))
+            await interaction.edit_original_response(**alert_edit(latest, language))
             await send_ephemeral(
-                interaction, f"You've claimed it. The private thread: {thread.mention}"
+                interaction,
+                _("You've claimed it. The private thread: {thread}").format(thread=thread.mention),
             )
             told = True
         finally:
@@ -144,23 +154,27 @@ class ClaimButton(_AlertButton, template=r"talk:claim:" + REQUEST_ID):
 
 
 class ResolveButton(_AlertButton, template=r"talk:resolve:" + REQUEST_ID):
-    LABEL, STYLE, ACTION = "Resolve", discord.ButtonStyle.primary, "resolve"
+    LABEL, STYLE, ACTION = N_("Resolve"), discord.ButtonStyle.primary, "resolve"
 
     async def run(self, interaction: discord.Interaction) -> None:
         request = await self.moderate(interaction, requests.resolve)
         if request is None:
             return
+        moderator = f"<@{interaction.user.id}>"
         await say_in_thread(
             kinfolk(interaction),
+            request.guild_id,
             request.thread_id,
-            f"<@{interaction.user.id}> has closed this conversation. Thank you both. "
-            "Whenever you need to talk again, **/talk** is there.",
+            lambda: _(
+                "{moderator} has closed this conversation. Thank you both. "
+                "Whenever you need to talk again, **/talk** is there."
+            ).format(moderator=moderator),
             close=True,
         )
 
 
 class HandOffButton(_AlertButton, template=r"talk:handoff:" + REQUEST_ID):
-    LABEL, STYLE, ACTION = "Hand off", discord.ButtonStyle.secondary, "handoff"
+    LABEL, STYLE, ACTION = N_("Hand off"), discord.ButtonStyle.secondary, "handoff"
 
     async def run(self, interaction: discord.Interaction) -> None:
         request = await self.moderate(interaction, requests.hand_off)
@@ -168,35 +182,41 @@ class HandOffButton(_AlertButton, template=r"talk:handoff:" + REQUEST_ID):
             return
         bot = kinfolk(interaction)
         bot.outbox.wake()
+        moderator = f"<@{interaction.user.id}>"
         await say_in_thread(
             bot,
+            request.guild_id,
             request.thread_id,
-            f"<@{interaction.user.id}> has handed this conversation on; another moderator "
-            "will join you here soon.",
+            lambda: _(
+                "{moderator} has handed this conversation on; another moderator "
+                "will join you here soon."
+            ).format(moderator=moderator),
         )
-        await send_ephemeral(interaction, "Handed off. I've asked the team for someone new.")
+        await send_ephemeral(interaction, _("Handed off. I've asked the team for someone new."))
 
 
 class ShowContextButton(_AlertButton, template=r"talk:show:" + REQUEST_ID):
-    LABEL, STYLE, ACTION = "Show context", discord.ButtonStyle.secondary, "show"
+    LABEL, STYLE, ACTION = N_("Show context"), discord.ButtonStyle.secondary, "show"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
         if interaction.guild_id is None:
-            await send_ephemeral(interaction, requests.NOT_HERE)
+            await send_ephemeral(interaction, _(requests.NOT_HERE))
             return
         try:
-            _, context = await requests.read_context(
+            _request, context = await requests.read_context(
                 bot.db, bot.clock, interaction.guild_id, self.request_id, actor_of(interaction)
             )
         except TransitionRefused as refusal:
             await send_ephemeral(interaction, str(refusal))
             return
         if not context:
-            await send_ephemeral(interaction, "The member didn't add any words to this request.")
+            await send_ephemeral(interaction, _("The member didn't add any words to this request."))
             return
-        shown = discord.Embed(title="In the member's words", description=context[:EMBED_TEXT])
-        shown.set_footer(text="Only you can see this. Please keep it between you and the member.")
+        shown = discord.Embed(title=_("In the member's words"), description=context[:EMBED_TEXT])
+        shown.set_footer(
+            text=_("Only you can see this. Please keep it between you and the member.")
+        )
         await send_ephemeral(interaction, embed=shown)
 
 
@@ -222,9 +242,14 @@ async def _give_back(interaction: discord.Interaction, request: RequestInfo) -> 
 
 
 async def open_thread(
-    interaction: discord.Interaction, request: RequestInfo, config: EscalationConfig
+    interaction: discord.Interaction,
+    request: RequestInfo,
+    config: EscalationConfig,
+    language: str,
 ) -> tuple[discord.Thread | None, str]:
-    """Open (or rejoin) the private thread for a claimed request: the member and the moderator."""
+    """Open (or rejoin) the private thread for a claimed request: the member and the moderator.
+    What is posted in the thread (and its name) is in the server's `language`; the problem
+    returned, for the moderator's eyes only, is in theirs."""
     bot = kinfolk(interaction)
     moderator = interaction.user.id
     try:
@@ -235,16 +260,20 @@ async def open_thread(
                 # not be (adding them failed when the thread was opened).
                 for user in (request.member_id, moderator):
                     await thread.add_user(discord.Object(user))
+                with i18n.speaking(language):
+                    here = _("{moderator} is here now.").format(moderator=f"<@{moderator}>")
                 await thread.send(
-                    f"<@{moderator}> is here now.",
+                    here,
                     allowed_mentions=discord.AllowedMentions(users=[discord.Object(moderator)]),
                 )
                 return thread, ""
         support = bot.get_channel(config.support_channel_id or 0)
         if not isinstance(support, discord.TextChannel):
-            return None, "the support channel is missing."
+            return None, _("the support channel is missing.")
+        with i18n.speaking(language):
+            name = _("support-{number}").format(number=request.request_id)
         thread = await support.create_thread(
-            name=f"support-{request.request_id}",
+            name=name,
             type=discord.ChannelType.private_thread,
             invitable=False,
             auto_archive_duration=10080,
@@ -254,20 +283,21 @@ async def open_thread(
         )
         if not current.status.active:  # the member said they're OK while we were opening it
             await thread.edit(archived=True, locked=True)
-            return None, "the member closed the request meanwhile."
+            return None, _("the member closed the request meanwhile.")
         for user in (request.member_id, moderator):
             await thread.add_user(discord.Object(user))
         context = await requests.context_for_thread(bot.db, request.guild_id, request.request_id)
-        intro = (
-            f"Hi <@{request.member_id}>, <@{moderator}> is here for you. This thread is "
-            "private: only the two of you (and the moderators who look after these threads) "
-            "can see it. Take your time."
-        )
-        embeds = (
-            [discord.Embed(title="What you shared", description=context[:EMBED_TEXT])]
-            if context
-            else []
-        )
+        with i18n.speaking(language):
+            intro = _(
+                "Hi {member}, {moderator} is here for you. This thread is "
+                "private: only the two of you (and the moderators who look after these threads) "
+                "can see it. Take your time."
+            ).format(member=f"<@{request.member_id}>", moderator=f"<@{moderator}>")
+            embeds = (
+                [discord.Embed(title=_("What you shared"), description=context[:EMBED_TEXT])]
+                if context
+                else []
+            )
         await thread.send(
             intro,
             embeds=embeds,
@@ -278,10 +308,10 @@ async def open_thread(
     except discord.Forbidden:
         return (
             None,
-            "I'm missing the Create Private Threads or Send Messages in Threads permission.",
+            _("I'm missing the Create Private Threads or Send Messages in Threads permission."),
         )
     except discord.HTTPException as error:
-        return None, f"Discord answered {error.status}."
+        return None, _("Discord answered {status}.").format(status=error.status)
     return thread, ""
 
 

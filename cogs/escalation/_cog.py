@@ -6,6 +6,7 @@ import discord
 from discord import app_commands
 
 from bot.domain.escalation import Status, Urgency
+from bot.i18n import _
 from bot.services.escalation import ladder
 from bot.services.escalation.render import ALERT_VIEW
 from bot.ui.feature import FeatureCog, Handlers, Routes, Views
@@ -68,7 +69,7 @@ class Talk(FeatureCog):
     ) -> None:
         if feeling is None:
             await interaction.response.send_message(
-                PICKER_TEXT, view=picker_view(), ephemeral=True, allowed_mentions=NO_PINGS
+                _(PICKER_TEXT), view=picker_view(), ephemeral=True, allowed_mentions=NO_PINGS
             )
             return
         await open_and_answer(interaction, Urgency(feeling.value))

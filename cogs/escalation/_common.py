@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import i18n
 from bot.domain.escalation import MODERATORS_ONLY, Actor, is_moderator
+from bot.i18n import _
 from bot.services.escalation import render
-from bot.services.escalation.config import Resources, get_config
+from bot.services.escalation.config import Resources, get_config, server_language
 from bot.services.escalation.info import EscalationConfig
 from bot.ui.context import kinfolk
 from bot.ui.custom_ids import ID
@@ -50,7 +53,7 @@ async def require_moderator(interaction: discord.Interaction) -> EscalationConfi
     config = await get_config(kinfolk(interaction).db, interaction.guild_id)
     roles = [role.id for role in getattr(interaction.user, "roles", [])]
     if not is_moderator(roles, interaction.permissions.manage_guild, config.moderator_roles):
-        raise Refusal(MODERATORS_ONLY)
+        raise Refusal(_(MODERATORS_ONLY))
     interaction.extras["escalation_config"] = config
     return config
 
@@ -66,14 +69,23 @@ async def thread_of(bot: KinfolkBot, thread_id: int) -> discord.Thread | None:
 
 
 async def say_in_thread(
-    bot: KinfolkBot, thread_id: int | None, content: str, *, close: bool = False
+    bot: KinfolkBot,
+    guild_id: int,
+    thread_id: int | None,
+    write: Callable[[], str],
+    *,
+    close: bool = False,
 ) -> None:
-    """Post a note in a request's private thread, and optionally archive and lock it."""
+    """Post a note in a request's private thread, and optionally archive and lock it. The
+    note (`write()`) is a post in the server, read by the member and the moderator: it is in
+    the server's language, whoever pressed the button."""
     if thread_id is None:
         return
     thread = await thread_of(bot, thread_id)
     if thread is None:
         return
+    with i18n.speaking(await server_language(bot.db, guild_id)):
+        content = write()
     try:
         await thread.send(content, allowed_mentions=NO_PINGS)
         if close:
@@ -89,7 +101,8 @@ class RequestButton(
 ):
     """A button about one request, keyed by its id so it keeps working after a restart.
 
-    Subclasses give their own `template` (talk:<ACTION>:<id>), LABEL, STYLE and `run`.
+    Subclasses give their own `template` (talk:<ACTION>:<id>), LABEL (marked with `N_`:
+    translated when the button is built), STYLE and `run`.
     """
 
     LABEL = ""
@@ -99,7 +112,7 @@ class RequestButton(
     def __init__(self, request_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label=self.LABEL, style=self.STYLE, custom_id=f"talk:{self.ACTION}:{request_id}"
+                label=_(self.LABEL), style=self.STYLE, custom_id=f"talk:{self.ACTION}:{request_id}"
             )
         )
         self.request_id = request_id

@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from bot.domain.escalation import CONTEXT_MAX_CHARS, TransitionRefused, Urgency
+from bot.i18n import N_, _
 from bot.services.escalation import render, requests
 from bot.services.escalation.config import member_resources
 from bot.services.escalation.info import EscalationConfig
@@ -34,12 +35,27 @@ URGENCY_STYLES = {
 }
 # Discord allows 3 s for the first answer; saving gets most of it, answering the rest.
 SAVE_BUDGET_SECONDS = 2.2
-UNSAVED = (
+UNSAVED = N_(
     "I'm sorry: I couldn't save your request just now, so the moderators may not have been "
-    "told{reference}. Please try **/talk** again in a moment, or message a moderator "
-    "directly. If you need someone right now, these people are there for you:"
+    "told. Please try **/talk** again in a moment, or message a moderator directly. If you "
+    "need someone right now, these people are there for you:"
 )
-PICKER_TEXT = (
+UNSAVED_WITH_ID = N_(
+    "I'm sorry: I couldn't save your request just now, so the moderators may not have been "
+    "told (error id `{error_id}`). Please try **/talk** again in a moment, or message a "
+    "moderator directly. If you need someone right now, these people are there for you:"
+)
+# Without the resources (the member was shown them a moment ago).
+UNSAVED_SHORT = N_(
+    "I'm sorry: I couldn't save your request just now, so the moderators may not have been "
+    "told. Please try **/talk** again in a moment, or message a moderator directly."
+)
+UNSAVED_SHORT_WITH_ID = N_(
+    "I'm sorry: I couldn't save your request just now, so the moderators may not have been "
+    "told (error id `{error_id}`). Please try **/talk** again in a moment, or message a "
+    "moderator directly."
+)
+PICKER_TEXT = N_(
     "I'm glad you're reaching out. How are you feeling right now? (Only you can see this.)"
 )
 
@@ -122,19 +138,19 @@ async def refuse_with_resources(interaction: discord.Interaction, text: str) -> 
     help_now = member_resources(EscalationConfig(guild_id=0), str(interaction.locale.value))
     await send_ephemeral(
         interaction,
-        f"{text}\n\nIf you need someone right now, these people are there for you:",
+        f"{text}\n\n{_('If you need someone right now, these people are there for you:')}",
         embed=resources_embed(help_now, urgent=True),
     )
 
 
 # Follow-ups of slow saves still running (a reference keeps each task alive).
 _background: set[asyncio.Task[None]] = set()
-SLOW = (
+SLOW = N_(
     "Saving your request is taking longer than it should. I'll keep trying, and I'll tell you "
     "here as soon as the moderators have been told. If you need someone right now, these "
     "people are there for you:"
 )
-SAVED_LATE = (
+SAVED_LATE = N_(
     "Your request is saved now and the moderators have been told. Someone will be with you "
     "as soon as they can."
 )
@@ -145,7 +161,7 @@ async def answer_slow(
 ) -> None:
     resources = member_resources(EscalationConfig(guild_id=guild_id), locale)
     await send_ephemeral(
-        interaction, SLOW, embed=resources_embed(resources, urgent=urgency is Urgency.CRISIS)
+        interaction, _(SLOW), embed=resources_embed(resources, urgent=urgency is Urgency.CRISIS)
     )
 
 
@@ -182,7 +198,7 @@ async def _tell_when_saved(
             )
         elif isinstance(outcome, Opened):
             await send_ephemeral(
-                interaction, SAVED_LATE, view=member_request_view(outcome.request.request_id)
+                interaction, _(SAVED_LATE), view=member_request_view(outcome.request.request_id)
             )
     except discord.HTTPException:
         log.warning("could not tell the member their slow /talk request was saved")
@@ -199,14 +215,14 @@ async def answer_unsaved(
 ) -> None:
     """Saving failed: say so honestly, and still show where help is (the built-in resources
     need no database; left out when the member was shown them a moment ago)."""
-    _, error_id = explain(error)
+    _message, error_id = explain(error)
     if error_id is not None:
         log.error("error %s opening a /talk request", error_id, exc_info=unwrap(error))
-    reference = f" (error id `{error_id}`)" if error_id else ""
-    text = UNSAVED.format(reference=reference)
     if not resources:
-        await send_ephemeral(interaction, text.split(" If you need someone")[0])
+        short = UNSAVED_SHORT_WITH_ID if error_id else UNSAVED_SHORT
+        await send_ephemeral(interaction, _(short).format(error_id=error_id))
         return
+    text = _(UNSAVED_WITH_ID if error_id else UNSAVED).format(error_id=error_id)
     help_now = member_resources(EscalationConfig(guild_id=guild_id), locale)
     await send_ephemeral(
         interaction, text, embed=resources_embed(help_now, urgent=urgency is Urgency.CRISIS)
@@ -223,7 +239,7 @@ class StartButton(
     def __init__(self, urgency: Urgency) -> None:
         super().__init__(
             discord.ui.Button(
-                label=urgency.label,
+                label=_(urgency.label),
                 style=URGENCY_STYLES[urgency],
                 custom_id=f"talk:start:{urgency}",
             )
@@ -238,7 +254,7 @@ class StartButton(
 
     async def run(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
-            await send_ephemeral(interaction, "Please use this inside your server.")
+            await send_ephemeral(interaction, _("Please use this inside your server."))
             return
         message = interaction.message
         if message is not None and message.flags.ephemeral:
@@ -248,7 +264,7 @@ class StartButton(
 
 
 class AddContextButton(RequestButton, template=r"talk:context:" + REQUEST_ID):
-    LABEL, STYLE, ACTION = "Add a few words", discord.ButtonStyle.secondary, "context"
+    LABEL, STYLE, ACTION = N_("Add a few words"), discord.ButtonStyle.secondary, "context"
 
     async def run(self, interaction: discord.Interaction) -> None:
         try:
@@ -265,7 +281,7 @@ class AddContextButton(RequestButton, template=r"talk:context:" + REQUEST_ID):
 
 
 class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
-    LABEL, STYLE, ACTION = "I'm OK now", discord.ButtonStyle.success, "cancel"
+    LABEL, STYLE, ACTION = N_("I'm OK now"), discord.ButtonStyle.success, "cancel"
 
     async def run(self, interaction: discord.Interaction) -> None:
         bot = kinfolk(interaction)
@@ -281,7 +297,7 @@ class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
             await send_ephemeral(interaction, str(refusal))
             return
         await interaction.response.edit_message(
-            content=(
+            content=_(
                 "I've closed your request. I'm glad you're feeling OK. "
                 "**/talk** is here whenever you need it."
             ),
@@ -291,8 +307,9 @@ class CancelButton(RequestButton, template=r"talk:cancel:" + REQUEST_ID):
         bot.outbox.wake()  # the alert is updated through the outbox
         await say_in_thread(
             bot,
+            request.guild_id,
             request.thread_id,
-            "The member has closed this request: they said they're OK now.",
+            lambda: _("The member has closed this request: they said they're OK now."),
             close=True,
         )
 
@@ -301,21 +318,25 @@ CONTEXT_FORM = re.compile(r"talk:context-modal:" + ID)
 CONTEXT_FIELD = "talk-context"
 
 
-class ContextModal(KinfolkModal, title="A few words for the team"):
+class ContextModal(KinfolkModal):
     """The form itself. Its submission is handled by `submit_context`, from the raw interaction,
     so a form opened before a restart can still be sent after it (discord.py only remembers
-    the forms it showed since it started)."""
+    the forms it showed since it started). Its words are written when it is shown."""
 
+    TITLE = N_("A few words for the team")
     words: discord.ui.TextInput[ContextModal] = discord.ui.TextInput(
-        label="What would you like the team to know?",
+        label="-",  # written in __init__, in the member's language
         custom_id=CONTEXT_FIELD,
         style=discord.TextStyle.paragraph,
         max_length=CONTEXT_MAX_CHARS,
-        placeholder="Only moderators will read this. Share as much or as little as you like.",
     )
 
     def __init__(self, request_id: int) -> None:
-        super().__init__(custom_id=f"talk:context-modal:{request_id}")
+        super().__init__(title=_(self.TITLE), custom_id=f"talk:context-modal:{request_id}")
+        self.words.label = _("What would you like the team to know?")
+        self.words.placeholder = _(
+            "Only moderators will read this. Share as much or as little as you like."
+        )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         return None  # answered by submit_context
@@ -343,11 +364,19 @@ async def submit_context(interaction: discord.Interaction, request_id: int) -> N
             bot.db, bot.clock, request_id, interaction.user.id, text, guild_id=interaction.guild_id
         )
     except (TransitionRefused, ValueError) as refusal:
-        await send_ephemeral(interaction, f"{refusal} Nothing was changed.")
+        await send_ephemeral(
+            interaction, _("{refusal} Nothing was changed.").format(refusal=refusal)
+        )
         return
-    where = "the moderator with you" if request.claimed_by else "the moderators"
-    await send_ephemeral(interaction, f"Thank you. I've added that for {where} to read.")
+    if request.claimed_by:
+        thanks = _("Thank you. I've added that for the moderator with you to read.")
+    else:
+        thanks = _("Thank you. I've added that for the moderators to read.")
+    await send_ephemeral(interaction, thanks)
     bot.outbox.wake()  # the alert is updated through the outbox
     await say_in_thread(
-        bot, request.thread_id, f"The member added more to their request:\n>>> {text[:1900]}"
+        bot,
+        request.guild_id,
+        request.thread_id,
+        lambda: _("The member added more to their request:\n>>> {words}").format(words=text[:1900]),
     )

@@ -7,10 +7,19 @@ from datetime import timedelta
 import discord
 from discord import app_commands
 
+from bot.domain.crisis_lines import countries
 from bot.domain.resources import MAX_SERVER_TEXT, ResourceMode
-from bot.services.escalation.config import configure, get_config, member_resources, set_resources
+from bot.i18n import N_, _
+from bot.services.escalation.config import (
+    KEEP_REGION,
+    configure,
+    get_config,
+    member_resources,
+    set_resources,
+)
 from bot.services.escalation.info import EscalationConfig
 from bot.services.guild_config import InvalidSetting
+from bot.ui.autocomplete import BY_LANGUAGE, region_autocomplete
 from bot.ui.errors import KinfolkModal
 from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
@@ -41,20 +50,25 @@ def set_up_summary(
 ) -> discord.Embed:
     """What /setup escalation shows once saved: where alerts go, who gets them, the timers."""
     normal, crisis = config.ladder.normal, config.ladder.crisis
-    summary = discord.Embed(title="'I need to talk' is set up", colour=discord.Colour.green())
-    summary.add_field(name="Alerts", value=alert_channel.mention)
-    summary.add_field(name="Private threads under", value=support_channel.mention)
-    summary.add_field(name="Moderators", value=moderator_role.mention)
-    summary.add_field(name="On duty", value=on_duty_role.mention if on_duty_role else "—")
+    summary = discord.Embed(title=_("'I need to talk' is set up"), colour=discord.Colour.green())
+    summary.add_field(name=_("Alerts"), value=alert_channel.mention)
+    summary.add_field(name=_("Private threads under"), value=support_channel.mention)
+    summary.add_field(name=_("Moderators"), value=moderator_role.mention)
+    summary.add_field(name=_("On duty"), value=on_duty_role.mention if on_duty_role else "—")
     summary.add_field(
-        name="Second tier", value=second_tier_role.mention if second_tier_role else "—"
+        name=_("Second tier"), value=second_tier_role.mention if second_tier_role else "—"
     )
     summary.add_field(
-        name="Timers",
-        value=(
-            f"re-ping after {minutes(normal.first)} min, second tier after "
-            f"{minutes(normal.second)} min; in crisis {minutes(crisis.first)} and "
-            f"{minutes(crisis.second)} min"
+        name=_("Timers"),
+        # "min" is an abbreviation: the same for one minute or many.
+        value=_(
+            "re-ping after {first} min, second tier after {second} min; in crisis "
+            "{crisis_first} and {crisis_second} min"
+        ).format(
+            first=minutes(normal.first),
+            second=minutes(normal.second),
+            crisis_first=minutes(crisis.first),
+            crisis_second=minutes(crisis.second),
         ),
         inline=False,
     )
@@ -92,8 +106,10 @@ class EscalationSetup(FeatureCog):
         if any(role.is_default() for role in roles):
             await send_ephemeral(
                 interaction,
-                "Please pick a specific role rather than @everyone, so alerts reach the "
-                "people who can help. Nothing was changed.",
+                _(
+                    "Please pick a specific role rather than @everyone, so alerts reach the "
+                    "people who can help. Nothing was changed."
+                ),
             )
             return
         try:
@@ -113,7 +129,9 @@ class EscalationSetup(FeatureCog):
                 crisis_second_minutes=crisis_second_minutes,
             )
         except InvalidSetting as error:
-            await send_ephemeral(interaction, f"{error} Nothing was changed.")
+            await send_ephemeral(
+                interaction, _("{problem} Nothing was changed.").format(problem=error)
+            )
             return
         summary = set_up_summary(
             config, alert_channel, support_channel, moderator_role, on_duty_role, second_tier_role
@@ -121,7 +139,7 @@ class EscalationSetup(FeatureCog):
         warnings = self._warnings(interaction.guild, alert_channel, support_channel, on_duty_role)
         if warnings:
             summary.colour = discord.Colour.orange()
-            summary.add_field(name="⚠️ Please fix", value="\n".join(warnings), inline=False)
+            summary.add_field(name=_("⚠️ Please fix"), value="\n".join(warnings), inline=False)
         await send_ephemeral(interaction, embed=summary)
         self.bot.outbox.wake()  # requests waiting for this set-up can be alerted now
 
@@ -135,47 +153,87 @@ class EscalationSetup(FeatureCog):
         me = guild.me
         warnings = []
         if lacking := missing(alert_channel, me, ALERT_NEEDS):
-            warnings.append(f"In {alert_channel.mention} I need: {', '.join(lacking)}.")
+            warnings.append(
+                _("In {channel} I need: {permissions}.").format(
+                    channel=alert_channel.mention, permissions=", ".join(lacking)
+                )
+            )
         if lacking := missing(support_channel, me, SUPPORT_NEEDS):
-            warnings.append(f"In {support_channel.mention} I need: {', '.join(lacking)}.")
+            warnings.append(
+                _("In {channel} I need: {permissions}.").format(
+                    channel=support_channel.mention, permissions=", ".join(lacking)
+                )
+            )
         if on_duty_role is not None and not on_duty_role.is_assignable():
             warnings.append(
-                f"I can't give out {on_duty_role.mention}: I need Manage Roles, and the role "
-                "must be below my own role."
+                _(
+                    "I can't give out {role}: I need Manage Roles, and the role "
+                    "must be below my own role."
+                ).format(role=on_duty_role.mention)
             )
         return warnings
 
     @setup_command("resources", "The crisis resources members see (yours, ours, or both)")
     @app_commands.describe(
-        mode="default: our list; extend: your lines first, then ours; replace: only yours"
+        mode="default: our list; extend: your lines first, then ours; replace: only yours",
+        region="The server's country: its crisis lines come first (else each member's language)",
     )
-    async def resources(self, interaction: discord.Interaction, mode: ResourceMode) -> None:
+    @app_commands.autocomplete(region=region_autocomplete)
+    async def resources(
+        self, interaction: discord.Interaction, mode: ResourceMode, region: str | None = None
+    ) -> None:
         assert interaction.guild_id is not None
+        chosen = KEEP_REGION if region is None else None if region == BY_LANGUAGE else region
+        if chosen not in (None, KEEP_REGION) and chosen.upper() not in countries():
+            await send_ephemeral(
+                interaction,
+                _(
+                    "I don't have crisis lines for “{region}” yet. Please pick a country from "
+                    "the suggestions. Nothing was changed."
+                ).format(region=region[:40] if region else ""),
+            )
+            return
+        if chosen not in (None, KEEP_REGION):
+            chosen = chosen.upper()
         if mode is ResourceMode.DEFAULT:
             config = await set_resources(
-                self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, mode, None
+                self.bot.db,
+                self.bot.clock,
+                interaction.guild_id,
+                interaction.user.id,
+                mode,
+                None,
+                chosen,
             )
             await send_ephemeral(
                 interaction,
-                "Members will see the built-in resources. Here is the English version:",
-                embed=resources_embed(member_resources(config, "en-US")),
+                _(
+                    "Members will see the built-in resources, in their own language. This is "
+                    "what you would see:"
+                ),
+                embed=resources_embed(member_resources(config, str(interaction.locale.value))),
             )
             return
         current = await get_config(self.bot.db, interaction.guild_id)
-        await interaction.response.send_modal(ResourcesModal(mode, current.resources_text))
+        await interaction.response.send_modal(ResourcesModal(mode, current.resources_text, chosen))
 
 
-class ResourcesModal(KinfolkModal, title="Your server's crisis resources"):
+class ResourcesModal(KinfolkModal):
+    TITLE = N_("Your server's crisis resources")
     lines: discord.ui.TextInput[ResourcesModal] = discord.ui.TextInput(
-        label="One resource per line",
+        label="-",  # written in __init__, in the moderator's language
         custom_id="resources-lines",
         style=discord.TextStyle.paragraph,
         max_length=MAX_SERVER_TEXT,
-        placeholder="e.g. Our counsellor: counselling@example.org (weekdays 9–5)",
     )
 
-    def __init__(self, mode: ResourceMode, current: str | None) -> None:
-        super().__init__()
+    def __init__(
+        self, mode: ResourceMode, current: str | None, region: str | None = KEEP_REGION
+    ) -> None:
+        super().__init__(title=_(self.TITLE))
+        self.region = region
+        self.lines.label = _("One resource per line")
+        self.lines.placeholder = _("e.g. Our counsellor: counselling@example.org (weekdays 9–5)")
         self.mode = mode
         self.lines.default = current
 
@@ -190,13 +248,18 @@ class ResourcesModal(KinfolkModal, title="Your server's crisis resources"):
                 interaction.user.id,
                 self.mode,
                 self.lines.value,
+                self.region,
             )
         except InvalidSetting as error:
-            await send_ephemeral(interaction, f"{error} Nothing was changed.")
+            await send_ephemeral(
+                interaction, _("{problem} Nothing was changed.").format(problem=error)
+            )
             return
         await send_ephemeral(
             interaction,
-            "Saved. This is what a member sees (the emergency line and the international "
-            "directory are always included):",
+            _(
+                "Saved. This is what a member sees (the emergency line and the international "
+                "directory are always included):"
+            ),
             embed=resources_embed(member_resources(config, str(interaction.locale.value))),
         )

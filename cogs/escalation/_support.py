@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.i18n import _, ngettext, number
 from bot.services.escalation import render, requests
 from bot.services.escalation.config import set_duty
 from bot.ui.feature import FeatureCog
@@ -41,10 +42,13 @@ class Support(FeatureCog):
         assert interaction.guild_id is not None
         assert isinstance(interaction.user, discord.Member)
         await set_duty(self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, on)
-        state = "on duty: alerts will ping you" if on else "off duty. Thank you for your time"
+        if on:
+            state = _("You're on duty: alerts will ping you.")
+        else:
+            state = _("You're off duty. Thank you for your time.")
         note = ""
         if config.on_duty_role_id is None:
-            note = " (No on-duty role is set up, so alerts ping the moderator role.)"
+            note = _("(No on-duty role is set up, so alerts ping the moderator role.)")
         else:
             role = discord.Object(config.on_duty_role_id)
             try:
@@ -53,29 +57,39 @@ class Support(FeatureCog):
                 else:
                     await interaction.user.remove_roles(role, reason="Kinfolk: off duty")
             except discord.HTTPException:
-                note = (
-                    " I couldn't change your on-duty role, though: I need Manage Roles, and "
+                note = _(
+                    "I couldn't change your on-duty role, though: I need Manage Roles, and "
                     "the role must be below mine."
                 )
-        await send_ephemeral(interaction, f"You're {state}.{note}")
+        await send_ephemeral(interaction, f"{state} {note}" if note else state)
 
     @support.command(name="queue", description="Who is waiting: most urgent first")
     async def queue(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         waiting = await requests.queue(self.bot.db, interaction.guild_id)
         if not waiting:
-            await send_ephemeral(interaction, "Nobody is waiting right now. 💛")
+            await send_ephemeral(interaction, _("Nobody is waiting right now. 💛"))
             return
         lines = []
         for request in waiting[:QUEUE_LIMIT]:
-            emoji, _, label = render.STYLE[request.urgency]
             lines.append(
-                f"{emoji} **{label}**: <@{request.member_id}>, waiting since "
-                f"{render.ts(request.created_at)}. {render.status_line(request)} "
-                f"(#{request.request_id})"
+                _(
+                    "{emoji} **{urgency}**: {member}, waiting since {time}. {status} (#{number})"
+                ).format(
+                    emoji=render.STYLE[request.urgency][0],
+                    urgency=render.urgency_name(request.urgency),
+                    member=f"<@{request.member_id}>",
+                    time=render.ts(request.created_at),
+                    status=render.status_line(request),
+                    number=request.request_id,
+                )
             )
         more = len(waiting) - QUEUE_LIMIT
         if more > 0:
-            lines.append(f"…and {more} more.")
-        embed = discord.Embed(title="Support queue", description="\n".join(lines))
+            lines.append(
+                ngettext("…and {count} more.", "…and {count} more.", more).format(
+                    count=number(more)
+                )
+            )
+        embed = discord.Embed(title=_("Support queue"), description="\n".join(lines))
         await send_ephemeral(interaction, embed=embed)

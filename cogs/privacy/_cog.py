@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import N_, _, ngettext, number
 from bot.services.privacy import audit_view, member_data, retention
 from bot.services.privacy.member_data import KEPT_WHY, Erased
 from bot.ui.bound import BoundToServer
@@ -23,7 +24,7 @@ from bot.ui.replies import send_ephemeral
 from bot.ui.views import view_of
 
 EXPORT_TEXT, EXPORT_JSON = "kinfolk-my-data.txt", "kinfolk-my-data.json"
-DELETE_WARNING = (
+DELETE_WARNING = N_(
     "**This erases everything Kinfolk holds about you in this server**: check-ins and notes, "
     "buddy history and the blocks you made, reach-out choices and activity, your support "
     "circle and offers, notes you sent and received, and your consents. A request to talk that "
@@ -36,29 +37,37 @@ DELETE_WARNING = (
 def erased_text(erased: Erased) -> str:
     words = member_data.erased_words(erased.deleted)
     if words:
-        lines = ["Done. In this server, I erased:"] + [f"• {line}" for line in words]
+        lines = [_("Done. In this server, I erased:")] + [f"• {line}" for line in words]
     elif erased.kept:
-        lines = ["Done. Nothing about you in this server still carries your id."]
+        lines = [_("Done. Nothing about you in this server still carries your id.")]
     else:
-        lines = ["Done. There was nothing about you to erase in this server."]
+        lines = [_("Done. There was nothing about you to erase in this server.")]
     if erased.kept:
-        lines += ["", "**What was kept, and why:**"]
-        lines += [f"• {KEPT_WHY.get(table, table)} ({n})" for table, n in erased.kept.items()]
+        lines += ["", _("**What was kept, and why:**")]
+        lines += [f"• {_kept_why(table)} ({number(n)})" for table, n in erased.kept.items()]
     else:
-        lines.append("Nothing about you was kept.")
+        lines.append(_("Nothing about you was kept."))
     lines.append(
-        "\nMessages already posted in Discord (e.g. in a buddy thread) are Discord's: delete "
-        "them there, or ask a moderator."
+        "\n"
+        + _(
+            "Messages already posted in Discord (e.g. in a buddy thread) are Discord's: delete "
+            "them there, or ask a moderator."
+        )
     )
     return "\n".join(lines)
+
+
+def _kept_why(table: str) -> str:
+    why = KEPT_WHY.get(table)
+    return _(why) if why is not None else table
 
 
 def actor_text(actor_id: int) -> str:
     if actor_id > 0:
         return f"<@{actor_id}>"
     if actor_id == member_data.MEMBER_REQUEST:
-        return "a member (their own privacy request)"
-    return "(erased member)"
+        return _("a member (their own privacy request)")
+    return _("(erased member)")
 
 
 class ConfirmDelete(
@@ -70,7 +79,7 @@ class ConfirmDelete(
         super().__init__(
             discord.ui.Button(
                 custom_id=f"privacy:delete:{guild_id}",
-                label="Yes, erase everything about me here",
+                label=_("Yes, erase everything about me here"),
                 style=discord.ButtonStyle.danger,
             )
         )
@@ -87,6 +96,8 @@ class ConfirmDelete(
         erased = await member_data.delete_member(
             bot.db, bot.clock, self.guild_id, interaction.user.id
         )
+        # The language this very press noted is not written back after the erasure.
+        bot.languages.forget(self.guild_id, interaction.user.id)
         await interaction.response.edit_message(content=erased_text(erased), view=None)
 
 
@@ -98,7 +109,9 @@ class CancelDelete(
     def __init__(self) -> None:
         super().__init__(
             discord.ui.Button(
-                custom_id="privacy:keep", label="No, keep it", style=discord.ButtonStyle.secondary
+                custom_id="privacy:keep",
+                label=_("No, keep it"),
+                style=discord.ButtonStyle.secondary,
             )
         )
 
@@ -110,8 +123,10 @@ class CancelDelete(
 
     async def run(self, interaction: discord.Interaction) -> None:
         await interaction.response.edit_message(
-            content="Nothing was erased: everything is as it was. **/privacy delete** is here "
-            "whenever you want it.",
+            content=_(
+                "Nothing was erased: everything is as it was. **/privacy delete** is here "
+                "whenever you want it."
+            ),
             view=None,
         )
 
@@ -154,16 +169,22 @@ class Privacy(FeatureCog):
         found = await member_data.counts(self.bot.db, interaction.guild_id, interaction.user.id)
         config = await retention.get_config(self.bot.db, interaction.guild_id)
         if found:
-            lines = ["**What Kinfolk keeps about you in this server:**"]
-            lines += [f"• {what}: {n}" for what, n in found]
+            lines = [_("**What Kinfolk keeps about you in this server:**")]
+            lines += [f"• {_(what)}: {number(n)}" for what, n in found]
         else:
-            lines = ["Kinfolk keeps nothing about you in this server."]
+            lines = [_("Kinfolk keeps nothing about you in this server.")]
         lines += [
             "",
-            f"Notes and what you wrote when asking to talk are cleared after "
-            f"{config.retention_days} days. Free text you write is encrypted. Activity is "
-            "counts and times only, never what you wrote.",
-            "**/privacy export** gives you a copy; **/privacy delete** erases it.",
+            ngettext(
+                "Notes and what you wrote when asking to talk are cleared after {count} day. "
+                "Free text you write is encrypted. Activity is counts and times only, never "
+                "what you wrote.",
+                "Notes and what you wrote when asking to talk are cleared after {count} days. "
+                "Free text you write is encrypted. Activity is counts and times only, never "
+                "what you wrote.",
+                config.retention_days,
+            ).format(count=number(config.retention_days)),
+            _("**/privacy export** gives you a copy; **/privacy delete** erases it."),
         ]
         await send_ephemeral(interaction, "\n".join(lines))
 
@@ -178,9 +199,11 @@ class Privacy(FeatureCog):
         text = data.as_text().encode()
         raw = json.dumps(data.as_json(), indent=2, ensure_ascii=False).encode()
         await interaction.followup.send(
-            "Here's everything Kinfolk keeps about you in this server, notes decrypted, in "
-            "**kinfolk-my-data.txt** to read (times in your timezone), and the same in "
-            "**kinfolk-my-data.json** for other programs. Only you can see this.",
+            _(
+                "Here's everything Kinfolk keeps about you in this server, notes decrypted, in "
+                "**{text_file}** to read (times in your timezone), and the same in "
+                "**{json_file}** for other programs. Only you can see this."
+            ).format(text_file=EXPORT_TEXT, json_file=EXPORT_JSON),
             files=[
                 discord.File(io.BytesIO(text), filename=EXPORT_TEXT),
                 discord.File(io.BytesIO(raw), filename=EXPORT_JSON),
@@ -193,7 +216,7 @@ class Privacy(FeatureCog):
     async def delete(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         view = view_of(ConfirmDelete(interaction.guild_id), CancelDelete())
-        await send_ephemeral(interaction, DELETE_WARNING, view=view)
+        await send_ephemeral(interaction, _(DELETE_WARNING), view=view)
 
     @audit.command(name="recent", description="The latest moderator actions here")
     async def recent(self, interaction: discord.Interaction) -> None:
@@ -201,7 +224,7 @@ class Privacy(FeatureCog):
         require_manage_server(interaction)
         lines = await audit_view.recent(self.bot.db, interaction.guild_id)
         if not lines:
-            await send_ephemeral(interaction, "No moderator actions recorded yet.")
+            await send_ephemeral(interaction, _("No moderator actions recorded yet."))
             return
         text = "\n".join(
             f"{discord.utils.format_dt(line.at, 'f')} · "
@@ -210,7 +233,10 @@ class Privacy(FeatureCog):
             + (f" · {line.subject}" if line.subject else "")
             for line in lines
         )
-        await send_ephemeral(interaction, f"**Latest {len(lines)} actions**\n{text}")
+        heading = ngettext(
+            "**Latest {count} action**", "**Latest {count} actions**", len(lines)
+        ).format(count=number(len(lines)))
+        await send_ephemeral(interaction, f"{heading}\n{text}")
 
     @setup_command("privacy", "How long notes are kept; when members who left are erased")
     @app_commands.describe(
@@ -232,10 +258,16 @@ class Privacy(FeatureCog):
             retention_days=retention_days,
             leave_grace_days=leave_grace_days,
         )
-        await send_ephemeral(
-            interaction,
-            f"Notes and what members wrote when asking to talk are kept "
-            f"**{config.retention_days} days**. Members who leave are erased "
-            f"**{config.leave_grace_days} days** after they leave (this needs "
+        kept = ngettext(
+            "Notes and what members wrote when asking to talk are kept **{count} day**.",
+            "Notes and what members wrote when asking to talk are kept **{count} days**.",
+            config.retention_days,
+        ).format(count=number(config.retention_days))
+        erased = ngettext(
+            "Members who leave are erased **{count} day** after they leave (this needs "
             "MEMBERS_INTENT, or Discord doesn't tell Kinfolk who left).",
-        )
+            "Members who leave are erased **{count} days** after they leave (this needs "
+            "MEMBERS_INTENT, or Discord doesn't tell Kinfolk who left).",
+            config.leave_grace_days,
+        ).format(count=number(config.leave_grace_days))
+        await send_ephemeral(interaction, f"{kept} {erased}")

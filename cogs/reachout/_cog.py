@@ -7,6 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import N_, _, ngettext, number
 from bot.services.reachout import answers, consent, sweep
 from bot.services.reachout.activity import COMMAND, MESSAGE, REACTION
 from bot.services.reachout.handlers import ANSWERS_VIEW, handlers
@@ -16,7 +17,7 @@ from cogs.checkins._views import ConsentButton, MoodButton
 from cogs.escalation._member_views import AddContextButton, CancelButton
 from cogs.reachout._views import DYNAMIC_ITEMS, answers_view
 
-NOT_ENABLED = (
+NOT_ENABLED = N_(
     "Reach-out isn't switched on in this server yet, so Kinfolk won't DM anyone about being "
     "quiet here. Your choice is saved for if it ever is."
 )
@@ -92,14 +93,24 @@ class Reachout(FeatureCog):
             self.bot.db, self.bot.clock, interaction.guild_id, interaction.user.id, True
         )
         info = await consent.status(self.bot.db, interaction.guild_id, interaction.user.id)
-        text = (
-            f"Done. If you're quiet here for {info.threshold_days} days, Kinfolk may send you "
+        text = ngettext(
+            "Done. If you're quiet here for {count} day, Kinfolk may send you "
             "one short, kind DM with a few one-tap answers — a few at most, further and "
-            f"further apart, and never between {info.quiet_start} and {info.quiet_end} "
-            f"({info.timezone} time). **/reachout off** stops it any time."
+            "further apart, and never between {start} and {end} "
+            "({timezone} time). **/reachout off** stops it any time.",
+            "Done. If you're quiet here for {count} days, Kinfolk may send you "
+            "one short, kind DM with a few one-tap answers — a few at most, further and "
+            "further apart, and never between {start} and {end} "
+            "({timezone} time). **/reachout off** stops it any time.",
+            info.threshold_days,
+        ).format(
+            count=number(info.threshold_days),
+            start=info.quiet_start,
+            end=info.quiet_end,
+            timezone=info.timezone,
         )
         if not info.enabled:
-            text += "\n\n" + NOT_ENABLED
+            text += "\n\n" + _(NOT_ENABLED)
         await send_ephemeral(interaction, text)
 
     @reachout.command(name="off", description="Never DM me about being quiet")
@@ -110,8 +121,10 @@ class Reachout(FeatureCog):
         )
         await send_ephemeral(
             interaction,
-            "Done: Kinfolk won't DM you about being quiet in this server, now or later. "
-            "**/reachout on** turns it back on if you ever want it.",
+            _(
+                "Done: Kinfolk won't DM you about being quiet in this server, now or later. "
+                "**/reachout on** turns it back on if you ever want it."
+            ),
         )
 
     @reachout.command(name="quiet-hours", description="When Kinfolk must never DM you")
@@ -127,8 +140,10 @@ class Reachout(FeatureCog):
         info = await consent.status(self.bot.db, interaction.guild_id, interaction.user.id)
         await send_ephemeral(
             interaction,
-            f"Done. Kinfolk won't DM you between **{quiet_start}** and **{quiet_end}** "
-            f"({info.timezone} time; **/reminder timezone** sets yours).",
+            _(
+                "Done. Kinfolk won't DM you between **{start}** and **{end}** "
+                "({timezone} time; **/reminder timezone** sets yours)."
+            ).format(start=quiet_start, end=quiet_end, timezone=info.timezone),
         )
 
     @reachout.command(name="show", description="What you chose, and what Kinfolk records")
@@ -136,26 +151,34 @@ class Reachout(FeatureCog):
         assert interaction.guild_id is not None
         info = await consent.status(self.bot.db, interaction.guild_id, interaction.user.id)
         if info.consent == "yes" and info.dms_closed:
-            choice = (
+            choice = _(
                 "You said yes, but your DMs were closed when Kinfolk last tried, so it "
                 "stopped. **/reachout on** tries again."
             )
         elif info.consent == "yes":
-            choice = "Kinfolk **may** DM you if you go quiet."
+            choice = _("Kinfolk **may** DM you if you go quiet.")
         elif info.consent == "no":
-            choice = "Kinfolk **won't** DM you about being quiet."
+            choice = _("Kinfolk **won't** DM you about being quiet.")
         else:
-            choice = "You haven't said yes, so Kinfolk won't DM you about being quiet."
+            choice = _("You haven't said yes, so Kinfolk won't DM you about being quiet.")
         lines = [
             choice,
-            f"Quiet hours: {info.quiet_start}–{info.quiet_end} ({info.timezone} time).",
+            _("Quiet hours: {start}–{end} ({timezone} time).").format(
+                start=info.quiet_start, end=info.quiet_end, timezone=info.timezone
+            ),
         ]
         if info.paused_until is not None and info.paused_until > self.bot.clock.now():
-            lines.append(f"Paused until {discord.utils.format_dt(info.paused_until, 'D')}.")
+            lines.append(
+                _("Paused until {date}.").format(
+                    date=discord.utils.format_dt(info.paused_until, "D")
+                )
+            )
         lines.append(
-            "What's recorded: when you were last active here and how many messages, "
-            "reactions, check-ins and commands per day — never what you wrote."
+            _(
+                "What's recorded: when you were last active here and how many messages, "
+                "reactions, check-ins and commands per day — never what you wrote."
+            )
         )
         if not info.enabled:
-            lines.append(NOT_ENABLED)
+            lines.append(_(NOT_ENABLED))
         await send_ephemeral(interaction, "\n".join(lines))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.i18n import N_, _, ngettext, number
 from bot.services.reachout import settings
 from bot.services.reachout.texts import DEFAULT_MESSAGE
 from bot.ui.feature import FeatureCog, setup_command
 from bot.ui.permissions import missing
 from bot.ui.replies import send_ephemeral
 
+# The choices' names (translated from this English by the command translator).
 NOT_OPTED = {
     "nothing": "Nothing",
     "buddy": "Tell their buddy",
@@ -21,28 +23,56 @@ BUDDY_NUDGE = {
     "before": "Nudge their buddy a few days before the DM",
     "instead": "Nudge their buddy instead of the DM",
 }
+# How the summary says each choice: whole lines, translated where shown. (Lower case "dm",
+# as these lines have always read, choice names lowered.)
+NOT_OPTED_LINES = {
+    "nothing": N_("Members who haven't opted in: nothing."),
+    "buddy": N_("Members who haven't opted in: tell their buddy."),
+    "digest": N_("Members who haven't opted in: list them in the weekly digest."),
+}
+BUDDY_NUDGE_LINES = {
+    "off": N_("Buddies: don't involve buddies."),
+    "before": N_("Buddies: nudge their buddy a few days before the dm."),
+    "instead": N_("Buddies: nudge their buddy instead of the dm."),
+}
 
 
 def describe(config: settings.ReachoutConfig) -> str:
+    """The server's reach-out settings, in the current language (the moderator's)."""
     if not config.enabled:
-        return "Reach-out is **off** in this server."
-    channels = (
-        " ".join(f"<#{c}>" for c in config.channel_ids) if config.channel_ids else "every channel"
+        return _("Reach-out is **off** in this server.")
+    if config.channel_ids:
+        activity = _(
+            "Activity that counts: messages and reactions in {channels}, check-ins and "
+            "Kinfolk commands."
+        ).format(channels=" ".join(f"<#{c}>" for c in config.channel_ids))
+    else:
+        activity = _(
+            "Activity that counts: messages and reactions in every channel, check-ins and "
+            "Kinfolk commands."
+        )
+    if config.digest_channel_id:
+        digest = _("Weekly digest: {channel}.").format(channel=f"<#{config.digest_channel_id}>")
+    else:
+        digest = _("Weekly digest: off.")
+    wording = (
+        _("The message: your own wording.")
+        if config.message
+        else _("The message: Kinfolk's default:")
     )
     lines = [
-        f"Reach-out is **on**: a member quiet for **{config.threshold_days} days** may be "
-        "reached out to (if they opted in to DMs).",
-        f"Activity that counts: messages and reactions in {channels}, check-ins and Kinfolk "
-        "commands.",
-        f"Members who haven't opted in: {NOT_OPTED[config.not_opted].lower()}.",
-        f"Buddies: {BUDDY_NUDGE[config.buddy_nudge].lower()}.",
-        "Weekly digest: "
-        + (f"<#{config.digest_channel_id}>" if config.digest_channel_id else "off")
-        + ".",
-        "The message: "
-        + ("your own wording." if config.message else "Kinfolk's default:")
-        + "\n"
-        + quoted_preview(config.message or DEFAULT_MESSAGE),
+        ngettext(
+            "Reach-out is **on**: a member quiet for **{count} day** may be "
+            "reached out to (if they opted in to DMs).",
+            "Reach-out is **on**: a member quiet for **{count} days** may be "
+            "reached out to (if they opted in to DMs).",
+            config.threshold_days,
+        ).format(count=number(config.threshold_days)),
+        activity,
+        _(NOT_OPTED_LINES[config.not_opted]),
+        _(BUDDY_NUDGE_LINES[config.buddy_nudge]),
+        digest,
+        wording + "\n" + quoted_preview(config.message or _(DEFAULT_MESSAGE)),
     ]
     return "\n".join(lines)
 
@@ -59,7 +89,7 @@ def quoted_preview(message: str) -> str:
     text = "\n".join(lines[:PREVIEW_LINES])[:PREVIEW_CHARS]
     quoted = "> " + text.replace("\n", "\n> ")
     if shortened:
-        quoted += "…\n(shortened here; members get the whole message)"
+        quoted += "…\n" + _("(shortened here; members get the whole message)")
     return quoted
 
 
@@ -119,5 +149,7 @@ class ReachoutSetup(FeatureCog):
                 digest_channel, interaction.guild.me, ("view_channel", "send_messages")
             )
         ):
-            text += f"\n⚠️ In {digest_channel.mention} I need: {', '.join(lacking)}."
+            text += "\n" + _("⚠️ In {channel} I need: {permissions}.").format(
+                channel=digest_channel.mention, permissions=", ".join(lacking)
+            )
         await send_ephemeral(interaction, text)

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.domain.escalation import Urgency
+from bot.i18n import _
 from bot.services.reachout import answers
 from bot.services.reachout.texts import ANSWERS, REPLIES
 from bot.ui.bound import BoundToServer
@@ -47,7 +48,7 @@ class AnswerButton(
     def __init__(self, guild_id: int, choice: str) -> None:
         super().__init__(
             f"reachout:answer:{guild_id}:{choice}",
-            ANSWERS[choice],
+            _(ANSWERS[choice]),
             style=STYLES[choice],
             emoji=EMOJI[choice],
         )
@@ -73,7 +74,7 @@ class AnswerButton(
         elif self.choice == "checkin":
             await start_checkin(interaction, self.guild_id)
         else:
-            await send_ephemeral(interaction, REPLIES[self.choice])
+            await send_ephemeral(interaction, _(REPLIES[self.choice]))
 
 
 DYNAMIC_ITEMS = (AnswerButton, AskButton)

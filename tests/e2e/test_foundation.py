@@ -42,6 +42,7 @@ async def test_logs_in_and_syncs_its_commands(
     assert {o["name"] for o in setup["options"]} == {
         "show",
         "timezone",
+        "language",
         "escalation",
         "resources",
         "checkins",
@@ -93,7 +94,10 @@ async def test_setup_refuses_a_member_without_manage_server(
     assert "Manage Server" in (await changing.original_message()).content
     shown = await fake.invoke(haven.guild_id, haven.general_id, haven.moderator.id, "setup show")
     fields = embed_fields((await shown.original_message()).embeds)
-    assert fields["Server settings (▫️ not set up)"] == "defaults (timezone UTC)"
+    assert fields["Server settings (▫️ not set up)"] == (
+        "defaults (timezone UTC), posts in English (the server's Discord language), "
+        "crisis lines by each member's Discord language"
+    )
 
 
 async def test_setup_timezone(fake: FakeDiscord, kinfolk: KinfolkBot, haven: Haven) -> None:
@@ -106,7 +110,10 @@ async def test_setup_timezone(fake: FakeDiscord, kinfolk: KinfolkBot, haven: Hav
     assert "isn't a timezone I know" in (await bad.original_message()).content
     shown = await fake.invoke(*where, "setup show")
     fields = embed_fields((await shown.original_message()).embeds)
-    assert fields["Server settings (✅ set up)"] == "timezone Europe/Berlin"
+    assert fields["Server settings (✅ set up)"] == (
+        "timezone Europe/Berlin, posts in English (the server's Discord language), "
+        "crisis lines by each member's Discord language"
+    )
 
 
 async def test_restart_skips_an_unchanged_sync(fake: FakeDiscord, start_bot: StartBot) -> None:

@@ -209,6 +209,7 @@ class SettingsRow:
     resources_text: str | None
     resources_mode: str
     alert_problem: str | None
+    resources_region: str | None
 
 
 _REQUEST_COLUMNS = (
@@ -247,6 +248,7 @@ _SETTINGS_COLUMNS = (
     EscalationSettings.resources_text,
     EscalationSettings.resources_mode,
     EscalationSettings.alert_problem,
+    EscalationSettings.resources_region,
 )
 
 

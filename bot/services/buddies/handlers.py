@@ -10,6 +10,7 @@ from bot.db.crypto import EncryptionKeyMissing, decrypt
 from bot.db.engine import Database
 from bot.db.repositories import buddies as repo
 from bot.db.repositories import outbox
+from bot.i18n import _
 from bot.jobs.delivery import (
     Delivery,
     KindHandler,
@@ -31,7 +32,8 @@ CHECKUP_VIEW = "buddy_checkup"
 
 
 class IntroHandler:
-    """Opens the group's private thread (only its members invited) with a warm intro."""
+    """Opens the group's private thread (only its members invited) with a warm intro, in
+    the server's language (the dispatcher's, around `prepare`)."""
 
     max_attempts: int | None = 8
 
@@ -71,7 +73,7 @@ class IntroHandler:
             target_id=message.target_id,
             content=content,
             ping_users=tuple(members),
-            thread_name=f"Buddies · round {number}",
+            thread_name=_("Buddies · round {number}").format(number=number),
             thread_members=tuple(members),
             thread_opened=opened,
         )
@@ -112,7 +114,7 @@ class CheckupHandler(NoFollowUp):
         return Delivery(
             target_type="user",
             target_id=message.target_id,
-            content=CHECKUP,
+            content=_(CHECKUP),
             view=CHECKUP_VIEW,
             view_args={"group_id": group_id},
         )

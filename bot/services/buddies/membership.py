@@ -17,16 +17,19 @@ from bot.db.repositories import buddies as repo
 from bot.db.repositories import checkins as profiles
 from bot.db.repositories import outbox
 from bot.domain.checkins import InvalidInput
+from bot.i18n import N_, _, ngettext, number, speaking
 from bot.jobs.delivery import plain_payload
+from bot.services import languages
 from bot.services.buddies.texts import FREQUENCIES, GROUP_SMALLER, PAIRING_ENDED
 from bot.services.checkins.reminders import check_timezone
 
 MAX_PAUSE_DAYS = 90
 KIND_THREAD = "buddy_thread"
-NOT_SET_UP = (
+NOT_SET_UP = N_(
     "The buddy programme isn't set up in this server yet. A moderator can start it with "
     "**/setup buddies**."
 )
+NOT_TAKING_PART = N_("You're not in the buddy programme. **/buddy join** to take part.")
 
 
 @dataclass(frozen=True)
@@ -52,18 +55,20 @@ async def join(
 ) -> None:
     """Opt in (again), with optional preferences. Refused if the server requires a role."""
     if frequency is not None and frequency not in FREQUENCIES:
-        raise InvalidInput("Please pick how often you'd like to talk from the list.")
+        raise InvalidInput(_("Please pick how often you'd like to talk from the list."))
     name = None if timezone is None else check_timezone(timezone)
     now = clock.now()
     async with db.session() as session:
         await hold_programme(session, guild_id)
         settings = await repo.get_settings(session, guild_id)
         if settings is None or settings.channel_id is None:
-            raise InvalidInput(NOT_SET_UP)
+            raise InvalidInput(_(NOT_SET_UP))
         if settings.required_role_id and settings.required_role_id not in roles:
             raise InvalidInput(
-                f"To join the buddy programme here you need the <@&{settings.required_role_id}> "
-                "role. A moderator can tell you how to get it."
+                _(
+                    "To join the buddy programme here you need the {role} role. A moderator can "
+                    "tell you how to get it."
+                ).format(role=f"<@&{settings.required_role_id}>")
             )
         values: dict[str, object] = {"status": repo.ACTIVE, "paused_until": None}
         if frequency is not None:
@@ -76,7 +81,7 @@ async def join(
 async def _participant(session: AsyncSession, guild_id: int, user_id: int) -> None:
     member = await repo.get_member(session, guild_id, user_id)
     if member is None or member.status != repo.ACTIVE:
-        raise InvalidInput("You're not in the buddy programme. **/buddy join** to take part.")
+        raise InvalidInput(_(NOT_TAKING_PART))
 
 
 async def leave(db: Database, clock: Clock, guild_id: int, user_id: int) -> bool:
@@ -94,7 +99,13 @@ async def leave(db: Database, clock: Clock, guild_id: int, user_id: int) -> bool
 
 async def pause(db: Database, clock: Clock, guild_id: int, user_id: int, days: int) -> datetime:
     if not 1 <= days <= MAX_PAUSE_DAYS:
-        raise InvalidInput(f"You can pause for 1 to {MAX_PAUSE_DAYS} days.")
+        raise InvalidInput(
+            ngettext(
+                "You can pause for 1 to {count} day.",
+                "You can pause for 1 to {count} days.",
+                MAX_PAUSE_DAYS,
+            ).format(count=number(MAX_PAUSE_DAYS))
+        )
     now = clock.now()
     until = now + timedelta(days=days)
     async with db.session() as session:
@@ -144,9 +155,9 @@ async def block(
     (BLOCKED_PAIR), a trio goes on as a pair without them (BLOCKED_IN_TRIO); None if they
     were not buddies."""
     if other_id == user_id:
-        raise InvalidInput("You can't block yourself.")
+        raise InvalidInput(_("You can't block yourself."))
     if other_is_bot:
-        raise InvalidInput("Bots are never anyone's buddy, so there's no need to block one.")
+        raise InvalidInput(_("Bots are never anyone's buddy, so there's no need to block one."))
     now = clock.now()
     async with db.session() as session:
         await hold_programme(session, guild_id)
@@ -235,13 +246,17 @@ async def leave_group(session: AsyncSession, guild_id: int, user_id: int, *, now
 async def _tell(
     session: AsyncSession, group: BuddyGroup, user_id: int, text: str, now: datetime
 ) -> None:
+    """A DM to a buddy (`text`: a message marked with N_), written now in the buddy's own
+    language (stored as plain text in the outbox), not in that of whoever caused it."""
+    with speaking(await languages.of_member(session, group.guild_id, user_id)):
+        content = _(text)
     await outbox.enqueue(
         session,
         key=f"buddy:changed:{group.id}:{user_id}:{int(now.timestamp())}",
         kind="plain",
         target_type="user",
         target_id=user_id,
-        payload=plain_payload(text),
+        payload=plain_payload(content),
         due_at=now,
         now=now,
         guild_id=group.guild_id,

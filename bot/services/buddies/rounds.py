@@ -20,8 +20,9 @@ from bot.db.repositories import audit, outbox
 from bot.db.repositories import buddies as repo
 from bot.domain.buddies import EXACT_LIMIT, Candidate, Costs, Pairing, Rules
 from bot.domain.checkins import InvalidInput
+from bot.i18n import _
 from bot.matching import pair_members
-from bot.services.buddies.membership import NOT_SET_UP, hold_programme
+from bot.services.buddies.membership import NOT_SET_UP, NOT_TAKING_PART, hold_programme
 from bot.services.checkins.records import timezone_of
 from bot.services.circles import milestones, offers
 from bot.services.privacy.pseudonyms import tombstone
@@ -53,7 +54,7 @@ def seed_for(guild_id: int, label: str) -> int:
 async def _settings(session: AsyncSession, guild_id: int) -> BuddySettings:
     settings = await repo.get_settings(session, guild_id)
     if settings is None or settings.channel_id is None:
-        raise InvalidInput(NOT_SET_UP)
+        raise InvalidInput(_(NOT_SET_UP))
     return settings
 
 
@@ -190,16 +191,16 @@ async def _refuse_if_started(session: AsyncSession, guild_id: int, scheduled_for
     if scheduled_for is not None and await repo.round_scheduled_for(
         session, guild_id, scheduled_for
     ):
-        raise InvalidInput("That round has already started.")
+        raise InvalidInput(_("That round has already started."))
 
 
 def _check_number(number: int | None, inputs: RoundInputs) -> None:
     if number is None or inputs.rules.round_number == number:
         return
     if inputs.rules.round_number > number:
-        raise InvalidInput(f"Round {number} has already started.")
+        raise InvalidInput(_("Round {number} has already started.").format(number=number))
     raise InvalidInput(
-        "This preview is out of date: ask for a new one with **/setup buddies-round**."
+        _("This preview is out of date: ask for a new one with **/setup buddies-round**.")
     )
 
 
@@ -291,16 +292,21 @@ async def rematch(db: Database, clock: Clock, guild_id: int, user_id: int) -> tu
         await _settings(session, guild_id)
         member = await repo.get_member(session, guild_id, user_id, for_update=True)
         if member is None or member.status != repo.ACTIVE:
-            raise InvalidInput("You're not in the buddy programme. **/buddy join** to take part.")
+            raise InvalidInput(_(NOT_TAKING_PART))
         if member.paused_until is not None and member.paused_until > now:
             raise InvalidInput(
-                "You've paused buddy rounds for now. **/buddy join** resumes them, and then "
-                "**/buddy rematch** can find you someone."
+                _(
+                    "You've paused buddy rounds for now. **/buddy join** resumes them, and then "
+                    "**/buddy rematch** can find you someone."
+                )
             )
         if await repo.current_group(session, guild_id, user_id) is not None:
             raise InvalidInput(
-                "You already have a buddy this round: **/buddy status** shows who. If it isn't "
-                "a good fit, say so when I ask halfway through, or use **/buddy block**."
+                _(
+                    "You already have a buddy this round: **/buddy status** shows who. If it "
+                    "isn't a good fit, say so when I ask halfway through, or use "
+                    "**/buddy block**."
+                )
             )
         latest = await repo.latest_round(session, guild_id)
         if latest is None or latest.ends_at <= now:
@@ -317,7 +323,7 @@ async def rematch(db: Database, clock: Clock, guild_id: int, user_id: int) -> tu
         if not options:
             member.wants_rematch = True
             return ()
-        _, buddy = min(options)
+        _cost, buddy = min(options)
         group = await repo.add_group(session, guild_id, latest.id, (user_id, buddy))
         halfway = now + (latest.ends_at - now) / 2
         await queue_group_messages(session, group, (user_id, buddy), checkup_at=halfway, now=now)

@@ -14,10 +14,13 @@ from bot.db.repositories import audit, outbox
 from bot.db.repositories import buddies as repo
 from bot.domain.checkins import InvalidInput, format_time, local_day, occurrence, parse_local_time
 from bot.domain.timezones import zone
+from bot.i18n import _, ngettext, number
 from bot.jobs.delivery import Done, NoFollowUp, Prepared, QueuedMessage, Skip
 from bot.services.buddies.rounds import KIND_ROUND, seed_for, start
 from bot.services.checkins.records import timezone_of
 
+# The choices of /setup buddies (translated with the command's); the days in its answer are
+# in whole sentences (cogs/buddies/_setup.py).
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_ROUND_DAYS = 90
 
@@ -75,9 +78,15 @@ async def configure(
     actor_id: int,
 ) -> BuddyConfig:
     if not 1 <= round_days <= MAX_ROUND_DAYS:
-        raise InvalidInput(f"A round can last 1 to {MAX_ROUND_DAYS} days. Nothing was changed.")
+        raise InvalidInput(
+            ngettext(
+                "A round can last 1 to {count} day. Nothing was changed.",
+                "A round can last 1 to {count} days. Nothing was changed.",
+                MAX_ROUND_DAYS,
+            ).format(count=number(MAX_ROUND_DAYS))
+        )
     if not 0 <= weekday <= 6:
-        raise InvalidInput("Please pick a weekday from the list. Nothing was changed.")
+        raise InvalidInput(_("Please pick a weekday from the list. Nothing was changed."))
     when = format_time(parse_local_time(start_time))
     now = clock.now()
     async with db.session() as session:

@@ -13,12 +13,14 @@ from bot.db.models import CheckinSettings
 from bot.db.repositories import audit, guild_settings
 from bot.db.repositories import checkins as repo
 from bot.domain.checkins import format_time, parse_local_time
+from bot.i18n import N_, _
 from bot.jobs.delivery import Delivery, QueuedMessage, Undeliverable
 from bot.services.checkins.daily import DailyHandler, Schedule, parse_time, queue_next
 
 KIND_PROMPT = "checkin_prompt"
 START_VIEW = "checkin_start"
-PROMPT_TEXT = (
+# Rendered in `PromptHandler.render` (the outbox's `prepare`), in the server's language.
+PROMPT_TEXT = N_(
     "🌤️ **Daily check-in.** How are you today? Tap below to check in privately: "
     "only you will see your answer, unless you choose to share how you feel."
 )
@@ -114,7 +116,7 @@ class PromptHandler(DailyHandler):
         return Delivery(
             target_type="channel",
             target_id=schedule.target_id,
-            content=PROMPT_TEXT,
+            content=_(PROMPT_TEXT),
             view=START_VIEW,
             view_args={"guild_id": schedule.guild_id},
         )

@@ -28,6 +28,8 @@ from bot.domain.checkins import (
     summarise,
 )
 from bot.domain.timezones import zone
+from bot.i18n import ENGLISH, _
+from bot.services import languages
 
 # Streaks longer than this are still counted as this long: it bounds the query.
 STREAK_LOOKBACK_DAYS = 3660
@@ -114,7 +116,7 @@ async def record(
             assert message_id is not None  # (without a message nothing can conflict)
             existing = await repo.by_message(session, message_id)
             if existing is None:  # erased in between: nothing to answer for
-                raise InvalidInput("That check-in isn't here any more, so nothing was changed.")
+                raise InvalidInput(_("That check-in isn't here any more, so nothing was changed."))
             return await _tapped_again(
                 session, existing, guild_id, user_id, mood, context.share_channel_id
             )
@@ -147,7 +149,7 @@ async def _recorded(
     return Recorded(
         checkin_id=checkin_id,
         mood=mood,
-        news=streak_news({day for day, _ in history}, today),
+        news=streak_news({day for day, _mood in history}, today),
         care=needs_care(mood, [m for day, m in history if day >= recent_since]),
         share_channel_id=share_channel_id,
         again=again,
@@ -163,7 +165,7 @@ async def _tapped_again(
     share_channel_id: int | None,
 ) -> Recorded:
     if row.guild_id != guild_id or row.user_id != user_id:
-        raise InvalidInput("That check-in isn't yours, so nothing was changed.")
+        raise InvalidInput(_("That check-in isn't yours, so nothing was changed."))
     again = "same" if row.mood == int(mood) else "changed"
     row.mood = int(mood)
     return await _recorded(
@@ -174,7 +176,7 @@ async def _tapped_again(
 async def _own_checkin(session: AsyncSession, checkin_id: int, user_id: int) -> Checkin:
     row = await repo.get(session, checkin_id, for_update=True)
     if row is None or row.user_id != user_id:
-        raise InvalidInput("I can't find that check-in of yours any more; nothing was changed.")
+        raise InvalidInput(_("I can't find that check-in of yours any more; nothing was changed."))
     return row
 
 
@@ -182,11 +184,13 @@ async def add_note(db: Database, checkin_id: int, user_id: int, text: str) -> No
     """Attach (or replace) the private note of the member's check-in. Encrypted at rest."""
     note = text.strip()
     if not note:
-        raise InvalidInput("Your note was empty, so I didn't save anything.")
+        raise InvalidInput(_("Your note was empty, so I didn't save anything."))
     if len(note) > NOTE_MAX_CHARS:
         raise InvalidInput(
-            f"Your note is {len(note)} characters; notes can be up to {NOTE_MAX_CHARS}. "
-            "Nothing was saved. Could you shorten it?"
+            _(
+                "Your note is {length} characters; notes can be up to {limit}. "
+                "Nothing was saved. Could you shorten it?"
+            ).format(length=len(note), limit=NOTE_MAX_CHARS)
         )
     async with db.session() as session:
         row = await _own_checkin(session, checkin_id, user_id)
@@ -198,6 +202,7 @@ class Share:
     guild_id: int
     channel_id: int
     mood: Mood
+    language: str = ENGLISH  # the server's: the post in its channel is written in it
 
 
 async def start_share(db: Database, clock: Clock, checkin_id: int, user_id: int) -> Share:
@@ -207,12 +212,13 @@ async def start_share(db: Database, clock: Clock, checkin_id: int, user_id: int)
         settings = await repo.get_settings(session, row.guild_id)
         if settings is None or settings.channel_id is None:
             raise InvalidInput(
-                "This server has no check-in channel set up, so there's nowhere to share."
+                _("This server has no check-in channel set up, so there's nowhere to share.")
             )
         if row.shared_at is not None:
-            raise InvalidInput("You've already shared this check-in.")
+            raise InvalidInput(_("You've already shared this check-in."))
         row.shared_at = clock.now()
-        return Share(row.guild_id, settings.channel_id, Mood(row.mood))
+        language = await languages.of_server(session, row.guild_id)
+        return Share(row.guild_id, settings.channel_id, Mood(row.mood), language)
 
 
 async def undo_share(db: Database, checkin_id: int) -> None:
@@ -233,7 +239,7 @@ async def history(db: Database, clock: Clock, guild_id: int, user_id: int, days:
         streak_days = await repo.days_with_checkins(
             session, guild_id, user_id, since=today - timedelta(days=STREAK_LOOKBACK_DAYS)
         )
-    moods = [mood for _, mood in points]
+    moods = [mood for _day, mood in points]
     return History(
         timezone=name,
         start=start,

@@ -13,9 +13,9 @@ from bot.db.models import MemberProfile
 from bot.db.repositories import checkins as repo
 from bot.domain.checkins import InvalidInput, format_time, next_occurrence, parse_local_time
 from bot.domain.timezones import is_valid_timezone, zone
+from bot.i18n import _
 from bot.jobs.delivery import (
     PROBLEM_DMS_CLOSED,
-    SERVER_PLACEHOLDER,
     Delivery,
     QueuedMessage,
     Undeliverable,
@@ -44,8 +44,10 @@ def check_timezone(name: str) -> str:
     name = name.strip()
     if not is_valid_timezone(name):
         raise InvalidInput(
-            f"“{name[:64]}” isn't a timezone I know. Pick one from the suggestions as you "
-            "type, like Europe/Berlin or America/New_York. Nothing was changed."
+            _(
+                "“{timezone}” isn't a timezone I know. Pick one from the suggestions as you "
+                "type, like Europe/Berlin or America/New_York. Nothing was changed."
+            ).format(timezone=name[:64])
         )
     return name
 
@@ -168,8 +170,10 @@ class ReminderHandler(DailyHandler):
         return Delivery(
             target_type="user",
             target_id=schedule.target_id,
-            content=(
-                f"Hi, it's your daily check-in reminder for **{SERVER_PLACEHOLDER}**. How are "
+            # In the reader's language (`prepare`); the sender fills in {server} (its
+            # SERVER_PLACEHOLDER) with the server's name.
+            content=_(
+                "Hi, it's your daily check-in reminder for **{server}**. How are "
                 "you today? One tap saves it; only you will see it."
             ),
             view=MOODS_VIEW,

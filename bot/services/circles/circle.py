@@ -12,6 +12,7 @@ from bot.db.repositories import buddies as buddy_repo
 from bot.db.repositories import circles as repo
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import MAX_PEOPLE_PER_KIND, Kind, Person, check_name, gaps
+from bot.i18n import _, ngettext, number
 
 
 @dataclass(frozen=True)
@@ -35,28 +36,36 @@ def _entry(row: CirclePerson) -> Entry:
 
 
 def suggestion(kind: Kind, channel_id: int | None, buddies_on: bool) -> str:
-    """One gentle, concrete step for a kind nobody gives the member yet."""
+    """One gentle, concrete step for a kind nobody gives the member yet (whole sentences in
+    the current language; each variant its own message)."""
     channel = f"<#{channel_id}>" if channel_id else None
     if kind is Kind.EMOTIONAL:
-        text = "When you need someone to listen, **/talk** reaches a person here."
+        parts = [_("When you need someone to listen, **/talk** reaches a person here.")]
         if buddies_on:
-            text += " A buddy (**/buddy join**) is someone to check in with every week or two."
-        return text + (f" {channel} is a good place to share." if channel else "")
+            parts.append(
+                _("A buddy (**/buddy join**) is someone to check in with every week or two.")
+            )
+        if channel:
+            parts.append(_("{channel} is a good place to share.").format(channel=channel))
+        return " ".join(parts)
     if kind is Kind.PRACTICAL:
         if channel:
-            return f"Ask in {channel}: people here are glad to help with the practical things."
-        return "Asking for a hand is a strength. Someone here may be glad to help with a task."
+            return _(
+                "Ask in {channel}: people here are glad to help with the practical things."
+            ).format(channel=channel)
+        return _("Asking for a hand is a strength. Someone here may be glad to help with a task.")
     if kind is Kind.INFORMATIONAL:
-        text = "Someone who has been there can help you find your way."
+        parts = [_("Someone who has been there can help you find your way.")]
         if channel:
-            text += f" Ask in {channel}."
-        return text + " Members who offer advice say so with **/offer**."
-    text = "Shared time counts too."
+            parts.append(_("Ask in {channel}.").format(channel=channel))
+        parts.append(_("Members who offer advice say so with **/offer**."))
+        return " ".join(parts)
+    parts = [_("Shared time counts too.")]
     if buddies_on:
-        text += " **/buddy join** pairs you with someone each round."
+        parts.append(_("**/buddy join** pairs you with someone each round."))
     if channel:
-        text += f" Drop into {channel}."
-    return text
+        parts.append(_("Drop into {channel}.").format(channel=channel))
+    return " ".join(parts)
 
 
 async def view(db: Database, guild_id: int, user_id: int) -> Circle:
@@ -92,18 +101,17 @@ async def add(
         raise ValueError("give member_id or name")
     if member_id == user_id:
         raise InvalidInput(
-            "That's you! Your circle is the people around you. (Looking after yourself "
-            "counts too, of course.) Nothing was changed."
+            _(
+                "That's you! Your circle is the people around you. (Looking after yourself "
+                "counts too, of course.) Nothing was changed."
+            )
         )
     clean = None if name is None else check_name(name)
     async with db.session() as session:
         rows = await repo.people(session, guild_id, user_id)
         same_kind = [r for r in rows if r.kind == kind.value]
         if len(same_kind) >= MAX_PEOPLE_PER_KIND:
-            raise InvalidInput(
-                f"You already have {MAX_PEOPLE_PER_KIND} people for {kind.label.lower()} "
-                "support, which is wonderful. Remove someone first to add another."
-            )
+            raise InvalidInput(_full(kind).format(count=number(MAX_PEOPLE_PER_KIND)))
         for row in same_kind:
             same_member = member_id is not None and row.person_user_id == member_id
             same_name = (
@@ -112,9 +120,7 @@ async def add(
                 and (row.person_name or "").lower() == (clean or "").lower()
             )
             if same_member or same_name:
-                raise InvalidInput(
-                    f"They're already in your circle for {kind.label.lower()} support."
-                )
+                raise InvalidInput(_already(kind))
         row = await repo.add_person(
             session,
             CirclePerson(
@@ -128,6 +134,52 @@ async def add(
             ),
         )
         return _entry(row)
+
+
+def _full(kind: Kind) -> str:
+    """Refusing a 13th person for one kind (a whole sentence for each kind)."""
+    many = MAX_PEOPLE_PER_KIND
+    if kind is Kind.EMOTIONAL:
+        return ngettext(
+            "You already have {count} person for emotional support, which is wonderful. "
+            "Remove someone first to add another.",
+            "You already have {count} people for emotional support, which is wonderful. "
+            "Remove someone first to add another.",
+            many,
+        )
+    if kind is Kind.PRACTICAL:
+        return ngettext(
+            "You already have {count} person for practical support, which is wonderful. "
+            "Remove someone first to add another.",
+            "You already have {count} people for practical support, which is wonderful. "
+            "Remove someone first to add another.",
+            many,
+        )
+    if kind is Kind.INFORMATIONAL:
+        return ngettext(
+            "You already have {count} person for informational support, which is wonderful. "
+            "Remove someone first to add another.",
+            "You already have {count} people for informational support, which is wonderful. "
+            "Remove someone first to add another.",
+            many,
+        )
+    return ngettext(
+        "You already have {count} person for companionship support, which is wonderful. "
+        "Remove someone first to add another.",
+        "You already have {count} people for companionship support, which is wonderful. "
+        "Remove someone first to add another.",
+        many,
+    )
+
+
+def _already(kind: Kind) -> str:
+    if kind is Kind.EMOTIONAL:
+        return _("They're already in your circle for emotional support.")
+    if kind is Kind.PRACTICAL:
+        return _("They're already in your circle for practical support.")
+    if kind is Kind.INFORMATIONAL:
+        return _("They're already in your circle for informational support.")
+    return _("They're already in your circle for companionship support.")
 
 
 async def remove(db: Database, guild_id: int, user_id: int, entry_id: int) -> bool:

@@ -9,8 +9,10 @@ from bot.db.engine import Database
 from bot.db.repositories import buddies as buddy_repo
 from bot.db.repositories import circles as repo
 from bot.db.repositories import outbox
+from bot.i18n import N_, _
 from bot.jobs.delivery import (
     PROBLEM_DMS_CLOSED,
+    SERVER_PLACEHOLDER,
     Delivery,
     KindHandler,
     NoFollowUp,
@@ -30,7 +32,7 @@ from bot.services.circles.notes import (
 )
 
 KIND_UNDELIVERED = "circle_note_undelivered"
-UNDELIVERED = (
+UNDELIVERED = N_(
     "Your thinking-of-you note to <@{recipient}> in **{server}** couldn't be delivered: they "
     "don't accept DMs right now. Nobody saw it, and it's nothing to do with you. Maybe say "
     "hello in the server instead?"
@@ -38,8 +40,14 @@ UNDELIVERED = (
 
 
 def note_text(sender_id: int, anonymous: bool, note: str | None) -> str:
-    who = "Someone in **{server}**" if anonymous else f"<@{sender_id}> from **{{server}}**"
-    text = f"💌 {who} is thinking of you."
+    """The note's DM in the current language (the recipient's); `{server}` is filled in with
+    the server's name when it is sent."""
+    if anonymous:
+        text = _("💌 Someone in **{server}** is thinking of you.")
+    else:
+        text = _("💌 {sender} from **{server}** is thinking of you.").format(
+            sender=f"<@{sender_id}>", server=SERVER_PLACEHOLDER
+        )
     if note:
         text += "\n> " + note.replace("\n", "\n> ")
     return text
@@ -115,7 +123,9 @@ class UndeliveredHandler(NoFollowUp):
     max_attempts: int | None = 5
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
-        content = UNDELIVERED.replace("{recipient}", str(message.payload["recipient"]))
+        content = _(UNDELIVERED).format(
+            recipient=int(message.payload["recipient"]), server=SERVER_PLACEHOLDER
+        )
         return Delivery(
             target_type="user",
             target_id=message.target_id,

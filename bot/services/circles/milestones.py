@@ -14,6 +14,7 @@ from bot.db.engine import Database
 from bot.db.repositories import circles as repo
 from bot.db.repositories import outbox
 from bot.domain.circles import streak_milestone, years_in_server
+from bot.i18n import _, ngettext, number
 from bot.jobs.delivery import Delivery, NoFollowUp, Prepared, QueuedMessage, Skip
 
 KIND_MILESTONE = "circle_milestone"
@@ -21,12 +22,27 @@ ANNIVERSARY_AT = time(12, 0)  # UTC
 
 
 def text(kind: str, user_id: int, value: int) -> str:
+    """The post in the milestone channel, in the current language (the server's)."""
+    member = f"<@{user_id}>"
     if kind == "streak":
-        return f"🎉 <@{user_id}> has checked in {value} days in a row. Lovely to see!"
+        return ngettext(
+            "🎉 {member} has checked in {count} day in a row. Lovely to see!",
+            "🎉 {member} has checked in {count} days in a row. Lovely to see!",
+            value,
+        ).format(member=member, count=number(value))
     if kind == "round":
-        return f"🌱 <@{user_id}> completed a buddy round. Thank you for being there for each other!"
-    word = "a year" if value == 1 else f"{value} years"
-    return f"🎂 <@{user_id}> has been part of this community for {word}. We're glad you're here!"
+        return _(
+            "🌱 {member} completed a buddy round. Thank you for being there for each other!"
+        ).format(member=member)
+    if value == 1:
+        return _(
+            "🎂 {member} has been part of this community for a year. We're glad you're here!"
+        ).format(member=member)
+    return ngettext(
+        "🎂 {member} has been part of this community for {count} year. We're glad you're here!",
+        "🎂 {member} has been part of this community for {count} years. We're glad you're here!",
+        value,
+    ).format(member=member, count=number(value))
 
 
 async def _queue(

@@ -22,6 +22,7 @@ from bot.db.repositories import circles as repo
 from bot.db.repositories import escalation as escalation_repo
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTE_MAX_CHARS, NOTE_RECIPIENT_GAP, may_send_note
+from bot.i18n import N_, _, ngettext, number
 from bot.services.privacy.pseudonyms import tombstone
 
 KIND_NOTE = "circle_note"
@@ -30,8 +31,8 @@ NOTE_VIEW = "circle_note"
 REPORT_VIEW = "circle_note_report"
 
 
-NOT_RECEIVING = "They've chosen not to receive these notes right now. Nothing was sent."
-NOT_A_MEMBER = (
+NOT_RECEIVING = N_("They've chosen not to receive these notes right now. Nothing was sent.")
+NOT_A_MEMBER = N_(
     "They're not a member of this server, so I can't send them a note here. Nothing was sent."
 )
 
@@ -60,15 +61,19 @@ async def send(
     blocked the sender is refused in the same words as one who turned notes off, so the
     block is never revealed."""
     if recipient_id == sender_id:
-        raise InvalidInput("You can't send one to yourself, but we're thinking of you too. 💛")
+        raise InvalidInput(_("You can't send one to yourself, but we're thinking of you too. 💛"))
     if recipient_is_bot:
-        raise InvalidInput("Bots don't get notes; pick a person to think of.")
+        raise InvalidInput(_("Bots don't get notes; pick a person to think of."))
     if not recipient_in_server:
-        raise InvalidInput(NOT_A_MEMBER)
+        raise InvalidInput(_(NOT_A_MEMBER))
     note = " ".join((text or "").split()) or None
     if note is not None and len(note) > NOTE_MAX_CHARS:
         raise InvalidInput(
-            f"Please keep the note under {NOTE_MAX_CHARS} characters. Nothing was sent."
+            ngettext(
+                "Please keep the note under {count} character. Nothing was sent.",
+                "Please keep the note under {count} characters. Nothing was sent.",
+                NOTE_MAX_CHARS,
+            ).format(count=number(NOTE_MAX_CHARS))
         )
     now = clock.now()
     async with db.session() as session:
@@ -78,23 +83,27 @@ async def send(
         settings = await repo.get_settings(session, guild_id)
         if anonymous and not (settings is not None and settings.allow_anonymous):
             raise InvalidInput(
-                "This server doesn't allow anonymous notes; send it with your name, or not at "
-                "all. Nothing was sent."
+                _(
+                    "This server doesn't allow anonymous notes; send it with your name, or not "
+                    "at all. Nothing was sent."
+                )
             )
         recipient = await repo.get_member(session, guild_id, recipient_id)
         if recipient is not None and recipient.notes_off:
-            raise InvalidInput(NOT_RECEIVING)
+            raise InvalidInput(_(NOT_RECEIVING))
         # Under their ids and their pseudonyms: what one of them sent or received before
         # erasing their data still counts (see `erase_member`), and so does a block.
         senders = (sender_id, await tombstone(session, guild_id, sender_id, now=now))
         recipients = (recipient_id, await tombstone(session, guild_id, recipient_id, now=now))
         blocked_by = await buddy_repo.blockers(session, guild_id, senders, recipients)
         if set(recipients) & blocked_by:
-            raise InvalidInput(NOT_RECEIVING)
+            raise InvalidInput(_(NOT_RECEIVING))
         if set(senders) & blocked_by:
             raise InvalidInput(
-                "You asked never to be paired with them, so notes between you are off too. "
-                "Nothing was sent."
+                _(
+                    "You asked never to be paired with them, so notes between you are off too. "
+                    "Nothing was sent."
+                )
             )
         verdict = may_send_note(
             await repo.notes_sent_since(session, guild_id, senders, now - timedelta(days=1)),
@@ -102,7 +111,7 @@ async def send(
             now,
         )
         if not verdict.allowed:
-            raise InvalidInput(verdict.reason or "Not now.")
+            raise InvalidInput(verdict.reason or _("Not now."))
         row = await repo.add_note(
             session,
             ThinkingNote(
@@ -167,16 +176,28 @@ def who(user_id: int) -> str:
     moderators can tell that two reports concern the same person, and nothing more)."""
     if user_id > 0:
         return f"<@{user_id}>"
-    return f"a member who has since erased their data (pseudonym #{abs(user_id) % 1_000_000:06d})"
+    return _("a member who has since erased their data (pseudonym #{pseudonym})").format(
+        pseudonym=f"{abs(user_id) % 1_000_000:06d}"
+    )
 
 
 def report_text(note: ThinkingNote) -> str:
-    quoted = ("\n> " + note.note.replace("\n", "\n> ")) if note.note else " (no text, or cleared)"
-    return (
-        f"🚩 A thinking-of-you note was reported by its recipient {who(note.recipient_id)}.\n"
-        f"Sent by {who(note.sender_id)}"
-        + (" (anonymously)" if note.anonymous else "")
-        + f" on <t:{int(note.created_at.timestamp())}:f>. The note:{quoted}\n"
+    """The report to the moderators, in the current language (the server's)."""
+    reported = _("🚩 A thinking-of-you note was reported by its recipient {recipient}.").format(
+        recipient=who(note.recipient_id)
+    )
+    sent_at = f"<t:{int(note.created_at.timestamp())}:f>"
+    if note.anonymous:
+        sent = _("Sent by {sender} (anonymously) on {time}.").format(
+            sender=who(note.sender_id), time=sent_at
+        )
+    else:
+        sent = _("Sent by {sender} on {time}.").format(sender=who(note.sender_id), time=sent_at)
+    if note.note:
+        quoted = _("The note:") + "\n> " + note.note.replace("\n", "\n> ")
+    else:
+        quoted = _("The note: (no text, or cleared)")
+    return f"{reported}\n{sent} {quoted}\n" + _(
         "When you have looked into it, press **Close report**."
     )
 

@@ -1,12 +1,16 @@
 """The circle picture: four quadrants, one per kind of support, with the people in each.
-A PNG drawn with matplotlib's Agg renderer, imported on first use (see checkins/chart.py)."""
+A PNG drawn with matplotlib's Agg renderer, imported on first use (see checkins/chart.py).
+It is drawn in a worker process, where the member's language is not current: the caller
+passes it (`language`), and the picture's words are translated there."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
 
+from bot import i18n
 from bot.domain.circles import Kind
+from bot.i18n import _, ngettext, number
 
 SIZE_INCHES, DPI = 7.0, 100
 COLOURS = {
@@ -18,8 +22,14 @@ COLOURS = {
 SHOWN_PER_KIND = 8
 
 
-def render_png(names: Mapping[Kind, Sequence[str]]) -> bytes:
-    """`names` are the display names in each kind (already resolved; nothing is looked up)."""
+def render_png(names: Mapping[Kind, Sequence[str]], language: str | None = None) -> bytes:
+    """`names` are the display names in each kind (already resolved; nothing is looked up);
+    the words are in `language` (a catalog code; the current language if None)."""
+    with i18n.speaking(language or i18n.current()):
+        return _render(names)
+
+
+def _render(names: Mapping[Kind, Sequence[str]]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -44,14 +54,17 @@ def render_png(names: Mapping[Kind, Sequence[str]]) -> bytes:
         axes.text(x + 0.08, y + 0.88, kind.label, fontsize=16, weight="bold", va="top")
         axes.text(x + 0.08, y + 0.78, kind.meaning, fontsize=10, style="italic", va="top")
         if not people:
-            axes.text(x + 0.08, y + 0.6, "nobody yet", fontsize=12, color="#555555", va="top")
+            axes.text(x + 0.08, y + 0.6, _("nobody yet"), fontsize=12, color="#555555", va="top")
         shown = people[:SHOWN_PER_KIND]
         if len(people) > SHOWN_PER_KIND:
-            shown.append(f"and {len(people) - SHOWN_PER_KIND} more")
+            more = len(people) - SHOWN_PER_KIND
+            shown.append(
+                ngettext("and {count} more", "and {count} more", more).format(count=number(more))
+            )
         for row, name in enumerate(shown):
             axes.text(x + 0.1, y + 0.62 - row * 0.07, f"• {name}", fontsize=12, va="top")
     axes.add_patch(Rectangle((0.8, 0.8), 0.4, 0.4, color="white", lw=0))
-    axes.text(1.0, 1.0, "You", fontsize=18, weight="bold", ha="center", va="center")
+    axes.text(1.0, 1.0, _("You"), fontsize=18, weight="bold", ha="center", va="center")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

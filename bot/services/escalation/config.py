@@ -9,8 +9,11 @@ from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import audit
 from bot.db.repositories import escalation as repo
+from bot.domain import crisis_lines
 from bot.domain.escalation import timer_problem
 from bot.domain.resources import MAX_SERVER_TEXT, ResourceMode, resources_for
+from bot.i18n import _, ngettext
+from bot.services import languages
 from bot.services.escalation.info import EscalationConfig, config_from
 from bot.services.guild_config import InvalidSetting
 
@@ -55,8 +58,10 @@ async def configure(
             problem = timer_problem(
                 minutes[f"{prefix}first_minutes"], minutes[f"{prefix}second_minutes"]
             )
+            if problem and prefix:
+                raise InvalidSetting(_("Crisis timers: {problem}").format(problem=problem))
             if problem:
-                raise InvalidSetting(f"{'Crisis timers: ' if prefix else ''}{problem}")
+                raise InvalidSetting(problem)
         values = {
             "alert_channel_id": alert_channel_id,
             "moderator_role_id": moderator_role_id,
@@ -78,14 +83,35 @@ async def configure(
         return config_from(guild_id, row)
 
 
+KEEP_REGION = "keep"  # set_resources: leave the server's region as it is
+
+
 async def set_resources(
-    db: Database, clock: Clock, guild_id: int, actor_id: int, mode: ResourceMode, text: str | None
+    db: Database,
+    clock: Clock,
+    guild_id: int,
+    actor_id: int,
+    mode: ResourceMode,
+    text: str | None,
+    region: str | None = KEEP_REGION,
 ) -> EscalationConfig:
+    """The server's own lines and how they mix with ours; and, unless `region` is
+    KEEP_REGION, the country whose national lines come first (None: by member's language)."""
+    if region not in (None, KEEP_REGION) and region not in crisis_lines.countries():
+        raise InvalidSetting(
+            _("I don't have crisis lines for that country yet. Please pick one from the list.")
+        )
     text = (text or "").strip() or None
     if text is not None and len(text) > MAX_SERVER_TEXT:
-        raise InvalidSetting(f"Please keep the resources under {MAX_SERVER_TEXT} characters.")
+        raise InvalidSetting(
+            ngettext(
+                "Please keep the resources under {count} character.",
+                "Please keep the resources under {count} characters.",
+                MAX_SERVER_TEXT,
+            ).format(count=MAX_SERVER_TEXT)
+        )
     if mode is not ResourceMode.DEFAULT and text is None:
-        raise InvalidSetting("Add at least one line of resources, or choose the default list.")
+        raise InvalidSetting(_("Add at least one line of resources, or choose the default list."))
     async with db.session() as session:
         row = await repo.update_settings(
             session,
@@ -93,6 +119,7 @@ async def set_resources(
             now=clock.now(),
             resources_mode=mode.value,
             resources_text=text if mode is not ResourceMode.DEFAULT else None,
+            **({} if region == KEEP_REGION else {"resources_region": region}),
         )
         await audit.append(
             session,
@@ -100,9 +127,21 @@ async def set_resources(
             actor_id=actor_id,
             action="settings.resources",
             now=clock.now(),
-            detail={"mode": mode.value, "lines": len((text or "").splitlines())},
+            detail={
+                "mode": mode.value,
+                "lines": len((text or "").splitlines()),
+                **({} if region == KEEP_REGION else {"region": region}),
+            },
         )
         return config_from(guild_id, row)
+
+
+async def server_language(db: Database, guild_id: int | None) -> str:
+    """The language of a server's channel posts (`bot.services.languages.of_server`): what an
+    alert edited by a moderator's button, or a note in a private thread, is written in, so
+    it reads the same for everyone whoever pressed the button."""
+    async with db.lookup() as session:
+        return await languages.of_server(session, guild_id)
 
 
 def _minutes(span: timedelta) -> int:
@@ -110,7 +149,9 @@ def _minutes(span: timedelta) -> int:
 
 
 def member_resources(config: EscalationConfig, locale: str | None) -> Resources:
-    emergency, lines = resources_for(locale, config.resources_text, config.resources_mode)
+    emergency, lines = resources_for(
+        locale, config.resources_text, config.resources_mode, config.resources_region
+    )
     return Resources(emergency, lines)
 
 

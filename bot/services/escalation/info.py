@@ -63,6 +63,8 @@ class EscalationConfig:
     resources_text: str | None = None
     resources_mode: ResourceMode = ResourceMode.DEFAULT
     alert_problem: str | None = None
+    # The country whose crisis lines come first (ISO code), else the member's language's.
+    resources_region: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -95,4 +97,5 @@ def config_from(guild_id: int, row: EscalationSettings | SettingsRow | None) -> 
         resources_text=row.resources_text,
         resources_mode=ResourceMode(row.resources_mode),
         alert_problem=row.alert_problem,
+        resources_region=row.resources_region,
     )

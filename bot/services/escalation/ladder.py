@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import i18n
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import escalation as repo
@@ -31,6 +32,7 @@ from bot.jobs.delivery import (
     Skip,
     Undeliverable,
 )
+from bot.services import languages
 from bot.services.escalation.config import member_resources
 from bot.services.escalation.info import EscalationConfig, RequestInfo, config_from, request_info
 from bot.services.escalation.render import (
@@ -188,7 +190,7 @@ class RefreshHandler(NoFollowUp, _EscalationHandler):
     max_attempts = None  # an alert must come to show the request as it is
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
-        request, _, _ = await self._load(message)
+        request, _config, _role = await self._load(message)
         if request is None or not (request.alert_channel_id and request.alert_message_id):
             return Skip("no alert to update (it will be rendered fresh when posted)")
         return alert_refresh(request)
@@ -198,7 +200,7 @@ class RefreshHandler(NoFollowUp, _EscalationHandler):
     ) -> timedelta | None:
         """An alert deleted by hand while its request waits is posted anew."""
         if problem.code == PROBLEM_UNKNOWN_TARGET:
-            request, _, _ = await self._load(message)
+            request, _config, _role = await self._load(message)
             if request is not None and request.alert_message_id is not None:
                 await repost_alert(
                     self.db,
@@ -262,7 +264,7 @@ class ToClaimerHandler(NoFollowUp, _EscalationHandler):
     max_attempts = 8
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
-        request, _, _ = await self._load(message)
+        request, _config, _role = await self._load(message)
         claimer = message.payload.get("claimed_by")
         if request is None or request.status is not Status.CLAIMED:
             return Skip("nobody is with the member any more")
@@ -303,7 +305,7 @@ class MemberUpdateHandler(NoFollowUp, _EscalationHandler):
     max_attempts = 8
 
     async def prepare(self, message: QueuedMessage) -> Prepared:
-        request, config, _ = await self._load(message)
+        request, config, _role = await self._load(message)
         if (moot := still_waiting(request, message)) is not None:
             return moot
         assert request is not None
@@ -326,10 +328,14 @@ def handlers(db: Database, clock: Clock) -> dict[str, KindHandler]:
 async def report_problem(
     db: Database, clock: Clock, guild_id: int, code: str, channel_id: int | None
 ) -> None:
-    """Show the problem in /about, and tell the server owner once per problem and channel."""
-    text = problem_text(code, channel_id)
+    """Show the problem in /about, and tell the server owner once per problem and channel.
+    Both are written now, when the problem is noted (the text is stored), so in the server's
+    language: whatever message or interaction came upon the problem."""
     now = clock.now()
     async with db.session() as session:
+        with i18n.speaking(await languages.of_server(session, guild_id)):
+            text = problem_text(code, channel_id)
+            notice = owner_notice(text)
         await repo.update_settings(session, guild_id, now=now, alert_problem=text)
         await outbox.enqueue(
             session,
@@ -337,7 +343,7 @@ async def report_problem(
             kind="plain",
             target_type="guild_owner",
             target_id=guild_id,
-            payload=owner_notice("your server", text),
+            payload=notice,
             due_at=now,
             now=now,
             guild_id=guild_id,

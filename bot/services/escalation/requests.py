@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import i18n
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.models import AuditEntry, SupportRequest
@@ -47,7 +48,9 @@ from bot.domain.escalation import (
     plan_alert,
     queue_order,
 )
+from bot.i18n import N_, _
 from bot.jobs.delivery import plain_payload
+from bot.services import languages
 from bot.services.escalation import render
 from bot.services.escalation.config import Resources, member_resources
 from bot.services.escalation.info import EscalationConfig, RequestInfo, config_from, request_info
@@ -64,7 +67,8 @@ KIND_TO_CLAIMER = "talk.to_claimer"
 # The alert of an erased request that may already be in Discord: neutralised (see erasure).
 KIND_WITHDRAWN = "talk.withdrawn"
 
-NOT_HERE = "I can't find that request here any more. Nothing was changed."
+NOT_HERE = N_("I can't find that request here any more. Nothing was changed.")
+NOT_THEIRS = N_("Only the member who asked can change this request.")
 
 
 @dataclass(frozen=True)
@@ -285,15 +289,17 @@ async def add_context(
     DM, where the request being the member's own is what binds it)."""
     addition = clean_context(text)
     if addition is None:
-        raise TransitionRefused("There was nothing to add. Nothing was changed.")
+        raise TransitionRefused(_("There was nothing to add. Nothing was changed."))
     async with db.session() as session:
         row = await _member_request(session, request_id, member_id, guild_id)
         try:
             row.context = append_context(row.context, addition, clock.now())
         except ValueError:
             raise TransitionRefused(
-                "Your request already holds as many words as I can keep. Once a moderator is "
-                "with you, you can tell them more in your private thread."
+                _(
+                    "Your request already holds as many words as I can keep. Once a moderator "
+                    "is with you, you can tell them more in your private thread."
+                )
             ) from None
         row.updated_at = clock.now()
         await _refresh_alert(session, row, clock.now())
@@ -322,7 +328,7 @@ async def claim(
         row = await _moderated(session, guild_id, request_id, actor)
         check_claim(Status(row.status))
         if row.member_id == actor.user_id:
-            raise TransitionRefused("You can't claim your own request; another moderator will.")
+            raise TransitionRefused(_("You can't claim your own request; another moderator will."))
         now = clock.now()
         row.status = Status.CLAIMED.value
         row.claimed_by = actor.user_id
@@ -464,7 +470,10 @@ async def record_alert(
         # Erased while its alert was on its way: the alert must not name them.
         await _withdraw_alert(session, guild_id, request_id, channel_id, message_id, now)
         return
-    if shown is None or shown != render.alert_embed(request_info(row)):
+    # Compared in the language the alert was posted in: the server's.
+    with i18n.speaking(await languages.of_server(session, guild_id)):
+        current = render.alert_embed(request_info(row))
+    if shown is None or shown != current:
         await _refresh_alert(session, row, now)
 
 
@@ -526,7 +535,7 @@ async def member_request(
     async with db.lookup() as session:
         row = await _request(session, request_id, guild_id, for_update=False)
         if row.member_id != member_id:
-            raise NotYours("Only the member who asked can change this request.")
+            raise NotYours(_(NOT_THEIRS))
         check_member_change(Status(row.status))
         return request_info(row)
 
@@ -641,14 +650,18 @@ async def _withdraw_alert(
     message_id: int,
     now: datetime,
 ) -> None:
-    """Edit an alert to a neutral note without buttons (its request was erased)."""
+    """Edit an alert to a neutral note without buttons (its request was erased). The note is
+    stored as it is written, so it is written now in the server's language (an erasure runs
+    in the member's own interaction, or in no language at all)."""
+    with i18n.speaking(await languages.of_server(session, guild_id)):
+        note = _(render.WITHDRAWN)
     await outbox.enqueue(
         session,
         key=f"talk-erased:{request_id}:{message_id}",
         kind="plain",
         target_type="channel",
         target_id=channel_id,
-        payload={**plain_payload(render.WITHDRAWN), "edit_message_id": message_id},
+        payload={**plain_payload(note), "edit_message_id": message_id},
         due_at=now,
         now=now,
         guild_id=guild_id,
@@ -820,7 +833,7 @@ async def _request(
     request of another server is refused in the same words as a missing one."""
     row = await repo.get_request(session, request_id, for_update=for_update)
     if row is None or (guild_id is not None and row.guild_id != guild_id):
-        raise TransitionRefused(NOT_HERE)
+        raise TransitionRefused(_(NOT_HERE))
     return row
 
 
@@ -839,7 +852,7 @@ async def _member_request(
 ) -> SupportRequest:
     row = await _request(session, request_id, guild_id)
     if row.member_id != member_id:
-        raise NotYours("Only the member who asked can change this request.")
+        raise NotYours(_(NOT_THEIRS))
     check_member_change(Status(row.status))
     return row
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import i18n
 from bot.db.models import (
     ActivityDay,
     BuddyBlock,
@@ -32,6 +33,7 @@ from bot.db.models import (
     CirclePerson,
     GuildSettings,
     MemberActivity,
+    MemberLanguage,
     MemberProfile,
     ModeratorDuty,
     OutboxMessage,
@@ -42,6 +44,7 @@ from bot.db.models import (
 from bot.domain.checkins import Mood
 from bot.domain.escalation import URGENCY_LABELS, Urgency
 from bot.domain.timezones import is_valid_timezone
+from bot.i18n import N_, _, number
 
 FORMAT = 1  # the version of the JSON layout
 
@@ -76,10 +79,10 @@ def _member(user_id: int | None, *, anonymous: bool = False) -> str | None:
     if user_id is None:
         return None
     if anonymous:
-        return "someone who chose to stay anonymous"
+        return _("someone who chose to stay anonymous")
     if user_id < 0:
-        return "a member who has since erased their data"
-    return f"member {user_id}"
+        return _("a member who has since erased their data")
+    return _("member {id}").format(id=user_id)
 
 
 async def _of(
@@ -105,38 +108,53 @@ async def _settings(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
     rows = await _of(s, MemberProfile, guild_id, user_id)
     return [
         {
-            "your timezone": p.timezone or "not set (the server's is used)",
-            "daily reminder": p.reminder_time or "off",
-            "reminders stopped because": p.reminder_stopped,
-            "you agreed to check-ins": _at(p.checkin_consent_at, tz),
+            N_("your timezone"): p.timezone or _("not set (the server's is used)"),
+            N_("daily reminder"): p.reminder_time or _("off"),
+            N_("reminders stopped because"): p.reminder_stopped,
+            N_("you agreed to check-ins"): _at(p.checkin_consent_at, tz),
         }
         for p in rows
     ]
 
 
+async def _language(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
+    rows = await _of(s, MemberLanguage, guild_id, user_id)
+    return [
+        {
+            N_("the language Kinfolk writes to you in"): (
+                f"{i18n.BY_CODE[i18n.language_for(m.locale)].name} ({m.locale})"
+            ),
+            N_("last changed"): _at(m.updated_at, tz),
+        }
+        for m in rows
+    ]
+
+
 async def _duty(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
     rows = await _of(s, ModeratorDuty, guild_id, user_id, column="moderator_id")
-    return [{"on duty as a moderator since": _at(d.since, tz)} for d in rows]
+    return [{N_("on duty as a moderator since"): _at(d.since, tz)} for d in rows]
 
 
 async def _checkins(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
     rows = await _of(s, Checkin, guild_id, user_id, order=("created_at", "id"))
     return [
         {
-            "when": _at(c.created_at, tz),
-            "mood": f"{Mood(c.mood).label} ({c.mood} of 5)",
-            "your private note": c.note,
-            "shared in the channel": _at(c.shared_at, tz),
+            N_("when"): _at(c.created_at, tz),
+            N_("mood"): _("{mood} ({score} of 5)").format(
+                mood=_(Mood(c.mood).label), score=number(c.mood)
+            ),
+            N_("your private note"): c.note,
+            N_("shared in the channel"): _at(c.shared_at, tz),
         }
         for c in rows
     ]
 
 
 _REQUEST_STATUS = {
-    "open": "waiting for a moderator",
-    "claimed": "a moderator is with you",
-    "resolved": "resolved",
-    "cancelled": "closed: you said you were OK, or cancelled it",
+    "open": N_("waiting for a moderator"),
+    "claimed": N_("a moderator is with you"),
+    "resolved": N_("resolved"),
+    "cancelled": N_("closed: you said you were OK, or cancelled it"),
 }
 
 
@@ -147,19 +165,19 @@ async def _requests(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
     out = []
     for r in rows:
         try:
-            urgency = URGENCY_LABELS[Urgency(r.urgency)]
+            urgency = _(URGENCY_LABELS[Urgency(r.urgency)])
         except ValueError:
             urgency = r.urgency
         out.append(
             {
-                "request": r.id,
-                "asked": _at(r.created_at, tz),
-                "how you felt": urgency,
-                "what you wrote": r.context,
-                "now": _REQUEST_STATUS.get(r.status, r.status),
-                "picked up by": _member(r.claimed_by),
-                "picked up": _at(r.claimed_at, tz),
-                "closed": _at(r.closed_at, tz),
+                N_("request"): r.id,
+                N_("asked"): _at(r.created_at, tz),
+                N_("how you felt"): urgency,
+                N_("what you wrote"): r.context,
+                N_("now"): _shown(_REQUEST_STATUS, r.status),
+                N_("picked up by"): _member(r.claimed_by),
+                N_("picked up"): _at(r.claimed_at, tz),
+                N_("closed"): _at(r.closed_at, tz),
             }
         )
     return out
@@ -169,17 +187,17 @@ async def _programme(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo)
     rows = await _of(s, BuddyMember, guild_id, user_id)
     return [
         {
-            "taking part": m.status,
-            "how often": m.frequency,
-            "paused until": _at(m.paused_until, tz),
-            "asked for a new buddy": m.wants_rematch,
-            "joined": _at(m.joined_at, tz),
+            N_("taking part"): m.status,
+            N_("how often"): m.frequency,
+            N_("paused until"): _at(m.paused_until, tz),
+            N_("asked for a new buddy"): m.wants_rematch,
+            N_("joined"): _at(m.joined_at, tz),
         }
         for m in rows
     ]
 
 
-_ANSWERS = {"yes": "yes", "not_yet": "not yet", "not_fit": "not a good fit"}
+_ANSWERS = {"yes": N_("yes"), "not_yet": N_("not yet"), "not_fit": N_("not a good fit")}
 
 
 async def _pairings(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
@@ -201,12 +219,12 @@ async def _pairings(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
         )
         out.append(
             {
-                "round": round_.number,
-                "started": _at(round_.started_at, tz),
-                "ends": _at(round_.ends_at, tz),
-                "paired with": sorted(_member(o) or "" for o in others),
-                "did you connect?": _ANSWERS.get(member.answer or "", member.answer),
-                "you left the pairing": _at(member.left_at, tz),
+                N_("round"): round_.number,
+                N_("started"): _at(round_.started_at, tz),
+                N_("ends"): _at(round_.ends_at, tz),
+                N_("paired with"): sorted(_member(o) or "" for o in others),
+                N_("did you connect?"): _shown(_ANSWERS, member.answer),
+                N_("you left the pairing"): _at(member.left_at, tz),
             }
         )
     return out
@@ -216,9 +234,9 @@ async def _blocks(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) ->
     rows = await _of(s, BuddyBlock, guild_id, user_id, order=("created_at",))
     return [
         {
-            "never paired with": _member(b.blocked_id),
-            "because you chose": "not a good fit" if b.reason == "not_fit" else "block",
-            "since": _at(b.created_at, tz),
+            N_("never paired with"): _member(b.blocked_id),
+            N_("because you chose"): _("not a good fit") if b.reason == "not_fit" else _("block"),
+            N_("since"): _at(b.created_at, tz),
         }
         for b in rows
     ]
@@ -228,10 +246,10 @@ async def _circle(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) ->
     rows = await _of(s, CirclePerson, guild_id, user_id, order=("kind", "id"))
     return [
         {
-            "kind of support": p.kind,
-            "who": p.person_name if p.person_user_id is None else _member(p.person_user_id),
-            "a professional": p.professional,
-            "added": _at(p.created_at, tz),
+            N_("kind of support"): p.kind,
+            N_("who"): p.person_name if p.person_user_id is None else _member(p.person_user_id),
+            N_("a professional"): p.professional,
+            N_("added"): _at(p.created_at, tz),
         }
         for p in rows
     ]
@@ -241,10 +259,10 @@ async def _offers(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) ->
     rows = await _of(s, SupportOffer, guild_id, user_id)
     return [
         {
-            "kinds of support you offer": list(o.kinds or []),
-            "topics": json.loads(o.topics) if o.topics else [],
-            "shared with your buddy": o.share_with_buddy,
-            "last changed": _at(o.updated_at, tz),
+            N_("kinds of support you offer"): list(o.kinds or []),
+            N_("topics"): json.loads(o.topics) if o.topics else [],
+            N_("shared with your buddy"): o.share_with_buddy,
+            N_("last changed"): _at(o.updated_at, tz),
         }
         for o in rows
     ]
@@ -254,22 +272,22 @@ async def _choices(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -
     rows = await _of(s, CircleMember, guild_id, user_id)
     return [
         {
-            "thinking-of-you notes": "off" if m.notes_off else "on",
-            "milestones shared": m.milestones,
-            "with the community since (for milestones)": _day(m.joined_on),
-            "last changed": _at(m.updated_at, tz),
+            N_("thinking-of-you notes"): _("off") if m.notes_off else _("on"),
+            N_("milestones shared"): m.milestones,
+            N_("with the community since (for milestones)"): _day(m.joined_on),
+            N_("last changed"): _at(m.updated_at, tz),
         }
         for m in rows
     ]
 
 
 _NOTE_STATUS = {
-    "queued": "on its way",
-    "sent": "delivered",
-    "undelivered": "could not be delivered",
-    "reported": "reported to the moderators",
-    "closed": "reported; the moderators closed the report",
-    "withdrawn": "not delivered",
+    "queued": N_("on its way"),
+    "sent": N_("delivered"),
+    "undelivered": N_("could not be delivered"),
+    "reported": N_("reported to the moderators"),
+    "closed": N_("reported; the moderators closed the report"),
+    "withdrawn": N_("not delivered"),
 }
 
 
@@ -279,11 +297,11 @@ async def _notes_sent(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo
     )
     return [
         {
-            "when": _at(n.created_at, tz),
-            "to": _member(n.recipient_id),
-            "your words": n.note,
-            "anonymously": n.anonymous,
-            "now": _NOTE_STATUS.get(n.status, n.status),
+            N_("when"): _at(n.created_at, tz),
+            N_("to"): _member(n.recipient_id),
+            N_("your words"): n.note,
+            N_("anonymously"): n.anonymous,
+            N_("now"): _shown(_NOTE_STATUS, n.status),
         }
         for n in rows
     ]
@@ -295,30 +313,30 @@ async def _notes_received(s: AsyncSession, guild_id: int, user_id: int, tz: Zone
     )
     return [
         {
-            "when": _at(n.created_at, tz),
-            "from": _member(n.sender_id, anonymous=n.anonymous),
-            "their words": n.note,
-            "now": _NOTE_STATUS.get(n.status, n.status),
+            N_("when"): _at(n.created_at, tz),
+            N_("from"): _member(n.sender_id, anonymous=n.anonymous),
+            N_("their words"): n.note,
+            N_("now"): _shown(_NOTE_STATUS, n.status),
         }
         for n in rows
         if n.status != "withdrawn"  # never delivered: not something they received
     ]
 
 
-_CONSENT = {"yes": "yes", "no": "no", None: "not asked yet"}
+_CONSENT = {"yes": N_("yes"), "no": N_("no"), None: N_("not asked yet")}
 
 
 async def _reachout(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> list[Row]:
     rows = await _of(s, MemberActivity, guild_id, user_id)
     return [
         {
-            "first seen": _at(a.first_seen_at, tz),
-            "last active": _at(a.last_seen_at, tz),
-            "may Kinfolk DM you if you go quiet": _CONSENT.get(a.dm_consent, a.dm_consent),
-            "quiet hours": f"{a.quiet_start}–{a.quiet_end}" if a.quiet_start else None,
-            "reach-out paused until": _at(a.paused_until, tz),
-            "last reached out to you": _at(a.last_reached_at, tz),
-            "your last answer": a.last_answer,
+            N_("first seen"): _at(a.first_seen_at, tz),
+            N_("last active"): _at(a.last_seen_at, tz),
+            N_("may Kinfolk DM you if you go quiet"): _shown(_CONSENT, a.dm_consent),
+            N_("quiet hours"): f"{a.quiet_start}–{a.quiet_end}" if a.quiet_start else None,
+            N_("reach-out paused until"): _at(a.paused_until, tz),
+            N_("last reached out to you"): _at(a.last_reached_at, tz),
+            N_("your last answer"): a.last_answer,
         }
         for a in rows
     ]
@@ -328,33 +346,33 @@ async def _days(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) -> l
     rows = await _of(s, ActivityDay, guild_id, user_id, order=("day",))
     return [
         {
-            "day (UTC)": _day(d.day),
-            "messages": d.messages,
-            "reactions": d.reactions,
-            "check-ins": d.checkins,
-            "commands": d.commands,
+            N_("day (UTC)"): _day(d.day),
+            N_("messages"): d.messages,
+            N_("reactions"): d.reactions,
+            N_("check-ins"): d.checkins,
+            N_("commands"): d.commands,
         }
         for d in rows
     ]
 
 
 _MESSAGE_KINDS = {
-    "checkin_reminder": "your check-in reminder",
-    "reachout_dm": "a note asking how you are",
-    "buddy_intro": "your buddy introduction",
-    "buddy_checkup": "“did you connect?”",
-    "circle_note": "a thinking-of-you note",
-    "circle_note_undelivered": "word that your note couldn't be delivered",
-    "circle_milestone": "a milestone",
-    "talk.member_update": "news about your request to talk",
-    "talk.again": "news about your request to talk",
-    "talk.withdrawn": "news about your request to talk",
+    "checkin_reminder": N_("your check-in reminder"),
+    "reachout_dm": N_("a note asking how you are"),
+    "buddy_intro": N_("your buddy introduction"),
+    "buddy_checkup": N_("“did you connect?”"),
+    "circle_note": N_("a thinking-of-you note"),
+    "circle_note_undelivered": N_("word that your note couldn't be delivered"),
+    "circle_milestone": N_("a milestone"),
+    "talk.member_update": N_("news about your request to talk"),
+    "talk.again": N_("news about your request to talk"),
+    "talk.withdrawn": N_("news about your request to talk"),
 }
 _MESSAGE_STATUS = {
-    "pending": "waiting to be sent",
-    "sending": "being sent",
-    "sent": "sent",
-    "failed": "could not be sent",
+    "pending": N_("waiting to be sent"),
+    "sending": N_("being sent"),
+    "sent": N_("sent"),
+    "failed": N_("could not be sent"),
 }
 
 
@@ -371,10 +389,10 @@ async def _messages(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
     # Kinds and times only: a payload holds other people's ids and words.
     return [
         {
-            "what": _MESSAGE_KINDS.get(m.kind, "a message from Kinfolk"),
-            "now": _MESSAGE_STATUS.get(m.status, m.status),
-            "due": _at(m.due_at, tz),
-            "sent": _at(m.sent_at, tz),
+            N_("what"): _(_MESSAGE_KINDS.get(m.kind, N_("a message from Kinfolk"))),
+            N_("now"): _shown(_MESSAGE_STATUS, m.status),
+            N_("due"): _at(m.due_at, tz),
+            N_("sent"): _at(m.sent_at, tz),
         }
         for m in rows
     ]
@@ -382,24 +400,25 @@ async def _messages(s: AsyncSession, guild_id: int, user_id: int, tz: ZoneInfo) 
 
 # (section key, title, what each registry column's rows become).
 SECTIONS: tuple[tuple[str, str, tuple[Reader, ...]], ...] = (
-    ("settings", "Your settings", (_settings, _duty)),
-    ("checkins", "Your check-ins", (_checkins,)),
-    ("requests_to_talk", "Your requests to talk", (_requests,)),
-    ("buddy_programme", "Your place in the buddy programme", (_programme,)),
-    ("buddy_rounds", "Your buddy rounds", (_pairings,)),
-    ("blocks", "People you asked never to be paired with", (_blocks,)),
-    ("circle", "Your support circle", (_circle, _choices)),
-    ("offers", "The support you offer", (_offers,)),
-    ("notes_sent", "Thinking-of-you notes you sent", (_notes_sent,)),
-    ("notes_received", "Thinking-of-you notes you received", (_notes_received,)),
-    ("reach_out", "Your activity and reach-out", (_reachout,)),
-    ("activity_days", "Days you were active (counts only, never what you wrote)", (_days,)),
-    ("messages", "What Kinfolk is waiting to send you, or sent lately", (_messages,)),
+    ("settings", N_("Your settings"), (_settings, _language, _duty)),
+    ("checkins", N_("Your check-ins"), (_checkins,)),
+    ("requests_to_talk", N_("Your requests to talk"), (_requests,)),
+    ("buddy_programme", N_("Your place in the buddy programme"), (_programme,)),
+    ("buddy_rounds", N_("Your buddy rounds"), (_pairings,)),
+    ("blocks", N_("People you asked never to be paired with"), (_blocks,)),
+    ("circle", N_("Your support circle"), (_circle, _choices)),
+    ("offers", N_("The support you offer"), (_offers,)),
+    ("notes_sent", N_("Thinking-of-you notes you sent"), (_notes_sent,)),
+    ("notes_received", N_("Thinking-of-you notes you received"), (_notes_received,)),
+    ("reach_out", N_("Your activity and reach-out"), (_reachout,)),
+    ("activity_days", N_("Days you were active (counts only, never what you wrote)"), (_days,)),
+    ("messages", N_("What Kinfolk is waiting to send you, or sent lately"), (_messages,)),
 )
 
 # Which reader covers each registry column that /privacy show counts.
 SOURCES: dict[tuple[str, str], Reader] = {
     ("member_profiles", "user_id"): _settings,
+    ("member_languages", "user_id"): _language,
     ("moderator_duty", "moderator_id"): _duty,
     ("checkins", "user_id"): _checkins,
     ("support_requests", "member_id"): _requests,
@@ -457,27 +476,39 @@ class Export:
 
     def as_text(self) -> str:
         lines = [
-            "What Kinfolk keeps about you in this server",
-            f"Made {self.made_at}. Times are in {self.timezone}.",
-            "The same content is in kinfolk-my-data.json, for other programs.",
+            _("What Kinfolk keeps about you in this server"),
+            _("Made {made}. Times are in {timezone}.").format(
+                made=self.made_at, timezone=self.timezone
+            ),
+            _("The same content is in kinfolk-my-data.json, for other programs."),
         ]
         for section in self.sections:
             lines += ["", section.title, "=" * len(section.title)]
             if not section.items:
-                lines.append("Nothing.")
+                lines.append(_("Nothing."))
             for item in section.items:
                 lines.append("")
                 lines += [
-                    f"- {key}: {_text(value)}" for key, value in item.items() if value is not None
+                    # The labels are marked where the rows are read (N_): the JSON keeps
+                    # them in English, the text shows them in the member's language.
+                    f"- {_(key)}: {_text(value)}"
+                    for key, value in item.items()
+                    if value is not None
                 ]
         return "\n".join(lines) + "\n"
 
 
+def _shown(words: dict[Any, str], value: Any) -> Any:
+    """A stored value in the member's words (`words` is marked with N_), else as stored."""
+    known = words.get(value)
+    return value if known is None else _(known)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "none"
+        return ", ".join(str(v) for v in value) if value else _("none")
     return str(value).replace("\n", "\n  ")
 
 
@@ -488,5 +519,5 @@ async def build(session: AsyncSession, guild_id: int, user_id: int, now: datetim
         items: list[dict[str, Any]] = []
         for reader in readers:
             items += await reader(session, guild_id, user_id, tz)
-        sections.append(Section(key, title, items))
+        sections.append(Section(key, _(title), items))
     return Export(guild_id, user_id, str(tz.key), _at(now, tz) or "", sections)

@@ -5,7 +5,7 @@ table for the member's id (what the tests check erasure with)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,7 @@ from bot.db.models import (
 )
 from bot.db.repositories import audit
 from bot.db.typed import AnySelect, rowcount, table_of
+from bot.i18n import N_, _, ngettext, number
 from bot.services.buddies import membership as buddy_membership
 from bot.services.circles import notes as circle_notes
 from bot.services.escalation import requests as escalation_requests
@@ -100,29 +101,42 @@ async def export(db: Database, guild_id: int, user_id: int, *, now: datetime) ->
         return await export_sections.build(session, guild_id, user_id, now)
 
 
-# What each table's rows are, in words for the member: (one, several).
-ERASED_WORDS: dict[str, tuple[str, str]] = {
-    "member_profiles": ("your settings (timezone, reminder)", "your settings (timezone, reminder)"),
-    "checkins": ("1 check-in, with its note", "{n} check-ins, with their notes"),
-    "buddy_members": ("your place in the buddy programme", "your place in the buddy programme"),
-    "buddy_blocks": ("1 block you made", "{n} blocks you made"),
-    "buddy_group_members": ("1 buddy pairing", "{n} buddy pairings"),
-    "support_requests": ("1 request to talk", "{n} requests to talk"),
-    "moderator_duty": ("your on-duty status", "your on-duty status"),
-    "member_activity": (
-        "when you were last active, and your reach-out choices",
-        "when you were last active, and your reach-out choices",
-    ),
-    "activity_days": ("1 day you were active (a count)", "{n} days you were active (counts)"),
-    "circle_people": ("1 person in your support circle", "{n} people in your support circle"),
-    "support_offers": ("the support you offer", "the support you offer"),
-    "circle_members": ("your circle choices", "your circle choices"),
-    "thinking_notes": ("1 thinking-of-you note", "{n} thinking-of-you notes"),
-    "member_departures": ("the record that you left", "the record that you left"),
-    "outbox_messages": (
-        "the record of 1 message Kinfolk sent or was about to send, to you or about you",
-        "the records of {n} messages Kinfolk sent or was about to send, to you or about you",
-    ),
+# What each table's rows are, in words for the member, for how many rows there were.
+ERASED_WORDS: dict[str, Callable[[int], str]] = {
+    "member_profiles": lambda n: _("your settings (timezone, reminder)"),
+    "member_languages": lambda n: _("the language Kinfolk writes to you in"),
+    "checkins": lambda n: ngettext(
+        "{count} check-in, with its note", "{count} check-ins, with their notes", n
+    ).format(count=number(n)),
+    "buddy_members": lambda n: _("your place in the buddy programme"),
+    "buddy_blocks": lambda n: ngettext(
+        "{count} block you made", "{count} blocks you made", n
+    ).format(count=number(n)),
+    "buddy_group_members": lambda n: ngettext(
+        "{count} buddy pairing", "{count} buddy pairings", n
+    ).format(count=number(n)),
+    "support_requests": lambda n: ngettext(
+        "{count} request to talk", "{count} requests to talk", n
+    ).format(count=number(n)),
+    "moderator_duty": lambda n: _("your on-duty status"),
+    "member_activity": lambda n: _("when you were last active, and your reach-out choices"),
+    "activity_days": lambda n: ngettext(
+        "{count} day you were active (a count)", "{count} days you were active (counts)", n
+    ).format(count=number(n)),
+    "circle_people": lambda n: ngettext(
+        "{count} person in your support circle", "{count} people in your support circle", n
+    ).format(count=number(n)),
+    "support_offers": lambda n: _("the support you offer"),
+    "circle_members": lambda n: _("your circle choices"),
+    "thinking_notes": lambda n: ngettext(
+        "{count} thinking-of-you note", "{count} thinking-of-you notes", n
+    ).format(count=number(n)),
+    "member_departures": lambda n: _("the record that you left"),
+    "outbox_messages": lambda n: ngettext(
+        "the record of {count} message Kinfolk sent or was about to send, to you or about you",
+        "the records of {count} messages Kinfolk sent or was about to send, to you or about you",
+        n,
+    ).format(count=number(n)),
 }
 
 
@@ -135,8 +149,8 @@ def erased_words(deleted: dict[str, int]) -> list[str]:
     ):
         if n <= 0:
             continue
-        one, several = ERASED_WORDS.get(table, (table, table))
-        lines.append(one if n == 1 else several.format(n=n))
+        words = ERASED_WORDS.get(table)
+        lines.append(words(n) if words is not None else table)
     return lines
 
 
@@ -146,20 +160,31 @@ class Erased:
     kept: dict[str, int] = field(default_factory=dict)
 
 
+# Why rows that mention the member were kept (marked; translated where shown).
 KEPT_WHY = {
-    "support_requests": "your “I need to talk” requests a moderator acted on, with your id "
-    "replaced by a pseudonym and your words erased: moderators' actions must stay accountable",
-    "support_requests.handled": "“I need to talk” requests you handled as a moderator, with "
-    "your id replaced by a pseudonym: they belong to the members who asked",
-    "audit_log": "the audit log of moderators' actions involving you, under a pseudonym",
-    "buddy_blocks": "blocks other members made, under a pseudonym, so they are never paired "
-    "with you (these are theirs, for their safety)",
-    "buddy_rounds": "buddy rounds you started as a moderator, under a pseudonym",
-    "circle_people": "other members' private circles that named you now hold only the name "
-    "they gave, not a link to your account",
-    "thinking_notes": "thinking-of-you notes from the last week, under a pseudonym and without "
-    "their words, so that the limits on notes still hold; a note that was reported keeps its "
-    "words until the moderators close the report, for the other member's safety",
+    "support_requests": N_(
+        "your “I need to talk” requests a moderator acted on, with your id "
+        "replaced by a pseudonym and your words erased: moderators' actions must stay accountable"
+    ),
+    "support_requests.handled": N_(
+        "“I need to talk” requests you handled as a moderator, with "
+        "your id replaced by a pseudonym: they belong to the members who asked"
+    ),
+    "audit_log": N_("the audit log of moderators' actions involving you, under a pseudonym"),
+    "buddy_blocks": N_(
+        "blocks other members made, under a pseudonym, so they are never paired "
+        "with you (these are theirs, for their safety)"
+    ),
+    "buddy_rounds": N_("buddy rounds you started as a moderator, under a pseudonym"),
+    "circle_people": N_(
+        "other members' private circles that named you now hold only the name "
+        "they gave, not a link to your account"
+    ),
+    "thinking_notes": N_(
+        "thinking-of-you notes from the last week, under a pseudonym and without "
+        "their words, so that the limits on notes still hold; a note that was reported keeps its "
+        "words until the moderators close the report, for the other member's safety"
+    ),
 }
 
 

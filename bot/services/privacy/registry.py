@@ -38,6 +38,7 @@ from bot.db.models import (
     CirclePerson,
     MemberActivity,
     MemberDeparture,
+    MemberLanguage,
     MemberProfile,
     ModeratorDuty,
     OutboxMessage,
@@ -45,6 +46,7 @@ from bot.db.models import (
     SupportRequest,
     ThinkingNote,
 )
+from bot.i18n import N_
 
 Action = Literal["delete", "tombstone", "unlink", "escalation", "notes", "outbox"]
 
@@ -54,7 +56,8 @@ class MemberColumn:
     model: type[Base]
     column: str
     on_delete: Action
-    # What it is, in plain words, for /privacy show (None: not shown as the member's own).
+    # What it is, in plain words, for /privacy show (None: not shown as the member's own);
+    # marked for translation, and translated where it is shown.
     what: str | None = None
 
     @property
@@ -63,29 +66,30 @@ class MemberColumn:
 
 
 REGISTRY: tuple[MemberColumn, ...] = (
-    MemberColumn(MemberProfile, "user_id", "delete", "your settings (timezone, reminder)"),
-    MemberColumn(Checkin, "user_id", "delete", "check-ins (mood, and notes, encrypted)"),
-    MemberColumn(BuddyMember, "user_id", "delete", "your buddy-programme membership"),
-    MemberColumn(BuddyBlock, "user_id", "delete", "people you asked not to be paired with"),
+    MemberColumn(MemberProfile, "user_id", "delete", N_("your settings (timezone, reminder)")),
+    MemberColumn(MemberLanguage, "user_id", "delete", N_("the language Kinfolk writes to you in")),
+    MemberColumn(Checkin, "user_id", "delete", N_("check-ins (mood, and notes, encrypted)")),
+    MemberColumn(BuddyMember, "user_id", "delete", N_("your buddy-programme membership")),
+    MemberColumn(BuddyBlock, "user_id", "delete", N_("people you asked not to be paired with")),
     MemberColumn(BuddyBlock, "blocked_id", "tombstone"),
-    MemberColumn(BuddyGroupMember, "user_id", "delete", "buddy pairings you were part of"),
+    MemberColumn(BuddyGroupMember, "user_id", "delete", N_("buddy pairings you were part of")),
     MemberColumn(BuddyRound, "started_by", "tombstone"),
-    MemberColumn(SupportRequest, "member_id", "escalation", "your “I need to talk” requests"),
+    MemberColumn(SupportRequest, "member_id", "escalation", N_("your “I need to talk” requests")),
     MemberColumn(SupportRequest, "claimed_by", "tombstone"),
     MemberColumn(SupportRequest, "closed_by", "tombstone"),
-    MemberColumn(ModeratorDuty, "moderator_id", "delete", "your moderator on-duty status"),
+    MemberColumn(ModeratorDuty, "moderator_id", "delete", N_("your moderator on-duty status")),
     MemberColumn(AuditEntry, "actor_id", "tombstone"),
     MemberColumn(AuditEntry, "other_member_id", "tombstone"),
-    MemberColumn(MemberActivity, "user_id", "delete", "when you were last active, reach-out"),
-    MemberColumn(ActivityDay, "user_id", "delete", "days you were active (counts only)"),
-    MemberColumn(CirclePerson, "user_id", "delete", "people in your support circle"),
+    MemberColumn(MemberActivity, "user_id", "delete", N_("when you were last active, reach-out")),
+    MemberColumn(ActivityDay, "user_id", "delete", N_("days you were active (counts only)")),
+    MemberColumn(CirclePerson, "user_id", "delete", N_("people in your support circle")),
     MemberColumn(CirclePerson, "person_user_id", "unlink"),
-    MemberColumn(SupportOffer, "user_id", "delete", "the support you offer"),
-    MemberColumn(CircleMember, "user_id", "delete", "your circle choices (notes, milestones)"),
-    MemberColumn(ThinkingNote, "sender_id", "notes", "thinking-of-you notes you sent"),
-    MemberColumn(ThinkingNote, "recipient_id", "notes", "thinking-of-you notes you received"),
+    MemberColumn(SupportOffer, "user_id", "delete", N_("the support you offer")),
+    MemberColumn(CircleMember, "user_id", "delete", N_("your circle choices (notes, milestones)")),
+    MemberColumn(ThinkingNote, "sender_id", "notes", N_("thinking-of-you notes you sent")),
+    MemberColumn(ThinkingNote, "recipient_id", "notes", N_("thinking-of-you notes you received")),
     MemberColumn(MemberDeparture, "user_id", "delete"),
-    MemberColumn(OutboxMessage, "target_id", "outbox", "messages Kinfolk is about to send you"),
+    MemberColumn(OutboxMessage, "target_id", "outbox", N_("messages Kinfolk is about to send you")),
     MemberColumn(OutboxMessage, "member_id", "outbox"),
 )
 

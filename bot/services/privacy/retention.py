@@ -30,6 +30,7 @@ from bot.db.upsert import update_guild_row, update_member_row
 from bot.domain.checkins import InvalidInput
 from bot.domain.circles import NOTE_RECIPIENT_GAP
 from bot.domain.escalation import ACTIVE_STATUSES
+from bot.i18n import _, number
 from bot.jobs.delivery import Done, KindHandler, NoFollowUp, Prepared, QueuedMessage, Skip
 from bot.services.privacy import pseudonyms
 from bot.services.privacy.member_data import erase
@@ -63,13 +64,19 @@ async def configure(
     if retention_days is not None:
         low, high = RETENTION_LIMITS
         if not low <= retention_days <= high:
-            raise InvalidInput(f"Keep notes between {low} and {high} days. Nothing was changed.")
+            raise InvalidInput(
+                _("Keep notes between {low} and {high} days. Nothing was changed.").format(
+                    low=number(low), high=number(high)
+                )
+            )
         values["retention_days"] = retention_days
     if leave_grace_days is not None:
         low, high = GRACE_LIMITS
         if not low <= leave_grace_days <= high:
             raise InvalidInput(
-                f"The grace period can be {low} to {high} days. Nothing was changed."
+                _("The grace period can be {low} to {high} days. Nothing was changed.").format(
+                    low=number(low), high=number(high)
+                )
             )
         values["leave_grace_days"] = leave_grace_days
     now = clock.now()

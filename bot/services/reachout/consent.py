@@ -12,6 +12,7 @@ from bot.db.repositories import checkins as checkin_repo
 from bot.db.repositories import reachout as repo
 from bot.domain.checkins import InvalidInput, format_time, parse_local_time
 from bot.domain.reachout import DEFAULT_QUIET_END, DEFAULT_QUIET_START
+from bot.i18n import _
 from bot.services.checkins.records import timezone_of
 
 YES, NO = "yes", "no"
@@ -55,16 +56,20 @@ def check_quiet_hours(start: str, end: str) -> tuple[str, str]:
         window = format_time(parse_local_time(start)), format_time(parse_local_time(end))
     except InvalidInput:
         raise InvalidInput(
-            f"I couldn't read “{start[:20]}” to “{end[:20]}” as times. Use 24-hour times like "
-            "22:00 and 08:00, or 10pm and 8am. Nothing was changed."
+            _(
+                "I couldn't read “{start}” to “{end}” as times. Use 24-hour times like "
+                "22:00 and 08:00, or 10pm and 8am. Nothing was changed."
+            ).format(start=start[:20], end=end[:20])
         ) from None
     if window[0] == window[1]:
         # Empty or the whole day? Either reading would surprise someone: ask instead.
         raise InvalidInput(
-            f"Quiet hours from {window[0]} to {window[1]} start and end at the same time, so I "
-            "can't tell what you mean. Pick an end that differs from the start, e.g. 22:00 to "
-            "08:00. If you'd rather have no reach-out DMs at all, **/reachout off** stops "
-            "them. Nothing was changed."
+            _(
+                "Quiet hours from {start} to {end} start and end at the same time, so I "
+                "can't tell what you mean. Pick an end that differs from the start, e.g. 22:00 "
+                "to 08:00. If you'd rather have no reach-out DMs at all, **/reachout off** "
+                "stops them. Nothing was changed."
+            ).format(start=window[0], end=window[1])
         )
     return window
 

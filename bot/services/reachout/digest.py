@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from bot.clock import Clock
 from bot.db.engine import Database
 from bot.db.repositories import reachout as repo
+from bot.i18n import _, ngettext, number
 from bot.jobs.delivery import Delivery, NoFollowUp, Prepared, QueuedMessage, Skip
 from bot.services.reachout.settings import queue_digest
 
@@ -16,21 +17,32 @@ LIST_LIMIT = 50
 
 
 def render(counts: repo.DigestCounts, *, threshold_days: int, listed: bool) -> str:
+    """The digest, in the current language (the outbox's `prepare`: the server's)."""
     lines = [
-        "📋 **Weekly reach-out digest**",
-        f"- Members quiet for {threshold_days}+ days: **{counts.quiet}**",
-        f"- Reached by a DM this week: **{counts.reached}**",
-        f"- Whose buddy got a nudge this week: **{counts.nudged}**",
-        f"- Answered this week: **{counts.answered}**",
+        _("📋 **Weekly reach-out digest**"),
+        ngettext(
+            "- Members quiet for {days}+ day: **{count}**",
+            "- Members quiet for {days}+ days: **{count}**",
+            threshold_days,
+        ).format(days=threshold_days, count=number(counts.quiet)),
+        _("- Reached by a DM this week: **{count}**").format(count=number(counts.reached)),
+        _("- Whose buddy got a nudge this week: **{count}**").format(count=number(counts.nudged)),
+        _("- Answered this week: **{count}**").format(count=number(counts.answered)),
     ]
     if listed:
         if counts.not_opted:
             shown = counts.not_opted[:LIST_LIMIT]
             names = " ".join(f"<@{user}>" for user in shown)
-            more = "" if len(counts.not_opted) <= LIST_LIMIT else f" (the first {LIST_LIMIT})"
-            lines.append(f"Quiet, and never opted in to DMs{more} — maybe say hello? {names}")
+            if len(counts.not_opted) <= LIST_LIMIT:
+                line = _("Quiet, and never opted in to DMs — maybe say hello? {members}")
+            else:
+                line = _(
+                    "Quiet, and never opted in to DMs (the first {count}) — maybe say hello? "
+                    "{members}"
+                )
+            lines.append(line.format(members=names, count=LIST_LIMIT))
         else:
-            lines.append("No quiet members who haven't opted in to DMs.")
+            lines.append(_("No quiet members who haven't opted in to DMs."))
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from bot.db.repositories import checkins as checkin_repo
 from bot.db.repositories import reachout as repo
 from bot.domain.reachout import in_quiet_hours, next_allowed
 from bot.domain.timezones import is_valid_timezone, zone
+from bot.i18n import _
 from bot.jobs.delivery import (
     PROBLEM_DMS_CLOSED,
     Delivery,
@@ -119,7 +120,8 @@ class DmHandler(_Base):
         return Delivery(
             target_type="user",
             target_id=member.user_id,
-            content=context.message or DEFAULT_MESSAGE,
+            # In the member's language (`prepare`); a server's own wording stays as written.
+            content=context.message or _(DEFAULT_MESSAGE),
             view=ANSWERS_VIEW,
             view_args={"guild_id": guild_id},
             server_name_of=guild_id,
@@ -179,7 +181,8 @@ class BuddyNudgeHandler(NoFollowUp, _Base):
         return Delivery(
             target_type="user",
             target_id=message.target_id,
-            content=BUDDY_NUDGE.replace("{member}", str(member_id)),
+            # In the buddy's language (`prepare`); the sender fills in {server}.
+            content=_(BUDDY_NUDGE).replace("{member}", str(member_id)),
             server_name_of=guild_id,
             dm_channel_id=buddy.dm_channel_id,
         )

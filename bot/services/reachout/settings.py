@@ -21,6 +21,7 @@ from bot.domain.reachout import (
     parse_channels,
 )
 from bot.domain.timezones import zone
+from bot.i18n import _, ngettext
 from bot.jobs.delivery import SERVER_PLACEHOLDER
 from bot.services.reachout.texts import MESSAGE_MAX_CHARS
 
@@ -72,14 +73,18 @@ def check_channels(text: str, known: Collection[int] | None = None) -> list[int]
         ids = parse_channels(text)
     except ValueError as error:
         raise InvalidInput(
-            f"I couldn't read “{str(error)[:40]}” as a channel. Mention the channels, like "
-            "#general #support, or write `all`. Nothing was changed."
+            _(
+                "I couldn't read “{channel}” as a channel. Mention the channels, like "
+                "#general #support, or write `all`. Nothing was changed."
+            ).format(channel=str(error)[:40])
         ) from None
     strangers = [i for i in ids if known is not None and i not in known]
     if strangers:
         raise InvalidInput(
-            f"<#{strangers[0]}> isn't a channel of this server. Mention channels from here, "
-            "like #general #support, or write `all`. Nothing was changed."
+            _(
+                "{channel} isn't a channel of this server. Mention channels from here, "
+                "like #general #support, or write `all`. Nothing was changed."
+            ).format(channel=f"<#{strangers[0]}>")
         )
     return ids
 
@@ -94,16 +99,20 @@ def check_message(text: str) -> str | None:
         return None
     if len(text) > MESSAGE_MAX_CHARS:
         raise InvalidInput(
-            f"The message is {len(text)} characters; please keep it under "
-            f"{MESSAGE_MAX_CHARS}. Nothing was changed."
+            _(
+                "The message is {length} characters; please keep it under "
+                "{limit}. Nothing was changed."
+            ).format(length=len(text), limit=MESSAGE_MAX_CHARS)
         )
     # Each {server} becomes the server's name when the DM is sent: count it at its longest.
     longest = len(text.replace(SERVER_PLACEHOLDER, "x" * SERVER_NAME_MAX_CHARS))
     if longest > MESSAGE_MAX_CHARS:
         raise InvalidInput(
-            f"With the server's name filled in for each {SERVER_PLACEHOLDER}, the message could "
-            f"reach {longest} characters; please keep it under {MESSAGE_MAX_CHARS} (use "
-            f"{SERVER_PLACEHOLDER} once or twice). Nothing was changed."
+            _(
+                "With the server's name filled in for each {placeholder}, the message could "
+                "reach {length} characters; please keep it under {limit} (use "
+                "{placeholder} once or twice). Nothing was changed."
+            ).format(placeholder=SERVER_PLACEHOLDER, length=longest, limit=MESSAGE_MAX_CHARS)
         )
     return text
 
@@ -168,8 +177,13 @@ def _checked_changes(
     if threshold_days is not None:
         if not MIN_THRESHOLD_DAYS <= threshold_days <= MAX_THRESHOLD_DAYS:
             raise InvalidInput(
-                f"The threshold must be between {MIN_THRESHOLD_DAYS} and {MAX_THRESHOLD_DAYS} "
-                "days. Nothing was changed."
+                ngettext(
+                    "The threshold must be between {minimum} and {maximum} day. "
+                    "Nothing was changed.",
+                    "The threshold must be between {minimum} and {maximum} days. "
+                    "Nothing was changed.",
+                    MAX_THRESHOLD_DAYS,
+                ).format(minimum=MIN_THRESHOLD_DAYS, maximum=MAX_THRESHOLD_DAYS)
             )
         values["threshold_days"] = threshold_days
     if channels is not None:
@@ -182,7 +196,7 @@ def _checked_changes(
     ):
         if choice is not None:
             if choice not in allowed:
-                raise InvalidInput("Pick one of the offered choices. Nothing was changed.")
+                raise InvalidInput(_("Pick one of the offered choices. Nothing was changed."))
             values[column] = choice
     return values
 

@@ -184,7 +184,7 @@ def kinfolk_modals() -> set[str]:
     stack = list(KinfolkModal.__subclasses__())
     while stack:
         cls = stack.pop()
-        found.add(cls.title)
+        found.add(cls.TITLE)
         stack += cls.__subclasses__()
     return found
 
