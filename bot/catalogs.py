@@ -101,7 +101,6 @@ def template(entries: Iterable[Entry]) -> Catalog:
     """The `.pot` catalog of these messages."""
     catalog = Catalog(
         project="Kinfolk",
-        msgid_bugs_address="https://github.com/kinfolk-bot/kinfolk/issues",
         copyright_holder="Kinfolk contributors",
         charset="utf-8",
     )

@@ -1,10 +1,11 @@
 """Slash commands in the member's language: discord.py's `app_commands.Translator`, reading
 the same gettext catalogs as everything else (`bot.i18n`).
 
-Descriptions and choices are looked up by their English text. Names (of commands, groups and
-options) are looked up with the context "command name" / "option name", so a translator can
-leave them English (the usual choice) or give a name in their language; a name that breaks
-Discord's rules (lowercase letters, digits, `-` and `_`, at most 32) is not sent.
+Descriptions and choices are looked up by their English text. Names are looked up with the
+context "command name" (commands and groups) or "option name". Kinfolk's catalogs keep
+command names English, as members type them and every message calls them (`/talk`), and
+translate option names, the labels of a command's fields. A name that breaks Discord's rules
+(lowercase letters, digits, `-` and `_`, at most 32) is not sent.
 """
 
 from __future__ import annotations
