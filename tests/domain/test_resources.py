@@ -106,7 +106,7 @@ def test_nobody_is_ever_left_without_a_way_to_find_help(
     if shown:
         assert f"**{shown[0].emergency[0]}**" in emergency
     else:
-        assert "(911, 999, 112, 000)" in emergency
+        assert all(number in emergency for number in ("911", "999", "112", "000"))
     assert lines
     assert DIRECTORY_URL in lines[-1]
     assert sum(DIRECTORY_URL in line for line in lines) == 1
