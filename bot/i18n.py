@@ -143,15 +143,19 @@ def N_(message: str) -> str:
     return message
 
 
+def babel_locale() -> str:
+    """The Babel locale of the current language, for numbers, dates and country names."""
+    return BY_CODE[_current.get()].babel_locale
+
+
 def number(value: int | float) -> str:
     """`value` written as the current language writes numbers (1,234 / 1.234 / 1 234)."""
-    return format_decimal(value, locale=BY_CODE[_current.get()].babel_locale)
+    return format_decimal(value, locale=babel_locale())
 
 
 def territory_name(code: str) -> str:
     """A country's name (ISO 3166 `code`) in the current language, from the CLDR data."""
-    babel_locale = BY_CODE[_current.get()].babel_locale
-    return str(Locale.parse(babel_locale).territories.get(code, code))
+    return str(Locale.parse(babel_locale()).territories.get(code, code))
 
 
 def translate_in(code: str, message: str) -> str:

@@ -66,27 +66,9 @@ async def of_member(session: AsyncSession, guild_id: int | None, user_id: int) -
     return await of_server(session, guild_id)
 
 
-async def of_target(
-    session: AsyncSession, guild_id: int | None, target_type: str, target_id: int
-) -> str:
-    """The language of an outbox message's reader: a member for a DM ("user"), the server
-    for a channel or a DM to its owner."""
-    if target_type == "user":
-        return await of_member(session, guild_id, target_id)
-    return await of_server(session, guild_id)
-
-
-async def set_server_language(
-    session: AsyncSession, guild_id: int, language: str | None, *, now: datetime
-) -> None:
-    """The language a moderator chose (None: follow Discord's server language)."""
-    from bot.db.repositories import guild_settings
-
-    await guild_settings.update(session, guild_id, now=now, language=language)
-
-
 async def erase_member(session: AsyncSession, guild_id: int, user_id: int) -> None:
-    """Forget a member's language (their erasure)."""
+    """Forget a member's language (what the privacy registry's sweep deletes, again: for a
+    write that was under way as the member was erased)."""
     from sqlalchemy import delete
 
     await session.execute(
@@ -105,9 +87,11 @@ class LanguageTracker:
         self._members: dict[tuple[int, int], str] = {}
         self._servers: dict[int, str] = {}
         self._known: OrderedDict[tuple[int, int], str] = OrderedDict()
+        # Members erased while a write of theirs may have been under way: deleted again.
+        self._erased: set[tuple[int, int]] = set()
 
     def __len__(self) -> int:
-        return len(self._members) + len(self._servers)
+        return len(self._members) + len(self._servers) + len(self._erased)
 
     def seen(self, guild_id: int, user_id: int, locale: str, server_locale: str | None) -> None:
         """A member of server `guild_id` used Kinfolk in `locale`; the server's Discord
@@ -115,24 +99,32 @@ class LanguageTracker:
         member = (guild_id, user_id)
         if self._known.get(member) != locale:
             self._members[member] = locale
+        else:
+            self._members.pop(member, None)  # changed and back before it was written
         if server_locale and self._known.get((guild_id, 0)) != server_locale:
             self._servers[guild_id] = server_locale
 
     async def flush(self) -> None:
         """Write the languages that changed; kept for the next try if this fails."""
-        if not self._members and not self._servers:
+        if not self._members and not self._servers and not self._erased:
             return
         members, self._members = self._members, {}
         servers, self._servers = self._servers, {}
+        erased, self._erased = self._erased, set()
         now = self.clock.now()
         try:
             async with self.db.session() as session:
                 await _write(session, members, servers, now)
+                for guild_id, user_id in sorted(erased):
+                    await erase_member(session, guild_id, user_id)
         except BaseException:
             self._members = {**members, **self._members}
             self._servers = {**servers, **self._servers}
+            self._erased |= erased
             raise
         for member, locale in members.items():
+            if member in self._erased:  # erased while this write was under way
+                continue
             self._remember(member, locale)
         for guild_id, locale in servers.items():
             self._remember((guild_id, 0), locale)
@@ -143,9 +135,11 @@ class LanguageTracker:
         return self._members.get(member) or self._known.get(member)
 
     def forget(self, guild_id: int, user_id: int) -> None:
-        """A member's data was erased: nothing of theirs is written back from memory."""
+        """A member's data was erased: nothing of theirs is written back from memory, and a
+        write of theirs under way as they were erased is undone by the next flush."""
         self._members.pop((guild_id, user_id), None)
         self._known.pop((guild_id, user_id), None)
+        self._erased.add((guild_id, user_id))
 
     def _remember(self, key: tuple[int, int], locale: str) -> None:
         self._known[key] = locale

@@ -46,7 +46,7 @@ def _empty_history(days: int) -> str:
 
 def _one_decimal(value: float) -> str:
     """ "4.0" (English), "4,0" (German): an average as the current language writes it."""
-    return format_decimal(value, format="0.0", locale=i18n.BY_CODE[i18n.current()].babel_locale)
+    return format_decimal(value, format="0.0", locale=i18n.babel_locale())
 
 
 class Checkins(FeatureCog):

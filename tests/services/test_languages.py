@@ -24,6 +24,13 @@ def queued(target_type: str, target_id: int, **payload: Any) -> QueuedMessage:
     return QueuedMessage(1, "k", "plain", GUILD, target_type, target_id, payload, 0)
 
 
+async def tracker_write(
+    session: Any, members: dict[tuple[int, int], str], clock: FrozenClock
+) -> None:
+    """What a flush writes, as another unit of work (the one under way)."""
+    await languages._write(session, members, {}, clock.now())
+
+
 async def rows(db: Database) -> int:
     async with db.session() as session:
         return int(await session.scalar(select(func.count()).select_from(MemberLanguage)) or 0)
@@ -109,3 +116,32 @@ async def test_a_failed_write_keeps_the_languages_for_the_next_flush(
     with pytest.raises(DatabaseClosing):
         await tracker.flush()
     assert len(tracker) == 2
+
+
+async def test_a_language_changed_and_changed_back_before_the_write_is_not_written(
+    db: Database, clock: FrozenClock
+) -> None:
+    tracker = LanguageTracker(db, clock)
+    tracker.seen(GUILD, ANA, "es-ES", None)
+    await tracker.flush()
+    tracker.seen(GUILD, ANA, "de", None)
+    tracker.seen(GUILD, ANA, "es-ES", None)  # back again before the next flush
+    assert len(tracker) == 0
+    await tracker.flush()
+    async with db.session() as session:
+        assert await languages.of_member(session, GUILD, ANA) == "es"
+
+
+async def test_a_write_under_way_as_the_member_is_erased_is_undone_by_the_next_flush(
+    db: Database, clock: FrozenClock
+) -> None:
+    tracker = LanguageTracker(db, clock)
+    tracker.seen(GUILD, ANA, "nl", None)
+    # The flush's unit of work has written the row when the erasure runs and forgets her.
+    async with db.session() as session:
+        await tracker_write(session, {(GUILD, ANA): "nl"}, clock)
+    tracker.forget(GUILD, ANA)
+    assert len(tracker) == 1  # the erasure to repeat
+    await tracker.flush()
+    assert await rows(db) == 0
+    assert tracker.latest(GUILD, ANA) is None

@@ -22,7 +22,7 @@ def _day(day: date, pattern: str) -> str:
     """`day` as the current language writes it (pattern "dd MMM": "05 Jan")."""
     from babel.dates import format_date
 
-    return format_date(day, pattern, locale=i18n.BY_CODE[i18n.current()].babel_locale)
+    return format_date(day, pattern, locale=i18n.babel_locale())
 
 
 def render_png(
